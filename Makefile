@@ -1,0 +1,117 @@
+# IJR build. `make test` and `make coverage` are the proposal's targets; `make demo` shows
+# the product working. The pinned Deno comes from npm when the one on PATH is another version.
+
+SHELL := /bin/bash
+DENO_VERSION := 2.9.6
+BUF_VERSION := 1.75.0
+PROTOC_GEN_ES_VERSION := 2.17.0
+
+TOOLS := $(CURDIR)/.tools
+BUILD := $(CURDIR)/build
+DIST := $(CURDIR)/dist
+
+# Use deno from PATH only when it is exactly the pinned version.
+SYSTEM_DENO := $(shell command -v deno 2>/dev/null)
+SYSTEM_DENO_VERSION := $(if $(SYSTEM_DENO),$(shell $(SYSTEM_DENO) --version 2>/dev/null | head -n1 | cut -d' ' -f2))
+ifeq ($(SYSTEM_DENO_VERSION),$(DENO_VERSION))
+DENO := $(SYSTEM_DENO)
+DENO_DEP :=
+else
+DENO := $(TOOLS)/bin/deno
+DENO_DEP := $(DENO)
+endif
+export DENO
+
+CC ?= gcc
+CFLAGS := -std=gnu11 -O2 -fPIC -Wall -Wextra -Werror -fvisibility=hidden -D_GNU_SOURCE
+FFI_SOURCES := $(wildcard ffi/*.c)
+FFI_HEADERS := $(wildcard ffi/*.h)
+LIBIJR := $(BUILD)/libijr.so
+
+.PHONY: all lib tools test test-unit coverage check fmt fmt-check lint proto proto-check build dist demo clean fixtures
+
+all: lib fixtures check lint fmt-check
+
+TOOLS_STAMP := $(TOOLS)/.installed-deno$(DENO_VERSION)-buf$(BUF_VERSION)-es$(PROTOC_GEN_ES_VERSION)
+tools: $(TOOLS_STAMP)
+
+# npm is the only reachable source of these tools: the Deno binary comes in its platform
+# package (@deno/linux-x64-glibc), buf and protoc-gen-es in theirs. One install, one stamp.
+$(TOOLS_STAMP):
+	@mkdir -p $(TOOLS)/bin
+	cd $(TOOLS) && npm install --no-save --no-audit --no-fund --loglevel=error \
+	  deno@$(DENO_VERSION) @bufbuild/buf@$(BUF_VERSION) @bufbuild/protoc-gen-es@$(PROTOC_GEN_ES_VERSION)
+	@bin=$$(ls $(TOOLS)/node_modules/@deno/linux-*/deno 2>/dev/null | head -n1); \
+	  [ -n "$$bin" ] || bin=$(TOOLS)/node_modules/deno/deno; \
+	  ln -sf "$$bin" $(TOOLS)/bin/deno && $(TOOLS)/bin/deno --version | head -n1
+	@touch $@
+
+$(TOOLS)/bin/deno: $(TOOLS_STAMP)
+
+lib: $(LIBIJR)
+
+$(LIBIJR): $(FFI_SOURCES) $(FFI_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -shared -o $@ $(FFI_SOURCES)
+
+# Test fixtures built from the host, never downloaded (DESIGN.md §9).
+fixtures: $(BUILD)/probe
+
+$(BUILD)/probe: tests/fixtures/probe.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+check: $(DENO_DEP) lib
+	$(DENO) check mod.ts daemon.ts ctl.ts tests/ bench/
+
+lint: $(DENO_DEP)
+	$(DENO) lint
+
+fmt: $(DENO_DEP)
+	$(DENO) fmt
+
+fmt-check: $(DENO_DEP)
+	$(DENO) fmt --check
+
+test: $(DENO_DEP) lib fixtures
+	$(DENO) test --allow-all tests/
+
+coverage: $(DENO_DEP) lib fixtures
+	rm -rf coverage
+	$(DENO) test --allow-all --coverage=coverage tests/
+	$(DENO) coverage coverage
+
+# Regenerate lib/gen from proto/ with buf + protoc-gen-es (both from npm).
+proto: tools
+	rm -rf lib/gen
+	cd proto && PATH=$(TOOLS)/node_modules/.bin:$$PATH buf generate
+
+# Fails when lib/gen differs from what proto/ generates.
+proto-check: tools
+	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \
+	  mkdir -p $$tmp/x && cd proto && PATH=$(TOOLS)/node_modules/.bin:$$PATH buf generate --output $$tmp/x && cd .. && \
+	  if ! diff -r $$tmp/lib/gen lib/gen; then \
+	    echo "lib/gen is stale: run 'make proto' and commit the result" >&2; exit 1; fi && \
+	  echo "lib/gen is fresh"
+
+# deno compile needs the denort runtime of the same version. It is normally downloaded from
+# a host the build machines here cannot reach, so it must be handed over in DENORT_BIN.
+COMPILE_FLAGS := --frozen --no-check=remote --include $(LIBIJR)
+build: $(DENO_DEP) lib
+	@if [ -z "$$DENORT_BIN" ] || [ ! -x "$$DENORT_BIN" ]; then \
+	  echo "make build: no denort runtime. deno compile needs denort $(DENO_VERSION) for this platform;" >&2; \
+	  echo "  download denort-x86_64-unknown-linux-gnu.zip of Deno $(DENO_VERSION) on a connected machine," >&2; \
+	  echo "  unzip it, and run: DENORT_BIN=/path/to/denort make build" >&2; exit 1; fi
+	@mkdir -p $(DIST)
+	$(DENO) compile $(COMPILE_FLAGS) --allow-all --output $(DIST)/ijrd daemon.ts
+	$(DENO) compile --frozen --no-check=remote --allow-read --allow-write --allow-net --allow-env \
+	  --output $(DIST)/ijrctl ctl.ts
+
+dist: build
+	cd $(DIST) && sha256sum ijrd ijrctl > SHA256SUMS && cat SHA256SUMS
+
+demo: $(DENO_DEP) lib
+	@echo "make demo: not yet: the demo arrives with the binaries-and-demo issue" >&2; exit 1
+
+clean:
+	rm -rf $(BUILD) $(DIST) coverage

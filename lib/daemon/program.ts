@@ -1,0 +1,74 @@
+/**
+ * The ijrd command line: flags and help, nothing else. `ijrd help` works like `--help`, as
+ * the proposal shows it.
+ * @module
+ */
+
+import { Command, InvalidArgumentError, Option } from "commander";
+import { VERSION } from "../version.ts";
+
+/** Parsed ijrd flags. */
+export interface DaemonFlags {
+  server: string;
+  port: string;
+  cert: string;
+  key: string;
+  rootfs: string;
+  ca: string;
+  state: string;
+  listen: string;
+  grace: string;
+  pids: string;
+  cgroupParent?: string;
+  maxUploadBytes: string;
+  maxExtractedBytes: string;
+  maxEntries: string;
+}
+
+function port(value: string): string {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || n < 1 || n > 65535) {
+    throw new InvalidArgumentError(`--port must be 1..65535, got "${value}"`);
+  }
+  return value;
+}
+
+/** Builds the ijrd program; `run` starts the daemon with the parsed flags. */
+export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>): Command {
+  const program = new Command("ijrd")
+    .exitOverride()
+    .usage("--server NAME --cert FILE --key FILE --ca FILE --rootfs DIR [options]")
+    .description(
+      "The Isolated Job Runner daemon: runs jobs isolated in namespaces and cgroups,\n" +
+        "inside uploaded root file systems, behind a gRPC API with mutual TLS. Runs as root.",
+    )
+    .version(VERSION, "--version", "print the version")
+    .requiredOption("--server <name>", "the server name (must match a name in the certificate)")
+    .option("--port <port>", "the port to listen on", port, "50051")
+    .requiredOption("--cert <file>", "path to the X509 server certificate (PEM)")
+    .requiredOption("--key <file>", "path to the X509 key file (PEM)")
+    .requiredOption("--rootfs <dir>", "folder in which to extract root file systems to")
+    .requiredOption("--ca <file>", "CA bundle that client certificates must chain to (PEM)")
+    .option("--state <dir>", "folder for job records and output", "/var/lib/ijr")
+    .option("--listen <address>", "address to listen on (0.0.0.0: all interfaces)", "0.0.0.0")
+    .option(
+      "--grace <duration>",
+      "default time between SIGTERM and kill when stopping a job",
+      "10s",
+    )
+    .option("--pids <number>", "default maximum number of processes per job", "1024")
+    .addOption(
+      new Option(
+        "--cgroup-parent <path>",
+        "create job cgroups under this cgroup path instead of ijrd's own",
+      ),
+    )
+    .option("--max-upload-bytes <size>", "largest compressed rootfs upload", "2g")
+    .option("--max-extracted-bytes <size>", "largest extracted rootfs", "8g")
+    .option("--max-entries <number>", "most entries in a rootfs tarball", "500000")
+    .addHelpText("after", "\nAll flags but --port and those with defaults are required.")
+    .action(async (flags: DaemonFlags) => {
+      program.setOptionValue("exitCode", await run(flags));
+    });
+  return program;
+}

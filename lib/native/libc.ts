@@ -1,0 +1,37 @@
+/**
+ * The C library functions IJR calls directly. libc is always present on a glibc worker, so
+ * this is what bootstraps everything else: memfd_create to load libijr.so from bytes.
+ * @module
+ */
+
+const LIBC_SYMBOLS = {
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened C library. */
+export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+let libc: Libc | undefined;
+
+/** Opens the C library once per process. */
+export function openLibc(): Libc {
+  libc ??= Deno.dlopen("libc.so.6", LIBC_SYMBOLS).symbols;
+  return libc;
+}
+
+/** The calling thread's errno, read right after a failed libc call. */
+export function lastErrno(): number {
+  const pointer = openLibc().__errno_location();
+  if (pointer === null) return 0;
+  return new Deno.UnsafePointerView(pointer).getInt32();
+}
+
+/** A NUL-terminated copy of a string, for `const char *` parameters. */
+export function cString(value: string): Uint8Array<ArrayBuffer> {
+  const encoded = new TextEncoder().encode(value);
+  const buffer = new Uint8Array(encoded.length + 1);
+  buffer.set(encoded);
+  return buffer;
+}

@@ -1,0 +1,8 @@
+/**
+ * The native layer: the only code that opens libijr.so or libc through Deno FFI.
+ * @module
+ */
+
+export { dlopenFromBytes, libijr, readLibijrBytes } from "./loader.ts";
+export { cString, lastErrno, openLibc } from "./libc.ts";
+export type { LibijrSymbols } from "./symbols.ts";

@@ -1,0 +1,15 @@
+/**
+ * Every libijr.so function and its FFI signature. Each concern keeps its own table in its
+ * own file; this one merges them, so `Deno.dlopen` sees one interface.
+ * @module
+ */
+
+import { ABI_SYMBOLS } from "./symbols_abi.ts";
+
+/** The whole libijr interface. */
+export const LIBIJR_SYMBOLS = {
+  ...ABI_SYMBOLS,
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened libijr's callable functions. */
+export type LibijrSymbols = Deno.DynamicLibrary<typeof LIBIJR_SYMBOLS>["symbols"];

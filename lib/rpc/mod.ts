@@ -1,0 +1,24 @@
+/**
+ * The RPC layer: protobuf-es services over grpc-js with mutual TLS.
+ * @module
+ */
+
+export {
+  addService,
+  type CallContext,
+  type ClientCallOptions,
+  type ClientMethod,
+  createClient,
+  type MethodHandler,
+  methodPath,
+  type ServiceClient,
+  serviceDefinition,
+  type ServiceHandlers,
+} from "./adapter.ts";
+export { RpcError, statusName, type StatusObject, toStatus } from "./status.ts";
+export {
+  clientCredentials,
+  serverCredentials,
+  TLS13_CIPHER_SUITES,
+  type TlsMaterial,
+} from "./tls.ts";

@@ -1,0 +1,41 @@
+/**
+ * Starts a grpc-js server with IJR's mutual TLS on a free loopback port, for tests.
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { serverCredentials, type TlsMaterial } from "../../lib/rpc/mod.ts";
+
+/** A running test server. */
+export interface TestServer {
+  readonly server: grpc.Server;
+  readonly port: number;
+  /** Address clients dial: a DNS name, as grpc-js needs for certificate checks. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** Binds `server` on 127.0.0.1 with an ephemeral port and mutual TLS. */
+export async function startTestServer(
+  server: grpc.Server,
+  material: TlsMaterial,
+): Promise<TestServer> {
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      serverCredentials(material),
+      (error, port) => error ? reject(error) : resolve(port),
+    )
+  );
+  return {
+    server,
+    port,
+    address: `localhost:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+        // Streams that a test left open must not hold the shutdown forever.
+        setTimeout(() => server.forceShutdown(), 2000).unref?.();
+      }),
+  };
+}
