@@ -22,6 +22,22 @@ export async function loadAction(name: string): Promise<Action> {
       return (await import("./certs.ts")).certsServer;
     case "certs client":
       return (await import("./certs.ts")).certsClient;
+    case "rootfs upload":
+      return (await import("./rootfs_commands.ts")).rootfsUpload;
+    case "rootfs list":
+      return (await import("./rootfs_commands.ts")).rootfsList;
+    case "rootfs delete":
+      return (await import("./rootfs_commands.ts")).rootfsDelete;
+    case "job start":
+      return (await import("./job_commands.ts")).jobStart;
+    case "job stop":
+      return (await import("./job_commands.ts")).jobStop;
+    case "job list":
+      return (await import("./job_commands.ts")).jobList;
+    case "job status":
+      return (await import("./job_commands.ts")).jobStatus;
+    case "job output":
+      return (await import("./job_commands.ts")).jobOutput;
     default:
       return notYet(name);
   }

@@ -1,0 +1,76 @@
+/**
+ * Opens typed clients to ijrd from the config file and flags, and turns failures into the
+ * one-line messages ijrctl prints.
+ * @module
+ */
+
+import { JobService } from "../gen/ijr/v1/job_pb.ts";
+import { RootfsService } from "../gen/ijr/v1/rootfs_pb.ts";
+import { type ConfigOverrides, loadClientConfig, readTlsFiles } from "../config/mod.ts";
+import { clientCredentials } from "../rpc/tls.ts";
+import { createClient, type ServiceClient } from "../rpc/adapter.ts";
+import { RpcError } from "../rpc/status.ts";
+
+/** Clients for both services over one set of credentials. */
+export interface Connection {
+  readonly server: string;
+  readonly jobs: ServiceClient<typeof JobService.method>;
+  readonly rootfs: ServiceClient<typeof RootfsService.method>;
+  close(): void;
+}
+
+/** Connects with the config file, overridden by flags. Throws a message for the user. */
+export function connect(overrides: ConfigOverrides): Connection {
+  const config = loadClientConfig(overrides);
+  const credentials = clientCredentials(readTlsFiles(config));
+  // Both clients share grpc-js's channel pool (same target, same credentials object).
+  const jobs = createClient(JobService, config.server, credentials);
+  const rootfs = createClient(RootfsService, config.server, credentials);
+  return {
+    server: config.server,
+    jobs,
+    rootfs,
+    close() {
+      jobs.close();
+      rootfs.close();
+    },
+  };
+}
+
+/** The one line ijrctl prints for a failure. */
+export function describeFailure(error: unknown, server?: string): string {
+  if (error instanceof RpcError) {
+    if (error.codeName === "UNAVAILABLE" && server) {
+      return `cannot reach ijrd at ${server}: ${error.message}`;
+    }
+    if (error.codeName === "UNAUTHENTICATED") return `not authenticated: ${error.message}`;
+    return error.message;
+  }
+  return (error as Error).message ?? String(error);
+}
+
+/**
+ * Runs a command body with a connection: prints failures as one line on stderr and returns
+ * exit code 1 for them, so every command reports errors the same way.
+ */
+export async function withConnection(
+  name: string,
+  overrides: ConfigOverrides,
+  body: (connection: Connection) => Promise<number>,
+): Promise<number> {
+  let connection: Connection;
+  try {
+    connection = connect(overrides);
+  } catch (error) {
+    console.error(`ijrctl ${name}: ${describeFailure(error)}`);
+    return 1;
+  }
+  try {
+    return await body(connection);
+  } catch (error) {
+    console.error(`ijrctl ${name}: ${describeFailure(error, connection.server)}`);
+    return 1;
+  } finally {
+    connection.close();
+  }
+}

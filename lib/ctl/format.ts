@@ -1,0 +1,129 @@
+/**
+ * How ijrctl shows jobs and root file systems to people: aligned tables and key/value
+ * blocks. Scripts use --json instead, which prints the API's own JSON mapping.
+ * @module
+ */
+
+import { type Job, JobState } from "../gen/ijr/v1/job_pb.ts";
+import type { Rootfs } from "../gen/ijr/v1/rootfs_pb.ts";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { formatByteSize } from "../units/size.ts";
+import { formatDuration } from "../units/duration.ts";
+
+/** Lower-case state name: "running", "exited", ... */
+export function stateName(state: JobState): string {
+  return JobState[state]?.replace(/^JOB_STATE_/, "").toLowerCase() ?? `state ${state}`;
+}
+
+function timestamp(value: Timestamp | undefined): string {
+  if (!value) return "-";
+  const ms = Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6);
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function durationMs(value: Duration | undefined): number | undefined {
+  return value ? Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6) : undefined;
+}
+
+/** Quotes an argv word only when a shell would need it, so commands read naturally. */
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command line of a job. */
+export function commandLine(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(" ");
+}
+
+/** One-phrase outcome: "exited 3", "killed by signal 9 (OOM)", "running". */
+export function outcome(job: Job): string {
+  switch (job.state) {
+    case JobState.EXITED:
+      return `exited ${job.exitCode}`;
+    case JobState.KILLED:
+      return `killed by signal ${job.signal}${job.oomKilled ? " (out of memory)" : ""}`;
+    case JobState.STOPPED:
+      return job.signal ? `stopped (signal ${job.signal})` : "stopped";
+    default:
+      return stateName(job.state);
+  }
+}
+
+/** Renders rows as a table with a header, columns padded to their widest cell. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => i === cells.length - 1 ? cell : cell.padEnd(widths[i])).join("  ");
+  return [line(header), ...rows.map(line)].join("\n") + "\n";
+}
+
+/** The job list table. */
+export function jobTable(jobs: readonly Job[]): string {
+  return table(
+    ["ID", "OWNER", "ROOTFS", "STATE", "STARTED", "COMMAND"],
+    jobs.map((job) => [
+      job.id,
+      job.owner,
+      job.rootfs,
+      outcome(job),
+      timestamp(job.startedAt),
+      commandLine(job.argv),
+    ]),
+  );
+}
+
+/** The root file system table. */
+export function rootfsTable(list: readonly Rootfs[]): string {
+  return table(
+    ["NAME", "SIZE", "ENTRIES", "CREATED", "RUNNING JOBS"],
+    list.map((r) => [
+      r.name,
+      formatByteSize(Number(r.sizeBytes)),
+      String(r.entries),
+      timestamp(r.createdAt),
+      r.runningJobs.length ? r.runningJobs.join(",") : "-",
+    ]),
+  );
+}
+
+/** The `job status` block. */
+export function jobDetails(job: Job): string {
+  const limits = job.limits;
+  const iops = (list: { device: string; iops: bigint }[] | undefined) =>
+    list?.length ? list.map((l) => `${l.device}:${l.iops}`).join(", ") : "none";
+  const timeout = durationMs(job.timeout);
+  const cpu = durationMs(job.usage?.cpuTime);
+  const rows: [string, string][] = [
+    ["ID", job.id],
+    ["State", outcome(job)],
+    ["Owner", job.owner],
+    ["Rootfs", job.rootfs],
+    ["Command", commandLine(job.argv)],
+    ["Workdir", job.workdir || "/"],
+    ["Env", job.env.length ? job.env.join(" ") : "-"],
+    ["CPU shares", limits?.cpuShares ? String(limits.cpuShares) : "-"],
+    ["Memory limit", limits?.memoryBytes ? formatByteSize(Number(limits.memoryBytes)) : "none"],
+    ["Read IOPS", iops(limits?.readIops)],
+    ["Write IOPS", iops(limits?.writeIops)],
+    ["Pids limit", limits?.pids ? String(limits.pids) : "-"],
+    ["Timeout", timeout === undefined ? "none" : formatDuration(timeout)],
+    ["OOM killed", job.oomKilled ? "yes" : "no"],
+    ["Started", timestamp(job.startedAt)],
+    ["Ended", timestamp(job.endedAt)],
+    ["CPU time", cpu === undefined ? "-" : formatDuration(cpu)],
+    [
+      "Peak memory",
+      job.usage?.memoryPeakBytes ? formatByteSize(Number(job.usage.memoryPeakBytes)) : "-",
+    ],
+  ];
+  if (job.message) rows.push(["Message", job.message]);
+  const width = Math.max(...rows.map(([key]) => key.length)) + 1;
+  return rows.map(([key, value]) => `${(key + ":").padEnd(width)} ${value}`).join("\n") + "\n";
+}
+
+/** The exit code ijrctl returns for a finished job: its status, or 128+signal. */
+export function exitCodeOf(job: Job): number {
+  if (job.state === JobState.EXITED) return job.exitCode;
+  if (job.signal) return 128 + job.signal;
+  return 1;
+}

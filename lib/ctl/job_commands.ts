@@ -1,0 +1,201 @@
+/**
+ * `ijrctl job start|stop|list|status|output`.
+ * @module
+ */
+
+import { toJson } from "@bufbuild/protobuf";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { type Job, JobSchema } from "../gen/ijr/v1/job_pb.ts";
+import type { ConfigOverrides } from "../config/mod.ts";
+import { parseDuration } from "../units/duration.ts";
+import { parseByteSize } from "../units/size.ts";
+import { type Connection, withConnection } from "./connect.ts";
+import { exitCodeOf, jobDetails, jobTable, outcome } from "./format.ts";
+import type { Action } from "./program.ts";
+import { splitShellWords } from "./shell_words.ts";
+
+/** A bad flag value: printed as usage (exit 2), never sent to the server. */
+class UsageError extends Error {}
+
+function usage(name: string, error: unknown): number {
+  if (!(error instanceof UsageError)) throw error;
+  console.error(`ijrctl ${name}: ${(error as Error).message}`);
+  return 2;
+}
+
+/** Parses "DEV:N" (device path, then a positive count after the last colon). */
+export function parseDeviceIops(flag: string, spec: string): { device: string; iops: bigint } {
+  const colon = spec.lastIndexOf(":");
+  const device = spec.slice(0, colon);
+  const count = spec.slice(colon + 1);
+  if (colon <= 0 || !/^[1-9][0-9]*$/.test(count) || !device.startsWith("/")) {
+    throw new UsageError(
+      `${flag} "${spec}" must be <device-path>:<number>, e.g. /dev/sda:100`,
+    );
+  }
+  return { device, iops: BigInt(count) };
+}
+
+/** Runs a flag parser, turning its error into a usage error that names the flag. */
+function flagValue<T>(flag: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+}
+
+function argvOf(options: Record<string, unknown>, args: string[]): string[] {
+  const command = options.command as string | undefined;
+  if (command !== undefined && args.length > 0) {
+    throw new UsageError("give the command either with --command or after --, not both");
+  }
+  const argv = command !== undefined
+    ? flagValue("--command", () => splitShellWords(command))
+    : args;
+  if (argv.length === 0) {
+    throw new UsageError('no command: use --command "CMD ARGS" or -- CMD ARGS...');
+  }
+  return argv;
+}
+
+function jobIdOf(options: Record<string, unknown>, args: string[]): string {
+  const fromFlag = options.job as string | undefined;
+  if (fromFlag && args[0] && fromFlag !== args[0]) {
+    throw new UsageError(`two different job IDs given: --job ${fromFlag} and ${args[0]}`);
+  }
+  const id = fromFlag ?? args[0];
+  if (!id) throw new UsageError("no job ID: use --job ID or give it as the argument");
+  return id;
+}
+
+function startRequest(options: Record<string, unknown>, args: string[]) {
+  const env = (options.env as string[] | undefined) ?? [];
+  for (const entry of env) {
+    if (!/^[^=]+=/.test(entry)) throw new UsageError(`--env "${entry}" must be KEY=VALUE`);
+  }
+  const memory = options.memory as string | undefined;
+  const timeout = options.timeout as string | undefined;
+  const memoryBytes = memory === undefined
+    ? 0n
+    : BigInt(flagValue("--memory", () => parseByteSize(memory)));
+  const timeoutMs = timeout === undefined
+    ? undefined
+    : flagValue("--timeout", () => parseDuration(timeout));
+  return {
+    rootfs: String(options.rootfs),
+    argv: argvOf(options, args),
+    env,
+    workdir: (options.workdir as string | undefined) ?? "",
+    limits: {
+      cpuShares: options.cpu ? BigInt(options.cpu as string) : 0n,
+      memoryBytes,
+      readIops: ((options.diskReadIops as string[] | undefined) ?? []).map((s) =>
+        parseDeviceIops("--disk-read-iops", s)
+      ),
+      writeIops: ((options.diskWriteIops as string[] | undefined) ?? []).map((s) =>
+        parseDeviceIops("--disk-write-iops", s)
+      ),
+      pids: options.pids ? BigInt(options.pids as string) : 0n,
+    },
+    timeout: timeoutMs === undefined ? undefined : durationFromMs(timeoutMs),
+  };
+}
+
+/** Copies a job's output to stdout, raw bytes, until the job has ended. */
+async function streamOutput(jobs: Connection["jobs"], jobId: string): Promise<void> {
+  for await (const { data } of jobs.streamOutput({ jobId })) {
+    let written = 0;
+    while (written < data.length) written += await Deno.stdout.write(data.subarray(written));
+  }
+}
+
+function printJson(job: Job): void {
+  console.log(JSON.stringify(toJson(JobSchema, job, { alwaysEmitImplicit: true }), null, 2));
+}
+
+/** `ijrctl job start --rootfs N (--command "CMD" | -- CMD...) [limits] [--output]` */
+export const jobStart: Action = async (options, args) => {
+  let request;
+  try {
+    request = startRequest(options, args);
+  } catch (error) {
+    return usage("job start", error);
+  }
+  return await withConnection("job start", options as ConfigOverrides, async ({ jobs }) => {
+    const { job } = await jobs.startJob(request);
+    console.log(job!.id);
+    if (!options.output) return 0;
+    await streamOutput(jobs, job!.id);
+    const { job: final } = await jobs.getJob({ jobId: job!.id }, { timeoutMs: 30_000 });
+    return exitCodeOf(final!);
+  });
+};
+
+/** `ijrctl job stop (--job ID | ID) [--grace DURATION]` */
+export const jobStop: Action = async (options, args) => {
+  let jobId: string;
+  let graceMs: number | undefined;
+  try {
+    jobId = jobIdOf(options, args);
+    if (options.grace !== undefined) {
+      graceMs = flagValue("--grace", () => parseDuration(String(options.grace)));
+    }
+  } catch (error) {
+    return usage("job stop", error);
+  }
+  return await withConnection("job stop", options as ConfigOverrides, async ({ jobs }) => {
+    const { job } = await jobs.stopJob({
+      jobId,
+      gracePeriod: graceMs === undefined ? undefined : durationFromMs(graceMs),
+    });
+    console.log(`job ${job!.id}: ${outcome(job!)}`);
+    return 0;
+  });
+};
+
+/** `ijrctl job list [--all] [--json]` */
+export const jobList: Action = (options) =>
+  withConnection("job list", options as ConfigOverrides, async ({ jobs }) => {
+    const { jobs: list } = await jobs.listJobs(
+      { includeFinished: Boolean(options.all) },
+      { timeoutMs: 30_000 },
+    );
+    if (options.json) {
+      const json = list.map((job) => toJson(JobSchema, job, { alwaysEmitImplicit: true }));
+      console.log(JSON.stringify(json, null, 2));
+    } else {
+      Deno.stdout.writeSync(new TextEncoder().encode(jobTable(list)));
+    }
+    return 0;
+  });
+
+/** `ijrctl job status (--job ID | ID) [--json]` */
+export const jobStatus: Action = async (options, args) => {
+  let jobId: string;
+  try {
+    jobId = jobIdOf(options, args);
+  } catch (error) {
+    return usage("job status", error);
+  }
+  return await withConnection("job status", options as ConfigOverrides, async ({ jobs }) => {
+    const { job } = await jobs.getJob({ jobId }, { timeoutMs: 30_000 });
+    if (options.json) printJson(job!);
+    else Deno.stdout.writeSync(new TextEncoder().encode(jobDetails(job!)));
+    return 0;
+  });
+};
+
+/** `ijrctl job output (--job ID | ID)` */
+export const jobOutput: Action = async (options, args) => {
+  let jobId: string;
+  try {
+    jobId = jobIdOf(options, args);
+  } catch (error) {
+    return usage("job output", error);
+  }
+  return await withConnection("job output", options as ConfigOverrides, async ({ jobs }) => {
+    await streamOutput(jobs, jobId);
+    return 0;
+  });
+};

@@ -1,0 +1,134 @@
+/**
+ * Runs the real ijrd (from source) as a separate process on a free loopback port, with a
+ * fresh PKI, rootfs store and state folder, and writes an ijrctl config for each test user.
+ * @module
+ */
+
+import { join } from "node:path";
+import { REPO } from "./cli.ts";
+import { runEntry } from "./cli.ts";
+import type { CliResult } from "./cli.ts";
+import { testPki } from "./pki.ts";
+
+/** A running daemon and what clients need to reach it. */
+export interface TestDaemon {
+  readonly dir: string;
+  readonly port: number;
+  readonly rootfsDir: string;
+  readonly stateDir: string;
+  /** Config file paths per user: admin, alice, bob. */
+  readonly configs: Record<"admin" | "alice" | "bob", string>;
+  /** Everything ijrd wrote on stderr so far (request log lines). */
+  stderr(): string;
+  /** Runs ijrctl as `user` against this daemon. */
+  ctl(user: "admin" | "alice" | "bob", args: string[]): Promise<CliResult>;
+  /** Sends SIGTERM and waits for the exit code. */
+  stop(): Promise<number>;
+  /** The daemon process. */
+  readonly process: Deno.ChildProcess;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Starts ijrd and waits until it listens (or fails with its stderr). */
+export async function startDaemon(extraFlags: string[] = []): Promise<TestDaemon> {
+  const pki = await testPki();
+  const dir = Deno.makeTempDirSync({ prefix: "ijr-e2e-" });
+  const write = (name: string, text: string, mode = 0o644) =>
+    Deno.writeTextFileSync(join(dir, name), text, { mode });
+  write("ca.crt", pki.ca.certPem);
+  write("server.crt", pki.server.certPem);
+  write("server.key", pki.server.keyPem, 0o600);
+  const port = freePort();
+  const configs = {} as Record<"admin" | "alice" | "bob", string>;
+  for (const user of ["admin", "alice", "bob"] as const) {
+    write(`${user}.crt`, pki[user].certPem);
+    write(`${user}.key`, pki[user].keyPem, 0o600);
+    const config = {
+      server: `localhost:${port}`,
+      ca: "ca.crt",
+      cert: `${user}.crt`,
+      key: `${user}.key`,
+    };
+    write(`${user}.json`, JSON.stringify(config));
+    configs[user] = join(dir, `${user}.json`);
+  }
+  const rootfsDir = join(dir, "rootfs");
+  const stateDir = join(dir, "state");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      join(REPO, "daemon.ts"),
+      "--server=localhost",
+      `--port=${port}`,
+      "--listen=127.0.0.1",
+      `--cert=${join(dir, "server.crt")}`,
+      `--key=${join(dir, "server.key")}`,
+      `--ca=${join(dir, "ca.crt")}`,
+      `--rootfs=${rootfsDir}`,
+      `--state=${stateDir}`,
+      ...extraFlags,
+    ],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let log = "";
+  const decoder = new TextDecoder();
+  const listening = (async () => {
+    for await (const chunk of child.stderr) {
+      log += decoder.decode(chunk, { stream: true });
+      if (log.includes('"msg":"listening"')) return true;
+    }
+    return false;
+  })();
+  const ready = await Promise.race([
+    listening,
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000)),
+  ]);
+  // Keep draining stderr so the daemon never blocks on a full pipe.
+  (async () => {
+    try {
+      for await (const chunk of child.stderr) log += decoder.decode(chunk, { stream: true });
+    } catch { /* stream closed */ }
+  })();
+  if (!ready) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    Deno.removeSync(dir, { recursive: true });
+    throw new Error(`ijrd did not start:\n${log}`);
+  }
+  return {
+    dir,
+    port,
+    rootfsDir,
+    stateDir,
+    configs,
+    process: child,
+    stderr: () => log,
+    ctl: (user, args) => runEntry("ctl.ts", [...args], { env: { IJR_CONFIG: configs[user] } }),
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const status = await child.status;
+      return status.code;
+    },
+  };
+}
+
+/** Stops the daemon and removes its folder, whatever happened in the test. */
+export async function cleanupDaemon(daemon: TestDaemon): Promise<void> {
+  await daemon.stop();
+  await Deno.remove(daemon.dir, { recursive: true }).catch(() => {});
+}
