@@ -25,4 +25,5 @@ IJR_EXPORT int32_t ijr_abi_version(void);
  * (pointer + length) and results cross the FFI boundary intact. */
 IJR_EXPORT uint64_t ijr_fnv1a64(const uint8_t *data, size_t len);
 
+#include "extract.h"
 #endif

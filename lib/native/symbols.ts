@@ -5,10 +5,12 @@
  */
 
 import { ABI_SYMBOLS } from "./symbols_abi.ts";
+import { EXTRACT_SYMBOLS } from "./symbols_extract.ts";
 
 /** The whole libijr interface. */
 export const LIBIJR_SYMBOLS = {
   ...ABI_SYMBOLS,
+  ...EXTRACT_SYMBOLS,
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened libijr's callable functions. */

@@ -1,0 +1,390 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { IjrError } from "../../lib/errors/mod.ts";
+import { type TarEntry, TarParser, type TarParserOptions } from "../../lib/rootfs/tar_parser.ts";
+import { buildTar, paxMember, tarHeader } from "../helpers/tar_writer.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface Parsed extends TarEntry {
+  data: Uint8Array;
+  ended: boolean;
+}
+
+const LIMITS: TarParserOptions = { maxPathBytes: 4096, maxContentBytes: 1 << 30 };
+
+/** Parses bytes fed in chunks of chunkSize and returns every member with its data. */
+function parse(bytes: Uint8Array, chunkSize = bytes.length || 1, options = LIMITS): Parsed[] {
+  const out: Parsed[] = [];
+  const parser = new TarParser({
+    entry(entry) {
+      out.push({ ...entry, data: new Uint8Array(0), ended: false });
+    },
+    data(chunk) {
+      const last = out[out.length - 1];
+      const joined = new Uint8Array(last.data.length + chunk.length);
+      joined.set(last.data);
+      joined.set(chunk, last.data.length);
+      last.data = joined;
+    },
+    entryEnd() {
+      out[out.length - 1].ended = true;
+    },
+  }, options);
+  for (let at = 0; at < bytes.length; at += chunkSize) {
+    parser.push(bytes.subarray(at, at + chunkSize));
+  }
+  parser.finish();
+  return out;
+}
+
+function text(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+function assertIjrError(fn: () => unknown, code: string, message: RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof IjrError, `expected IjrError, got ${error}`);
+    assert.equal(error.code, code);
+    assert.match(error.message, message);
+    return true;
+  });
+}
+
+async function run(cmd: string, args: string[], cwd?: string): Promise<Uint8Array> {
+  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${decoder.decode(out.stderr)}`);
+  return out.stdout;
+}
+
+/** A small tree made on disk, archived by GNU tar in the given format. */
+async function gnuTarOf(format: "gnu" | "posix" | "ustar"): Promise<{
+  archive: Uint8Array;
+  longDir: string;
+  longFile: string;
+  mediumFile: string;
+}> {
+  const dir = await Deno.makeTempDir({ prefix: "ijr-tar-parser-" });
+  try {
+    // 150 + 130 bytes: past ustar's 100-byte name and its 255-byte prefix+name.
+    const longDir = `d${"a".repeat(149)}`;
+    const longFile = `${longDir}/${"b".repeat(130)}`;
+    // 181 bytes: ustar splits it into its prefix and name fields.
+    const mediumFile = `${"m".repeat(90)}/${"n".repeat(90)}`;
+    await Deno.mkdir(join(dir, "tree", longDir), { recursive: true });
+    await Deno.mkdir(join(dir, "tree", "m".repeat(90)));
+    await Deno.writeTextFile(join(dir, "tree", mediumFile), "medium\n");
+    await Deno.writeTextFile(join(dir, "tree", "hello.txt"), "hello, world\n");
+    await Deno.writeTextFile(join(dir, "tree", longFile), "long\n");
+    await Deno.symlink("/bin/busybox", join(dir, "tree", "sh"));
+    await Deno.link(join(dir, "tree", "hello.txt"), join(dir, "tree", "hello-link"));
+    await Deno.chmod(join(dir, "tree", "hello.txt"), 0o4755);
+    await run("touch", [
+      "-h",
+      "-d",
+      "@1600000000",
+      ...["hello.txt", "sh", longFile].map((p) => join(dir, "tree", p)),
+    ]);
+    const archive = await run("tar", [
+      `--format=${format}`,
+      "--sort=name",
+      "--owner=1234",
+      "--group=5678",
+      "--numeric-owner",
+      "-C",
+      join(dir, "tree"),
+      "-cf",
+      "-",
+      "hello.txt",
+      "hello-link",
+      "sh",
+      mediumFile,
+      ...(format === "ustar" ? [] : [longFile]),
+    ]);
+    return { archive, longDir, longFile, mediumFile };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+for (const format of ["gnu", "posix", "ustar"] as const) {
+  Deno.test(`parses a GNU tar --format=${format} archive: files, hardlink, symlink, long names`, async () => {
+    const { archive, longFile, mediumFile } = await gnuTarOf(format);
+    // Whole, and one byte at a time: chunk boundaries must not matter.
+    for (const chunkSize of [archive.length, 1, 511, 513]) {
+      const entries = parse(archive, chunkSize);
+      const byPath = new Map(entries.map((entry) => [text(entry.path), entry]));
+      const hello = byPath.get("hello.txt")!;
+      assert.equal(hello.type, "file");
+      assert.equal(hello.mode, 0o4755);
+      assert.equal(hello.uid, 1234);
+      assert.equal(hello.gid, 5678);
+      assert.equal(hello.mtimeSec, 1600000000);
+      assert.equal(hello.size, 13);
+      assert.equal(text(hello.data), "hello, world\n");
+      assert.ok(hello.ended);
+      const link = byPath.get("hello-link")!;
+      assert.equal(link.type, "hardlink");
+      assert.equal(text(link.linkPath), "hello.txt");
+      const sh = byPath.get("sh")!;
+      assert.equal(sh.type, "symlink");
+      assert.equal(text(sh.linkPath), "/bin/busybox");
+      assert.equal(sh.mtimeSec, 1600000000);
+      assert.equal(text(byPath.get(mediumFile)!.data), "medium\n");
+      if (format !== "ustar") {
+        const long = byPath.get(longFile)!;
+        assert.equal(long.type, "file");
+        assert.equal(text(long.data), "long\n");
+        assert.equal(entries.length, 5);
+      } else {
+        assert.equal(entries.length, 4);
+      }
+    }
+  });
+}
+
+Deno.test("ustar prefix field joins with the name", () => {
+  const header = tarHeader({ name: "file.txt", data: "x" });
+  header.set(encoder.encode("some/prefix"), 345);
+  // Recompute the checksum after editing the header.
+  header.fill(0x20, 148, 156);
+  const sum = header.reduce((total, byte) => total + byte, 0);
+  header.set(encoder.encode(`${sum.toString(8).padStart(6, "0")}\u0000 `), 148);
+  const archive = new Uint8Array(512 * 4);
+  archive.set(header);
+  archive[512] = 0x78;
+  const [entry] = parse(archive);
+  assert.equal(text(entry.path), "some/prefix/file.txt");
+  assert.equal(text(entry.data), "x");
+});
+
+Deno.test("PAX headers override path, linkpath, size, mtime, uid and gid; global ones persist", () => {
+  const longPath = `${"p".repeat(200)}/${"q".repeat(200)}`;
+  const archive = buildTar([
+    paxMember({ uid: "4000000000", gid: "77", comment: "ignored" }, true),
+    paxMember({ path: longPath, mtime: "1700000000.123456789", uid: "42" }),
+    { name: "short", data: "abc" },
+    paxMember({ linkpath: `/${"t".repeat(300)}`, mtime: "-1.25" }),
+    { name: "link", type: "2", link: "short-target" },
+    // An empty value removes the global setting: the header's gid applies again.
+    paxMember({ gid: "" }),
+    { name: "plain", type: "5", gid: 9 },
+  ]);
+  const [file, link, dir] = parse(archive, 100);
+  assert.equal(text(file.path), longPath);
+  assert.equal(file.uid, 42);
+  assert.equal(file.gid, 77);
+  assert.equal(file.mtimeSec, 1700000000);
+  assert.equal(file.mtimeNsec, 123456789);
+  assert.equal(text(file.data), "abc");
+  assert.equal(text(link.linkPath), `/${"t".repeat(300)}`);
+  assert.equal(link.uid, 4000000000);
+  assert.equal(link.mtimeSec, -2);
+  assert.equal(link.mtimeNsec, 750000000);
+  assert.equal(dir.type, "directory");
+  assert.equal(dir.gid, 9);
+  assert.equal(dir.uid, 4000000000);
+});
+
+Deno.test("PAX size replaces the header size (files over 8 GiB carry it this way)", () => {
+  const archive = buildTar([
+    paxMember({ size: "5" }),
+    { name: "f", data: "12345", size: 0 },
+  ]);
+  const [entry] = parse(archive);
+  assert.equal(entry.size, 5);
+  assert.equal(text(entry.data), "12345");
+});
+
+Deno.test("GNU base-256 numbers: large uid, negative mtime", () => {
+  const archive = buildTar([
+    { name: "f", uid: 2 ** 40, mtime: -86400, magic: "gnu" },
+  ]);
+  const [entry] = parse(archive);
+  assert.equal(entry.uid, 2 ** 40);
+  assert.equal(entry.mtimeSec, -86400);
+});
+
+Deno.test("GNU long name and long link ('L' and 'K') apply to the next member only", () => {
+  const name = `${"n".repeat(300)}`;
+  const target = `${"k".repeat(200)}`;
+  const archive = buildTar([
+    { name: "././@LongLink", type: "L", data: `${name}\u0000`, magic: "gnu" },
+    { name: "truncated-name", type: "0", data: "x", magic: "gnu" },
+    { name: "././@LongLink", type: "K", data: `${target}\u0000`, magic: "gnu" },
+    { name: "sym", type: "2", link: "truncated", magic: "gnu" },
+    { name: "after", type: "0", magic: "gnu" },
+  ]);
+  const [file, sym, after] = parse(archive, 7);
+  assert.equal(text(file.path), name);
+  assert.equal(text(sym.path), "sym");
+  assert.equal(text(sym.linkPath), target);
+  assert.equal(text(after.path), "after");
+});
+
+Deno.test("device nodes and FIFOs are reported with their numbers, their data skipped", () => {
+  const archive = buildTar([
+    { name: "dev/null", type: "3", devMajor: 1, devMinor: 3 },
+    { name: "dev/loop0", type: "4", devMajor: 7, devMinor: 0 },
+    { name: "fifo", type: "6" },
+    { name: "dir", type: "5", data: "dir data is skipped" },
+    { name: "after", data: "z" },
+  ]);
+  const entries = parse(archive);
+  assert.deepEqual(
+    entries.map((e) => [text(e.path), e.type, e.devMajor, e.devMinor, e.data.length]),
+    [
+      ["dev/null", "character-device", 1, 3, 0],
+      ["dev/loop0", "block-device", 7, 0, 0],
+      ["fifo", "fifo", 0, 0, 0],
+      ["dir", "directory", 0, 0, 0],
+      ["after", "file", 0, 0, 1],
+    ],
+  );
+});
+
+Deno.test("a wrong checksum is reported with its offset; in the first header as not-a-tar", () => {
+  assertIjrError(
+    () => parse(buildTar([{ name: "a", checksumDelta: 1 }])),
+    "INVALID_ARGUMENT",
+    /^not a tar archive: the first header's checksum is wrong/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "a", data: "1" }, { name: "b", checksumDelta: -3 }])),
+    "INVALID_ARGUMENT",
+    /^corrupt tar archive at byte 1024: header checksum mismatch$/,
+  );
+  assertIjrError(
+    () => parse(encoder.encode("hello, this is plain text, not a tar archive\n".repeat(20))),
+    "INVALID_ARGUMENT",
+    /^not a tar archive/,
+  );
+});
+
+Deno.test("truncated archives: inside data, inside a header, without the end block, empty", () => {
+  const full = buildTar([{ name: "a", data: "x".repeat(1000) }]);
+  assertIjrError(
+    () => parse(full.subarray(0, 700)),
+    "INVALID_ARGUMENT",
+    /^truncated tar archive: it ends at byte 700, inside the data of the member at byte 0$/,
+  );
+  assertIjrError(
+    () => parse(full.subarray(0, 300)),
+    "INVALID_ARGUMENT",
+    /^truncated tar archive: it ends at byte 300, inside a header at byte 0$/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "a", data: "x" }], { end: false })),
+    "INVALID_ARGUMENT",
+    /^truncated tar archive: it ends at byte 1024 without the end-of-archive block$/,
+  );
+  assertIjrError(() => parse(new Uint8Array(0)), "INVALID_ARGUMENT", /empty after decompression/);
+});
+
+Deno.test("limits: path length, declared content size (before any data is read)", () => {
+  const options = { maxPathBytes: 10, maxContentBytes: 100 };
+  assertIjrError(
+    () => parse(buildTar([{ name: "x".repeat(11) }]), undefined, options),
+    "RESOURCE_EXHAUSTED",
+    /path or link target longer than the limit of 10 bytes/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "l", type: "2", link: "y".repeat(11) }]), undefined, options),
+    "RESOURCE_EXHAUSTED",
+    /limit of 10 bytes/,
+  );
+  // 1 TiB declared, no data present: refused at the header, not after reading.
+  const header = buildTar([{ name: "huge", size: 2n ** 40n }], { end: false });
+  assertIjrError(
+    () => parse(header, undefined, options),
+    "RESOURCE_EXHAUSTED",
+    /exceeds the extracted-size limit of 100 bytes \(member at byte 0 declares 1099511627776 bytes\)/,
+  );
+  // The budget is cumulative and counts extended headers too.
+  assertIjrError(
+    () =>
+      parse(
+        buildTar([{ name: "a", data: "x".repeat(60) }, { name: "b", data: "y".repeat(60) }]),
+        undefined,
+        options,
+      ),
+    "RESOURCE_EXHAUSTED",
+    /member at byte 1024 declares 60 bytes/,
+  );
+});
+
+Deno.test("hostile structure: runs of extended headers, oversized ones, trailing bombs", () => {
+  const run = Array.from({ length: 9 }, () => paxMember({ comment: "x" }));
+  assertIjrError(
+    () => parse(buildTar([...run, { name: "a" }])),
+    "INVALID_ARGUMENT",
+    /more than 8 extended headers in a row/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "big", type: "x", size: 2 * 1024 * 1024 }], { end: false })),
+    "RESOURCE_EXHAUSTED",
+    /extended header at byte 0 is 2097152 bytes; the limit is 1048576/,
+  );
+  assertIjrError(
+    () => parse(buildTar([paxMember({ path: "dangling" })])),
+    "INVALID_ARGUMENT",
+    /extended header without a member/,
+  );
+  const withTrailer = new Uint8Array(2048 + 17 * 1024 * 1024);
+  withTrailer.set(buildTar([{ name: "a" }]));
+  assertIjrError(
+    () => parse(withTrailer, 1 << 20),
+    "INVALID_ARGUMENT",
+    /more than 16777216 bytes after/,
+  );
+  // Ordinary record padding (GNU tar pads to 10240 bytes) is fine.
+  const padded = new Uint8Array(10240);
+  padded.set(buildTar([{ name: "a" }]));
+  assert.equal(parse(padded).length, 1);
+});
+
+Deno.test("unsupported members are refused by name: sparse, multi-volume, unknown types, v7", () => {
+  assertIjrError(
+    () => parse(buildTar([{ name: "s", type: "S", magic: "gnu" }])),
+    "INVALID_ARGUMENT",
+    /GNU sparse files \('S'\)/,
+  );
+  assertIjrError(
+    () => parse(buildTar([paxMember({ "GNU.sparse.major": "1" }), { name: "s" }])),
+    "INVALID_ARGUMENT",
+    /sparse files are not supported/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "m", type: "M", magic: "gnu" }])),
+    "INVALID_ARGUMENT",
+    /multi-volume/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "z", type: "Z" }])),
+    "INVALID_ARGUMENT",
+    /members of type "Z"/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "old", magic: "none" }])),
+    "INVALID_ARGUMENT",
+    /no ustar magic/,
+  );
+  assertIjrError(
+    () => parse(buildTar([{ name: "PaxHeader", type: "x", data: "garbage\n" }, { name: "a" }])),
+    "INVALID_ARGUMENT",
+    /malformed PAX record length/,
+  );
+  assertIjrError(
+    () => parse(buildTar([paxMember({ mtime: "soon" }), { name: "a" }])),
+    "INVALID_ARGUMENT",
+    /PAX mtime "soon" is not a valid time/,
+  );
+});
+
+Deno.test("non-UTF-8 names stay raw bytes", () => {
+  const name = new Uint8Array([0x66, 0xff, 0xfe, 0x2e, 0x74]);
+  const [entry] = parse(buildTar([{ name, data: "" }]));
+  assert.deepEqual([...entry.path], [...name]);
+});
