@@ -18,7 +18,7 @@ import {
   type ResourceLimits,
   type ResourceLimitsSchema,
 } from "../gen/ijr/v1/job_pb.ts";
-import { invalidArgument, notFound } from "../errors/mod.ts";
+import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import type { ServiceHandlers } from "./adapter.ts";
 import { canAccessJob } from "./authz.ts";
 import { callerOf } from "./caller.ts";
@@ -218,8 +218,14 @@ export function jobServiceHandlers(
       const signal = options.shutdown
         ? AbortSignal.any([context.signal, options.shutdown])
         : context.signal;
-      for await (const data of backend.output(request.jobId, { signal })) {
-        yield { data };
+      try {
+        for await (const data of backend.output(request.jobId, { signal })) {
+          yield { data };
+        }
+      } catch (error) {
+        // The client sees why its stream ended early, instead of an internal error.
+        if (options.shutdown?.aborted) throw new IjrError("UNAVAILABLE", "ijrd is shutting down");
+        throw error;
       }
     },
   };

@@ -1,0 +1,115 @@
+/**
+ * ijrd's life: open the rootfs store and the job engine, serve both gRPC services over
+ * mutual TLS, and on SIGTERM or SIGINT stop accepting, end output streams, stop the jobs and
+ * exit 0. A port that cannot be bound is a start-up error (exit code 2).
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { JobService } from "../gen/ijr/v1/job_pb.ts";
+import { RootfsService } from "../gen/ijr/v1/rootfs_pb.ts";
+import { addService } from "../rpc/adapter.ts";
+import { type JobBackend, jobServiceHandlers } from "../rpc/job_service.ts";
+import { type RequestLogger, stderrLogger, withRequestLog } from "../rpc/request_log.ts";
+import { type RootfsBackend, rootfsServiceHandlers } from "../rpc/rootfs_service.ts";
+import { serverCredentials } from "../rpc/tls.ts";
+import { type DaemonSettings, PreflightError } from "./preflight.ts";
+
+/** The job engine as the daemon runs it: the service's backend plus an orderly shutdown. */
+export interface DaemonJobs extends JobBackend {
+  /** Stops every running job (SIGTERM, grace, kill) and records it; then releases resources. */
+  shutdown(options: { graceMs: number }): Promise<void>;
+}
+
+/** What `serve` runs on. */
+export interface DaemonParts {
+  readonly settings: DaemonSettings;
+  readonly rootfs: RootfsBackend;
+  readonly jobs: DaemonJobs;
+  readonly log?: RequestLogger;
+  /** Resolves when the daemon should shut down; default: SIGTERM or SIGINT. */
+  readonly stopRequested?: Promise<string>;
+}
+
+/** Logs a daemon event as one JSON line on stderr, like the request log. */
+export function logEvent(msg: string, fields: Record<string, unknown> = {}): void {
+  console.error(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }));
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials) {
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, credentials, (error, port) => {
+      if (error) {
+        const reason = /EADDRINUSE|address already in use/i.test(error.message)
+          ? "the address is already in use"
+          : error.message;
+        reject(new PreflightError(`cannot listen on ${address}: ${reason}`));
+      } else {
+        resolve(port);
+      }
+    })
+  );
+}
+
+function signalled(): Promise<string> {
+  return new Promise((resolve) => {
+    const on = (signal: Deno.Signal) => {
+      const handler = () => {
+        Deno.removeSignalListener("SIGTERM", term);
+        Deno.removeSignalListener("SIGINT", int);
+        resolve(signal);
+      };
+      return handler;
+    };
+    const term = on("SIGTERM");
+    const int = on("SIGINT");
+    Deno.addSignalListener("SIGTERM", term);
+    Deno.addSignalListener("SIGINT", int);
+  });
+}
+
+/** Serves until asked to stop; returns the exit code. */
+export async function serve(parts: DaemonParts): Promise<number> {
+  const { settings } = parts;
+  const log = parts.log ?? stderrLogger;
+  const shutdown = new AbortController();
+  const server = new grpc.Server({
+    // Detect dead clients on long output streams.
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+  });
+  addService(
+    server,
+    JobService,
+    withRequestLog(JobService, jobServiceHandlers(parts.jobs, { shutdown: shutdown.signal }), log),
+  );
+  addService(
+    server,
+    RootfsService,
+    withRequestLog(RootfsService, rootfsServiceHandlers(parts.rootfs), log),
+  );
+  const host = settings.listen.includes(":") ? `[${settings.listen}]` : settings.listen;
+  const address = `${host}:${settings.port}`;
+  const stopRequested = parts.stopRequested ?? signalled();
+  await bind(server, address, serverCredentials(settings.tls));
+  logEvent("listening", { address, server: settings.serverName });
+
+  const reason = await stopRequested;
+  logEvent("shutting down", { reason });
+  // Output streams end cleanly (their followers see the abort and return), no new calls
+  // are accepted, and calls in flight get a moment to finish.
+  shutdown.abort();
+  await new Promise<void>((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 5_000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+  await parts.jobs.shutdown({ graceMs: Math.min(settings.graceMs, 10_000) });
+  logEvent("stopped");
+  return 0;
+}
