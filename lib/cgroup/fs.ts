@@ -1,0 +1,106 @@
+/**
+ * The few file operations the backends do on a cgroup file system, behind a small interface.
+ * On the host they are the plain system calls; the v2 tests (this host is v1) run the v2
+ * backend against a temporary tree whose kernel side (files appearing on mkdir, moves of
+ * pids, subtree_control rules) a test double plays. Errors keep Deno's classes
+ * (NotFound, AlreadyExists, Busy) so callers can tell them apart.
+ * @module
+ */
+
+import { IjrError } from "../errors/mod.ts";
+
+/** File operations on a cgroup file system. */
+export interface CgroupFs {
+  /** Reads a cgroup file. */
+  readFile(path: string): Promise<string>;
+  /** Writes `value` to an existing cgroup file in one write(2); never creates a file. */
+  writeFile(path: string, value: string): Promise<void>;
+  /** True when `path` exists. */
+  exists(path: string): Promise<boolean>;
+  /** Creates one cgroup directory (mkdir(2)); throws AlreadyExists when it is there. */
+  mkdir(path: string): Promise<void>;
+  /** Removes one cgroup directory (rmdir(2)); the kernel's files go with it. */
+  rmdir(path: string): Promise<void>;
+  /** Names of the sub-directories (child cgroups) of `path`. */
+  listDirs(path: string): Promise<string[]>;
+}
+
+const encoder = new TextEncoder();
+
+/** The host's cgroup file system: plain system calls. */
+export const hostCgroupFs: CgroupFs = {
+  readFile: (path) => Deno.readTextFile(path),
+  async writeFile(path, value) {
+    // No O_CREAT: a missing file is a missing controller, never something to create. One
+    // write(2) per value: cgroup files parse each write on its own.
+    using file = await Deno.open(path, { write: true });
+    const bytes = encoder.encode(value);
+    const written = await file.write(bytes);
+    if (written !== bytes.length) {
+      throw new Error(`short write to ${path}: ${written} of ${bytes.length} bytes`);
+    }
+  },
+  async exists(path) {
+    try {
+      await Deno.lstat(path);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  },
+  mkdir: (path) => Deno.mkdir(path),
+  // Deno.remove without `recursive` is rmdir(2) for a directory: exactly what cgroupfs needs.
+  rmdir: (path) => Deno.remove(path),
+  async listDirs(path) {
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(path)) {
+      if (entry.isDirectory) names.push(entry.name);
+    }
+    return names.sort();
+  },
+};
+
+/** Writes a cgroup file, turning a failure into an INTERNAL error naming the file and value. */
+export async function writeCgroupFile(fs: CgroupFs, path: string, value: string): Promise<void> {
+  try {
+    await fs.writeFile(path, value);
+  } catch (error) {
+    throw new IjrError(
+      "INTERNAL",
+      `cannot write "${value}" to ${path}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Creates a cgroup directory. Resolves to false when it already exists; any other failure
+ * becomes an INTERNAL error naming the directory.
+ */
+export async function makeCgroupDir(fs: CgroupFs, path: string): Promise<boolean> {
+  try {
+    await fs.mkdir(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw new IjrError("INTERNAL", `cannot create cgroup ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Reads a cgroup file, or undefined when it does not exist (a controller not enabled). */
+export async function readOptional(fs: CgroupFs, path: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** Parses a `cgroup.procs` file into pids. */
+export function parsePids(text: string): number[] {
+  return text.split("\n").filter((line) => line.trim() !== "").map(Number);
+}

@@ -1,0 +1,20 @@
+/**
+ * Options both cgroup backends take.
+ * @module
+ */
+
+import type { CgroupFs } from "./fs.ts";
+import type { KillOptions } from "./kill.ts";
+import type { RemoveOptions } from "./remove.ts";
+
+/** Options shared by both backends. */
+export interface BackendOptions {
+  /** Job parent: relative to the daemon's own cgroup (default "ijr") or absolute. */
+  readonly parent?: string;
+  /** File operations; the host's cgroup file system unless a test gives a double. */
+  readonly fs?: CgroupFs;
+  /** Bounds of killAll(). */
+  readonly kill?: KillOptions;
+  /** Bounds of remove(). */
+  readonly remove?: RemoveOptions;
+}

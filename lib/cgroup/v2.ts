@@ -1,0 +1,290 @@
+/**
+ * The cgroup v2 backend. A job gets `<parent>/<jobId>` in the unified hierarchy and is cloned
+ * straight into it (CLONE_INTO_CGROUP), so it never runs outside its limits.
+ *
+ * Controllers must be enabled in `cgroup.subtree_control` of every cgroup above the job, and
+ * the kernel refuses that for a cgroup that holds processes ("no internal processes"; the
+ * root is exempt). So, like runc, crun and systemd delegation: when the daemon's own cgroup
+ * must enable controllers and holds processes (the daemon), those move into a leaf
+ * `<own>/ijr-daemon` first. The root's files are never written: what the root has not
+ * enabled is simply unavailable. A cgroup other than our own that holds processes is never
+ * emptied; that is an error naming it.
+ *
+ * | limit | file |
+ * |---|---|
+ * | CPU shares | `cpu.weight` (converted, see weight.ts) |
+ * | memory | `memory.max`, and `memory.swap.max` 0 when swap accounting exists |
+ * | IOPS | `io.max`: one "MAJ:MIN riops=N wiops=M" line per disk |
+ * | pids | `pids.max` |
+ * @module
+ */
+
+import { failedPrecondition, IjrError } from "../errors/mod.ts";
+import { DAEMON_LEAF, type V2Layout } from "./detect.ts";
+import { type CgroupFs, hostCgroupFs, makeCgroupDir, parsePids, writeCgroupFile } from "./fs.ts";
+import { killAllV2 } from "./kill.ts";
+import { DEFAULT_CPU_SHARES } from "./limits.ts";
+import {
+  cgroupDir,
+  isWithin,
+  JOB_ID_PATTERN,
+  joinCgroupPath,
+  pathsBetween,
+  resolveParentPath,
+  validateJobId,
+} from "./paths.ts";
+import type { BackendOptions } from "./options.ts";
+import { removeCgroupTree, removeEmptyBelow } from "./remove.ts";
+import type { CgroupController, CgroupUsage, JobCgroup, JobLimits } from "./types.ts";
+import { readV2Usage } from "./usage.ts";
+import { cpuSharesToWeight } from "./weight.ts";
+
+/** The v2 controllers IJR enables for its jobs, in the order they are written. */
+export const V2_CONTROLLERS = ["cpu", "memory", "io", "pids"] as const;
+/** A v2 controller IJR uses. */
+export type V2Controller = typeof V2_CONTROLLERS[number];
+
+/** Parses `cgroup.controllers` / `cgroup.subtree_control` ("cpu io memory pids"). */
+export function parseControllerList(text: string): Set<string> {
+  return new Set(text.split(/\s+/).filter((name) => name !== ""));
+}
+
+/** How many rounds the daemon's processes get to move into the leaf (new ones may appear). */
+const MOVE_ROUNDS = 10;
+
+/** The cgroup of one job on a v2 host. */
+export class V2JobCgroup implements JobCgroup {
+  readonly joinProcsFiles: readonly string[] = [];
+  readonly cloneIntoDir: string;
+  readonly #fs: CgroupFs;
+  readonly #options: BackendOptions;
+  #final: CgroupUsage | undefined;
+
+  constructor(fs: CgroupFs, dir: string, options: BackendOptions) {
+    this.#fs = fs;
+    this.cloneIntoDir = dir;
+    this.#options = options;
+  }
+
+  usage(): Promise<CgroupUsage> {
+    if (this.#final) return Promise.resolve(this.#final);
+    return readV2Usage(this.#fs, this.cloneIntoDir);
+  }
+
+  killAll(): Promise<void> {
+    return killAllV2(this.#fs, this.cloneIntoDir, this.#options.kill);
+  }
+
+  async remove(): Promise<void> {
+    // The counters vanish with the directory: keep their last values for status reports.
+    if (!this.#final) this.#final = await this.usage();
+    await removeCgroupTree(this.#fs, this.cloneIntoDir, this.#options.remove);
+  }
+}
+
+/** Creates job cgroups on a cgroup v2 host. */
+export class CgroupV2Controller implements CgroupController {
+  readonly version = 2 as const;
+  readonly #fs: CgroupFs;
+  readonly #layout: V2Layout;
+  readonly #options: BackendOptions;
+  readonly #parentPath: string;
+  #prepared: Promise<ReadonlySet<string>> | undefined;
+
+  constructor(layout: V2Layout, options: BackendOptions = {}) {
+    this.#fs = options.fs ?? hostCgroupFs;
+    this.#layout = layout;
+    this.#options = options;
+    this.#parentPath = resolveParentPath(layout.ownPath, options.parent);
+  }
+
+  /** The job parent's directory. */
+  get parentDir(): string {
+    return cgroupDir(this.#layout.mountPoint, this.#parentPath);
+  }
+
+  #dir(path: string): string {
+    return cgroupDir(this.#layout.mountPoint, path);
+  }
+
+  /**
+   * Creates the job parent and enables the controllers down the path (once; concurrent
+   * callers share the work). Resolves to the controllers available to job cgroups.
+   */
+  prepare(): Promise<ReadonlySet<string>> {
+    this.#prepared ??= this.#enableDownThePath().catch((error) => {
+      this.#prepared = undefined;
+      throw error;
+    });
+    return this.#prepared;
+  }
+
+  async #enableDownThePath(): Promise<ReadonlySet<string>> {
+    const ownPath = this.#layout.ownPath;
+    // Below our own cgroup we start there; an absolute parent elsewhere is the operator's
+    // delegation, walked from the root (whose files are still never written).
+    const anchor = isWithin(this.#parentPath, ownPath) ? ownPath : "/";
+    const anchorDir = this.#dir(anchor);
+    let available = new Set<string>(
+      [...parseControllerList(await this.#fs.readFile(`${anchorDir}/cgroup.controllers`))]
+        .filter((name) => (V2_CONTROLLERS as readonly string[]).includes(name)),
+    );
+    for (const path of [anchor, ...pathsBetween(anchor, this.#parentPath)]) {
+      const dir = this.#dir(path);
+      if (path !== anchor) {
+        await makeCgroupDir(this.#fs, dir);
+        const offered = parseControllerList(await this.#fs.readFile(`${dir}/cgroup.controllers`));
+        available = new Set([...available].filter((name) => offered.has(name)));
+      }
+      const enabled = parseControllerList(await this.#fs.readFile(`${dir}/cgroup.subtree_control`));
+      const missing = V2_CONTROLLERS.filter((name) => available.has(name) && !enabled.has(name));
+      if (missing.length > 0 && path !== "/") {
+        await this.#emptyForControllers(path);
+        await writeCgroupFile(
+          this.#fs,
+          `${dir}/cgroup.subtree_control`,
+          missing.map((name) => `+${name}`).join(" "),
+        );
+      } else if (missing.length > 0) {
+        // The root's files are never written: what it does not pass down is unavailable.
+        available = new Set([...available].filter((name) => enabled.has(name)));
+      }
+    }
+    return available;
+  }
+
+  /** Makes cgroup `path` free of processes so controllers can be enabled below it. */
+  async #emptyForControllers(path: string): Promise<void> {
+    const dir = this.#dir(path);
+    const procs = parsePids(await this.#fs.readFile(`${dir}/cgroup.procs`));
+    if (procs.length === 0) return;
+    if (path !== this.#layout.ownPath) {
+      throw failedPrecondition(
+        `cgroup ${dir} holds processes (${procs.join(", ")}), so controllers cannot be ` +
+          `enabled below it; give IJR a cgroup parent of its own`,
+      );
+    }
+    const leaf = `${dir}/${DAEMON_LEAF}`;
+    await makeCgroupDir(this.#fs, leaf);
+    for (let round = 0; round < MOVE_ROUNDS; round++) {
+      const pids = parsePids(await this.#fs.readFile(`${dir}/cgroup.procs`));
+      if (pids.length === 0) return;
+      for (const pid of pids) {
+        try {
+          await this.#fs.writeFile(`${leaf}/cgroup.procs`, String(pid));
+        } catch (error) {
+          // ESRCH: it exited meanwhile; anything else is a real failure.
+          if (
+            !(error instanceof Deno.errors.NotFound) &&
+            (error as { code?: string }).code !== "ESRCH"
+          ) {
+            throw new IjrError(
+              "INTERNAL",
+              `cannot move process ${pid} into ${leaf}: ${(error as Error).message}`,
+              { cause: error },
+            );
+          }
+        }
+      }
+    }
+    throw failedPrecondition(`processes keep appearing in ${dir}; cannot empty it into ${leaf}`);
+  }
+
+  async create(jobId: string, limits: JobLimits): Promise<V2JobCgroup> {
+    validateJobId(jobId);
+    const available = await this.prepare();
+    const need: [boolean, string, string][] = [
+      [limits.cpuShares !== DEFAULT_CPU_SHARES, "cpu", "a CPU share"],
+      [limits.memoryBytes !== undefined, "memory", "a memory limit"],
+      [limits.readIops.length + limits.writeIops.length > 0, "io", "IOPS limits"],
+      [true, "pids", "a pids limit"],
+    ];
+    for (const [needed, controller, what] of need) {
+      if (needed && !available.has(controller)) {
+        throw failedPrecondition(
+          `${what} needs the cgroup v2 ${controller} controller, which is not delegated to ` +
+            `${this.parentDir}`,
+        );
+      }
+    }
+    const dir = this.#dir(joinCgroupPath(this.#parentPath, jobId));
+    if (!(await makeCgroupDir(this.#fs, dir))) {
+      throw new IjrError("ALREADY_EXISTS", `cgroup ${dir} of job ${jobId} already exists`);
+    }
+    try {
+      await this.#writeLimits(dir, limits, available);
+    } catch (error) {
+      await removeCgroupTree(this.#fs, dir, this.#options.remove).catch(() => {});
+      throw error;
+    }
+    return new V2JobCgroup(this.#fs, dir, this.#options);
+  }
+
+  async #writeLimits(dir: string, limits: JobLimits, available: ReadonlySet<string>) {
+    const fs = this.#fs;
+    if (available.has("cpu")) {
+      await writeCgroupFile(fs, `${dir}/cpu.weight`, String(cpuSharesToWeight(limits.cpuShares)));
+    }
+    if (limits.memoryBytes !== undefined) {
+      await writeCgroupFile(fs, `${dir}/memory.max`, String(limits.memoryBytes));
+      // memory.swap.max exists only with swap accounting; without it there is no swap to limit.
+      if (await fs.exists(`${dir}/memory.swap.max`)) {
+        await writeCgroupFile(fs, `${dir}/memory.swap.max`, "0");
+      }
+    }
+    for (const line of ioMaxLines(limits)) await writeCgroupFile(fs, `${dir}/io.max`, line);
+    await writeCgroupFile(fs, `${dir}/pids.max`, String(limits.pids));
+  }
+
+  async open(jobId: string): Promise<V2JobCgroup | undefined> {
+    validateJobId(jobId);
+    const dir = this.#dir(joinCgroupPath(this.#parentPath, jobId));
+    return (await this.#fs.exists(dir)) ? new V2JobCgroup(this.#fs, dir, this.#options) : undefined;
+  }
+
+  async removeStale(keep: ReadonlySet<string>): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await this.#fs.listDirs(this.parentDir);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+    const removed: string[] = [];
+    for (const name of names) {
+      if (keep.has(name) || !JOB_ID_PATTERN.test(name)) continue;
+      const job = new V2JobCgroup(this.#fs, `${this.parentDir}/${name}`, this.#options);
+      await job.killAll();
+      await job.remove();
+      removed.push(name);
+    }
+    return removed;
+  }
+
+  /** Removes the job parent directories IJR created below its own cgroup when empty. */
+  async removeEmptyParents(): Promise<void> {
+    await removeEmptyBelow(this.#fs, {
+      mountPoint: this.#layout.mountPoint,
+      ownPath: this.#layout.ownPath,
+      parentPath: this.#parentPath,
+    });
+    this.#prepared = undefined;
+  }
+}
+
+/** The `io.max` lines of a job: one per disk, read and write limits combined. */
+export function ioMaxLines(limits: Pick<JobLimits, "readIops" | "writeIops">): string[] {
+  const byDisk = new Map<string, { riops?: number; wiops?: number }>();
+  for (const limit of limits.readIops) {
+    const key = `${limit.major}:${limit.minor}`;
+    byDisk.set(key, { ...byDisk.get(key), riops: limit.iops });
+  }
+  for (const limit of limits.writeIops) {
+    const key = `${limit.major}:${limit.minor}`;
+    byDisk.set(key, { ...byDisk.get(key), wiops: limit.iops });
+  }
+  return [...byDisk].map(([disk, { riops, wiops }]) =>
+    [disk, riops === undefined ? "" : `riops=${riops}`, wiops === undefined ? "" : `wiops=${wiops}`]
+      .filter((part) => part !== "").join(" ")
+  );
+}
