@@ -26,4 +26,5 @@ IJR_EXPORT int32_t ijr_abi_version(void);
 IJR_EXPORT uint64_t ijr_fnv1a64(const uint8_t *data, size_t len);
 
 #include "extract.h"
+#include "job_spawn.h"
 #endif

@@ -6,11 +6,13 @@
 
 import { ABI_SYMBOLS } from "./symbols_abi.ts";
 import { EXTRACT_SYMBOLS } from "./symbols_extract.ts";
+import { SPAWN_SYMBOLS } from "./symbols_spawn.ts";
 
 /** The whole libijr interface. */
 export const LIBIJR_SYMBOLS = {
   ...ABI_SYMBOLS,
   ...EXTRACT_SYMBOLS,
+  ...SPAWN_SYMBOLS,
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened libijr's callable functions. */

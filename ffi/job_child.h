@@ -1,0 +1,47 @@
+/*
+ * Internal to the spawner: the steps the cloned child runs, one file per kernel concern,
+ * all async-signal-safe (the child is a copy of a multi-threaded process: no malloc, no
+ * stdio, no locks). Each step returns 0 or reports through the error pipe and returns -1.
+ */
+#ifndef IJR_JOB_CHILD_H
+#define IJR_JOB_CHILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define IJR_HIDDEN __attribute__((visibility("hidden")))
+
+/* What the child works from; prepared by the parent before clone. */
+struct ijr_child {
+  const char *merged_dir;
+  const char *overlay_opts;
+  const char *hostname;
+  const char *workdir;
+  char *const *argv;
+  char *const *envp;
+  const char *const *cgroup_procs;
+  int error_fd;  /* write end of the CLOEXEC error pipe */
+  int output_fd; /* the job's output file */
+  int status_fd; /* the file the init writes the final status into */
+};
+
+/* The message sent over the error pipe: errno and a line of text. */
+struct ijr_report {
+  int32_t err;
+  char message[252];
+};
+
+/* Sends a report "<a><b><c>: <strerror-like>" and returns -1. Async-signal-safe. */
+IJR_HIDDEN int ijr_report(int fd, int err, const char *a, const char *b, const char *c);
+
+/* Steps, in the order the child runs them. */
+IJR_HIDDEN int ijr_join_cgroups(const struct ijr_child *child);
+IJR_HIDDEN int ijr_setup_mounts(const struct ijr_child *child);
+IJR_HIDDEN int ijr_mask_proc(const struct ijr_child *child);
+IJR_HIDDEN int ijr_loopback_up(const struct ijr_child *child);
+IJR_HIDDEN int ijr_drop_capabilities(const struct ijr_child *child);
+
+/* Becomes the job's init: forks the command, forwards signals, reaps, never returns. */
+IJR_HIDDEN void ijr_run_init(const struct ijr_child *child) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * The job's init, PID 1 of its PID namespace, in the style of tini and catatonit: it forks
+ * the command, forwards the signals a supervisor sends (TERM, INT, HUP, QUIT, USR1, USR2) to
+ * it, reaps every process that ends in the namespace (orphans are re-parented to PID 1), and
+ * when the command ends, records its status and exits with it (128+n for signal n). Its exit
+ * tears the namespace down: the kernel kills whatever the command left running.
+ */
+#include "job_child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, 0};
+
+static const char DEFAULT_PATH[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+static const char *path_of(char *const *envp) {
+  for (char *const *e = envp; e && *e; e++) {
+    if (strncmp(*e, "PATH=", 5) == 0) return *e + 5;
+  }
+  return DEFAULT_PATH;
+}
+
+/* execve, searching PATH for a name without a slash like execvp does, but reporting exactly
+ * why nothing could run: not found, or found and not executable. */
+static void __attribute__((noreturn)) exec_command(const struct ijr_child *child, int report_fd) {
+  const char *name = child->argv[0];
+  if (strchr(name, '/')) {
+    execve(name, child->argv, child->envp);
+    int err = errno;
+    if (err == ENOENT) ijr_report(report_fd, err, "command not found in rootfs: ", name, "");
+    else if (err == EACCES) ijr_report(report_fd, err, "command is not executable: ", name, "");
+    else ijr_report(report_fd, err, "cannot execute ", name, "");
+    _exit(127);
+  }
+  char candidate[4096];
+  size_t name_len = strlen(name);
+  int not_executable = 0;
+  const char *dir = path_of(child->envp);
+  while (1) {
+    const char *end = strchr(dir, ':');
+    size_t dir_len = end ? (size_t)(end - dir) : strlen(dir);
+    if (dir_len + 1 + name_len + 1 <= sizeof(candidate)) {
+      size_t n = 0;
+      if (dir_len == 0) candidate[n++] = '.';
+      memcpy(candidate + n, dir, dir_len);
+      n += dir_len;
+      candidate[n++] = '/';
+      memcpy(candidate + n, name, name_len + 1);
+      execve(candidate, child->argv, child->envp);
+      if (errno == EACCES) {
+        not_executable = 1;
+      } else if (errno != ENOENT && errno != ENOTDIR) {
+        ijr_report(report_fd, errno, "cannot execute ", candidate, "");
+        _exit(127);
+      }
+    }
+    if (!end) break;
+    dir = end + 1;
+  }
+  if (not_executable) ijr_report(report_fd, EACCES, "command is not executable: ", name, "");
+  else ijr_report(report_fd, ENOENT, "command not found in rootfs: ", name, " (searched PATH)");
+  _exit(127);
+}
+
+/* The command's process: default signal dispositions and mask, its own session, stdin from
+ * /dev/null, stdout and stderr into the job's output, the working directory, then exec. */
+static void __attribute__((noreturn)) start_command(const struct ijr_child *child, int report_fd) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < 65; sig++) sigaction(sig, &dfl, 0); /* EINVAL for KILL/STOP: fine */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, 0);
+  setsid();
+  int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(child->output_fd, 1) < 0 || dup2(child->output_fd, 2) < 0) {
+    ijr_report(report_fd, errno, "cannot set up stdin, stdout and stderr", "", "");
+    _exit(127);
+  }
+  if (null_fd > 2) close(null_fd);
+  if (chdir(child->workdir) != 0) {
+    ijr_report(report_fd, errno, "working directory not usable in rootfs: ", child->workdir, "");
+    _exit(127);
+  }
+  exec_command(child, report_fd);
+}
+
+static void write_status(int fd, const char *kind, int value) {
+  char text[32];
+  size_t n = 0;
+  for (const char *p = kind; *p; p++) text[n++] = *p;
+  text[n++] = ' ';
+  char digits[12];
+  int d = 0;
+  do {
+    digits[d++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value && d < 11);
+  while (d > 0) text[n++] = digits[--d];
+  text[n++] = '\n';
+  ssize_t ignored = write(fd, text, n);
+  (void)ignored;
+}
+
+void ijr_run_init(const struct ijr_child *child) {
+  /* Everything the init waits for is blocked and taken with sigwaitinfo: a PID 1 without
+   * handlers would otherwise have the kernel drop these signals. */
+  sigset_t waited;
+  sigemptyset(&waited);
+  sigaddset(&waited, SIGCHLD);
+  for (const int *sig = FORWARDED; *sig; sig++) sigaddset(&waited, *sig);
+  sigprocmask(SIG_BLOCK, &waited, 0);
+
+  int exec_pipe[2];
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
+    ijr_report(child->error_fd, errno, "pipe2 for exec", "", "");
+    _exit(125);
+  }
+  long command = syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
+  if (command < 0) {
+    ijr_report(child->error_fd, errno, "fork the command", "", "");
+    _exit(125);
+  }
+  if (command == 0) {
+    close(exec_pipe[0]);
+    start_command(child, exec_pipe[1]);
+  }
+  close(exec_pipe[1]);
+  /* The command's exec closes the pipe (CLOEXEC): EOF means it is running. A report means it
+   * is not: pass it on to ijr_spawn and leave. */
+  struct ijr_report report;
+  ssize_t got;
+  do {
+    got = read(exec_pipe[0], &report, sizeof(report));
+  } while (got < 0 && errno == EINTR);
+  if (got == (ssize_t)sizeof(report)) {
+    ssize_t ignored = write(child->error_fd, &report, sizeof(report));
+    (void)ignored;
+    waitpid((pid_t)command, 0, 0);
+    _exit(127);
+  }
+  close(exec_pipe[0]);
+  close(child->output_fd);
+  close(child->error_fd); /* ijr_spawn returns now */
+
+  while (1) {
+    siginfo_t info;
+    int sig = sigwaitinfo(&waited, &info);
+    if (sig < 0) continue; /* EINTR */
+    if (sig != SIGCHLD) {
+      kill((pid_t)command, sig);
+      continue;
+    }
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+      if (pid != (pid_t)command) continue; /* an orphan, reaped */
+      if (WIFSIGNALED(status)) {
+        write_status(child->status_fd, "signal", WTERMSIG(status));
+        _exit(128 + WTERMSIG(status));
+      }
+      write_status(child->status_fd, "exit", WEXITSTATUS(status));
+      _exit(WEXITSTATUS(status));
+    }
+  }
+}

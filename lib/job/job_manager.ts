@@ -1,0 +1,330 @@
+/**
+ * The job engine: starts jobs isolated in their own namespaces and cgroups inside a leased
+ * root file system, supervises them to the end, stops them, keeps their records and output,
+ * and streams the output to any number of readers.
+ *
+ * Life of a job: validate -> resolve limits -> lease the rootfs -> job folder -> cgroup ->
+ * ijr_spawn (returns once the command is exec'd) -> running -> the init ends -> read the
+ * command's status -> cgroup usage, kill, remove -> scratch folder removed -> lease released
+ * -> record final. A start that fails at any step undoes the steps before it, so it leaves
+ * no job, folder, cgroup or lease.
+ * @module
+ */
+
+import { type CgroupController, type JobCgroup } from "../cgroup/types.ts";
+import { resolveJobLimits } from "../cgroup/limits.ts";
+import { invalidArgument, notFound } from "../errors/mod.ts";
+import { signalProcess, spawnJob, type WaitResult } from "../native/spawn.ts";
+import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
+import { newJobId } from "./job_id.ts";
+import { jobPaths, listJobIds, loadJob, saveJob } from "./job_store.ts";
+import { followOutput } from "./output_reader.ts";
+import { Reaper } from "./reaper.ts";
+import type { JobState, JobStatus, StartJobRequest } from "./types.ts";
+
+const SIGKILL = 9;
+const SIGTERM = 15;
+const DEFAULT_ENV = [
+  "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  "HOME=/root",
+  "TERM=xterm",
+];
+
+/** How a manager is set up. */
+export interface JobManagerOptions {
+  /** Folder for job records, output and scratch space. */
+  readonly stateDir: string;
+  /** Where root file systems come from. */
+  readonly rootfs: RootfsProvider;
+  /** Resource control; without it jobs run without cgroups (tests of isolation only). */
+  readonly cgroups?: CgroupController;
+  /** Time between SIGTERM and kill when a stop gives none (default 10 s). */
+  readonly defaultGraceMs?: number;
+  /** Default pids limit (default 1024). */
+  readonly defaultPids?: number;
+}
+
+/** A running job's live parts. */
+interface LiveJob {
+  status: JobStatus;
+  readonly pid: number;
+  readonly lease: RootfsLease;
+  readonly cgroup?: JobCgroup;
+  readonly ended: Promise<JobStatus>;
+  readonly resolveEnded: (status: JobStatus) => void;
+  stopReason?: string;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** Starts, supervises, stops and remembers jobs. */
+export class JobManager {
+  readonly #options: Required<Omit<JobManagerOptions, "cgroups">> & { cgroups?: CgroupController };
+  readonly #finished = new Map<string, JobStatus>();
+  readonly #live = new Map<string, LiveJob>();
+  readonly #reaper = new Reaper();
+
+  private constructor(options: JobManagerOptions) {
+    this.#options = { defaultGraceMs: 10_000, defaultPids: 1024, ...options };
+  }
+
+  /**
+   * Opens a manager over a state folder: finished jobs are kept, jobs recorded as running
+   * are marked lost (their supervisor is gone, and with it, by the parent-death signal,
+   * their processes), and their leftovers (scratch folders, cgroups) are removed.
+   */
+  static async open(options: JobManagerOptions): Promise<JobManager> {
+    const manager = new JobManager(options);
+    await Deno.mkdir(`${options.stateDir}/jobs`, { recursive: true, mode: 0o700 });
+    for (const id of await listJobIds(options.stateDir)) {
+      const paths = jobPaths(options.stateDir, id);
+      const job = await loadJob(options.stateDir, id);
+      if (!job) {
+        // A start that crashed before its record was written: nothing to keep.
+        await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
+        continue;
+      }
+      await Deno.remove(paths.scratch, { recursive: true }).catch(() => {});
+      if (job.state === "running") {
+        const lost: JobStatus = {
+          ...job,
+          state: "lost",
+          pid: undefined,
+          endedAt: new Date(),
+          message: "ijrd stopped while the job was running",
+        };
+        await saveJob(options.stateDir, lost);
+        manager.#finished.set(id, lost);
+      } else {
+        manager.#finished.set(id, job);
+      }
+    }
+    await options.cgroups?.removeStale(new Set());
+    return manager;
+  }
+
+  /** Starts a job; returns once its command runs, or throws the precise reason it cannot. */
+  async start(request: StartJobRequest): Promise<JobStatus> {
+    if (request.argv.length === 0 || request.argv[0] === "") {
+      throw invalidArgument("a job needs a command");
+    }
+    const env = request.env?.length ? [...request.env] : DEFAULT_ENV;
+    for (const entry of env) {
+      if (!/^[^=\0]+=/.test(entry)) {
+        throw invalidArgument(`environment entry "${entry}" is not KEY=VALUE`);
+      }
+    }
+    const workdir = request.workdir ?? "/";
+    if (!workdir.startsWith("/")) {
+      throw invalidArgument(`working directory must be absolute, got "${workdir}"`);
+    }
+    if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
+      throw invalidArgument("timeout must be positive");
+    }
+    const limits = await resolveJobLimits(request.limits ?? {}, {
+      defaults: { cpuShares: 1024, pids: this.#options.defaultPids },
+    });
+    const id = newJobId();
+    const lease = this.#options.rootfs.acquire(request.rootfs, id);
+    const paths = jobPaths(this.#options.stateDir, id);
+    let cgroup: JobCgroup | undefined;
+    let pid: number;
+    try {
+      for (const dir of [paths.upper, paths.work, paths.merged]) {
+        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      }
+      cgroup = await this.#options.cgroups?.create(id, limits);
+      pid = spawnJob({
+        mergedDir: paths.merged,
+        lowerDir: lease.path,
+        upperDir: paths.upper,
+        workDir: paths.work,
+        hostname: id,
+        outputPath: paths.output,
+        statusPath: paths.status,
+        workdir,
+        argv: request.argv,
+        env,
+        cgroupProcsFiles: cgroup?.joinProcsFiles ?? [],
+        cgroupDir: cgroup?.cloneIntoDir,
+      });
+    } catch (error) {
+      await cgroup?.remove().catch(() => {});
+      await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
+      lease.release();
+      throw error;
+    }
+    const status: JobStatus = {
+      id,
+      owner: request.owner,
+      rootfs: request.rootfs,
+      argv: [...request.argv],
+      env,
+      workdir,
+      limits,
+      timeoutMs: request.timeoutMs,
+      state: "running",
+      oomKilled: false,
+      startedAt: new Date(),
+      pid,
+    };
+    let resolveEnded!: (status: JobStatus) => void;
+    const ended = new Promise<JobStatus>((resolve) => resolveEnded = resolve);
+    const live: LiveJob = { status, pid, lease, cgroup, ended, resolveEnded };
+    this.#live.set(id, live);
+    await saveJob(this.#options.stateDir, status);
+    if (request.timeoutMs !== undefined) {
+      live.timer = setTimeout(() => {
+        this.#stop(live, this.#options.defaultGraceMs, `timed out after ${request.timeoutMs} ms`);
+      }, request.timeoutMs);
+    }
+    this.#reaper.watch(pid, (result) => this.#finish(live, result));
+    return status;
+  }
+
+  /**
+   * Stops a job: SIGTERM to its init (forwarded to the command), then after the grace period
+   * every process in the job is killed. Returns the final status, which reports what really
+   * happened: a job that exits by itself meanwhile is `exited`, not `stopped`.
+   */
+  async stop(id: string, options: { graceMs?: number } = {}): Promise<JobStatus> {
+    const live = this.#live.get(id);
+    if (!live) return this.#get(id);
+    return await this.#stop(
+      live,
+      options.graceMs ?? this.#options.defaultGraceMs,
+      "stopped by request",
+    );
+  }
+
+  async #stop(live: LiveJob, graceMs: number, reason: string): Promise<JobStatus> {
+    live.stopReason ??= reason;
+    signalProcess(live.pid, SIGTERM);
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const graceOver = new Promise<"grace over">((resolve) => {
+      graceTimer = setTimeout(() => resolve("grace over"), graceMs);
+    });
+    const outcome = await Promise.race([live.ended, graceOver]);
+    clearTimeout(graceTimer);
+    if (outcome === "grace over") {
+      // Kill everything: the cgroup holds every process of the job, and the init's death
+      // tears the PID namespace down as well.
+      await live.cgroup?.killAll().catch(() => {});
+      signalProcess(live.pid, SIGKILL);
+    }
+    return await live.ended;
+  }
+
+  /** The job's status; NOT_FOUND when there is no such job. */
+  get(id: string): JobStatus | undefined {
+    return this.#live.get(id)?.status ?? this.#finished.get(id);
+  }
+
+  #get(id: string): JobStatus {
+    const job = this.get(id);
+    if (!job) throw notFound(`job ${id} not found`);
+    return job;
+  }
+
+  /** Jobs, oldest first; running ones only unless `includeFinished`. */
+  list(options: { includeFinished?: boolean } = {}): JobStatus[] {
+    const jobs = [...this.#live.values()].map((live) => live.status);
+    if (options.includeFinished) jobs.push(...this.#finished.values());
+    return jobs.sort((a, b) =>
+      a.startedAt.getTime() - b.startedAt.getTime() || a.id.localeCompare(b.id)
+    );
+  }
+
+  /** Resolves with the final status once the job has ended. */
+  async wait(id: string): Promise<JobStatus> {
+    const live = this.#live.get(id);
+    return live ? await live.ended : this.#get(id);
+  }
+
+  /** The job's output from byte 0, following it until the job ends. */
+  output(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    const live = this.#live.get(id);
+    if (!live) this.#get(id);
+    return followOutput(jobPaths(this.#options.stateDir, id).output, {
+      ended: live ? live.ended : Promise.resolve(),
+      signal: options.signal,
+    });
+  }
+
+  /** Number of jobs running. */
+  get running(): number {
+    return this.#live.size;
+  }
+
+  /** Stops every running job (recorded as stopped) and waits for them. */
+  async shutdown(options: { graceMs?: number } = {}): Promise<void> {
+    const graceMs = options.graceMs ?? this.#options.defaultGraceMs;
+    await Promise.all(
+      [...this.#live.values()].map((live) => this.#stop(live, graceMs, "stopped: ijrd shut down")),
+    );
+  }
+
+  /** Reads what the init recorded about the command: "exit N" or "signal N". */
+  async #commandResult(id: string): Promise<WaitResult | undefined> {
+    try {
+      const text = (await Deno.readTextFile(jobPaths(this.#options.stateDir, id).status)).trim();
+      const [kind, value] = text.split(" ");
+      if (kind === "exit") return { exitCode: Number(value) };
+      if (kind === "signal") return { signal: Number(value) };
+    } catch { /* the init died before it could write */ }
+    return undefined;
+  }
+
+  async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
+    const id = live.status.id;
+    clearTimeout(live.timer);
+    // The command's own result, as its init saw it; if the init itself was killed (stop
+    // after the grace period, the OOM killer choosing it), its own status stands in.
+    const command = await this.#commandResult(id) ?? initResult;
+    let usage;
+    let message: string | undefined;
+    try {
+      usage = await live.cgroup?.usage();
+      await live.cgroup?.killAll();
+      await live.cgroup?.remove();
+    } catch (error) {
+      message = `cgroup cleanup failed: ${(error as Error).message}`;
+    }
+    await Deno.remove(jobPaths(this.#options.stateDir, id).scratch, { recursive: true }).catch(
+      () => {},
+    );
+    await Deno.remove(jobPaths(this.#options.stateDir, id).status).catch(() => {});
+    live.lease.release();
+    let state: JobState;
+    if (command.exitCode !== undefined) {
+      state = "exited";
+    } else if (live.stopReason) {
+      state = "stopped";
+      message ??= live.stopReason;
+    } else {
+      state = "killed";
+      if (usage?.oomKilled) message ??= "killed by the kernel's OOM killer (memory limit)";
+    }
+    const final: JobStatus = {
+      ...live.status,
+      state,
+      exitCode: command.exitCode,
+      signal: command.signal ??
+        (state === "stopped" && command.exitCode === undefined ? SIGKILL : undefined),
+      oomKilled: usage?.oomKilled ?? false,
+      cpuNanos: usage?.cpuNanos,
+      memoryPeakBytes: usage?.memoryPeakBytes,
+      endedAt: new Date(),
+      pid: undefined,
+      message,
+    };
+    try {
+      await saveJob(this.#options.stateDir, final);
+    } catch (error) {
+      console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
+    }
+    this.#live.delete(id);
+    this.#finished.set(id, final);
+    live.status = final;
+    live.resolveEnded(final);
+  }
+}

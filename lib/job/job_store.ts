@@ -1,0 +1,93 @@
+/**
+ * Persistence of job records: STATE/jobs/<id>/job.json, written atomically (a temp file and
+ * a rename), so a crash leaves the old record or the new one, never half of one.
+ * @module
+ */
+
+import { join } from "node:path";
+import type { JobStatus } from "./types.ts";
+
+/** The on-disk form: dates as ISO strings, bigints as decimal strings. */
+interface StoredJob extends Omit<JobStatus, "startedAt" | "endedAt" | "cpuNanos" | "limits"> {
+  readonly startedAt: string;
+  readonly endedAt?: string;
+  readonly cpuNanos?: string;
+  readonly limits: JobStatus["limits"];
+  readonly version: 1;
+}
+
+/** The folders of one job. */
+export interface JobPaths {
+  readonly dir: string;
+  readonly record: string;
+  readonly output: string;
+  /** Written by the job's init: "exit N" or "signal N". */
+  readonly status: string;
+  /** Overlay upper, work and mount point; removed when the job ends. */
+  readonly scratch: string;
+  readonly upper: string;
+  readonly work: string;
+  readonly merged: string;
+}
+
+/** Where everything of job `id` lives under the state folder. */
+export function jobPaths(stateDir: string, id: string): JobPaths {
+  const dir = join(stateDir, "jobs", id);
+  const scratch = join(dir, "scratch");
+  return {
+    dir,
+    record: join(dir, "job.json"),
+    output: join(dir, "output"),
+    status: join(dir, "status"),
+    scratch,
+    upper: join(scratch, "upper"),
+    work: join(scratch, "work"),
+    merged: join(scratch, "merged"),
+  };
+}
+
+/** Writes a job record atomically. */
+export async function saveJob(stateDir: string, job: JobStatus): Promise<void> {
+  const paths = jobPaths(stateDir, job.id);
+  const stored: StoredJob = {
+    ...job,
+    version: 1,
+    startedAt: job.startedAt.toISOString(),
+    endedAt: job.endedAt?.toISOString(),
+    cpuNanos: job.cpuNanos?.toString(),
+  };
+  const temp = `${paths.record}.tmp`;
+  await Deno.writeTextFile(temp, JSON.stringify(stored, null, 2) + "\n", { mode: 0o640 });
+  await Deno.rename(temp, paths.record);
+}
+
+/** Reads a job record; undefined when missing or unreadable (a start that never finished). */
+export async function loadJob(stateDir: string, id: string): Promise<JobStatus | undefined> {
+  let stored: StoredJob;
+  try {
+    stored = JSON.parse(await Deno.readTextFile(jobPaths(stateDir, id).record));
+  } catch {
+    return undefined;
+  }
+  if (stored.version !== 1 || stored.id !== id) return undefined;
+  const { version: _, ...rest } = stored;
+  return {
+    ...rest,
+    startedAt: new Date(stored.startedAt),
+    endedAt: stored.endedAt ? new Date(stored.endedAt) : undefined,
+    cpuNanos: stored.cpuNanos === undefined ? undefined : BigInt(stored.cpuNanos),
+  };
+}
+
+/** IDs of every job folder under the state folder. */
+export async function listJobIds(stateDir: string): Promise<string[]> {
+  const ids: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(join(stateDir, "jobs"))) {
+      if (entry.isDirectory) ids.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return ids;
+}

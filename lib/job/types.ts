@@ -1,0 +1,63 @@
+/**
+ * The job engine's vocabulary: states, the status the manager reports, and what a start
+ * request holds.
+ * @module
+ */
+
+import type { JobLimitsRequest } from "../cgroup/limits.ts";
+import type { JobLimits } from "../cgroup/types.ts";
+
+/**
+ * Lifecycle states. `exited`: the command ended by itself with a status; `killed`: it died
+ * from a signal nobody asked IJR for (its own kill -9, the OOM killer); `stopped`: ended by
+ * a stop request or its timeout; `failed`: could not be supervised to the end; `lost`: it was
+ * running when the daemon went away.
+ */
+export type JobState = "running" | "exited" | "killed" | "stopped" | "failed" | "lost";
+
+/** A job's status: what it was asked to do and what happened. */
+export interface JobStatus {
+  readonly id: string;
+  readonly owner: string;
+  readonly rootfs: string;
+  readonly argv: readonly string[];
+  readonly env: readonly string[];
+  readonly workdir: string;
+  /** Limits in force, defaults filled in. */
+  readonly limits: JobLimits;
+  readonly timeoutMs?: number;
+  readonly state: JobState;
+  /** The command's exit status, when it exited. */
+  readonly exitCode?: number;
+  /** The signal that ended the command, when one did. */
+  readonly signal?: number;
+  readonly oomKilled: boolean;
+  readonly startedAt: Date;
+  readonly endedAt?: Date;
+  /** CPU time of the whole job in nanoseconds, from its cgroup. */
+  readonly cpuNanos?: bigint;
+  /** Peak memory of the whole job in bytes, from its cgroup. */
+  readonly memoryPeakBytes?: number;
+  /** Detail for people: why it was stopped, failed or lost. */
+  readonly message?: string;
+  /** The init's PID while running. */
+  readonly pid?: number;
+}
+
+/** What a caller asks for. */
+export interface StartJobRequest {
+  /** Identity of the user starting it. */
+  readonly owner: string;
+  /** Name of the root file system. */
+  readonly rootfs: string;
+  /** Command and arguments; argv[0] is searched in PATH when it has no slash. */
+  readonly argv: readonly string[];
+  /** KEY=VALUE entries; a minimal PATH, HOME and TERM when empty. */
+  readonly env?: readonly string[];
+  /** Absolute working directory inside the rootfs; "/" when absent. */
+  readonly workdir?: string;
+  /** Limits as requested; undefined fields take the daemon's defaults. */
+  readonly limits?: JobLimitsRequest;
+  /** Stop the job after this many milliseconds. */
+  readonly timeoutMs?: number;
+}

@@ -1,0 +1,149 @@
+/**
+ * Spawning a job through libijr's ijr_spawn, and reaping and signalling its init through
+ * libc. The call is synchronous on the JavaScript thread on purpose: the init's
+ * parent-death signal is tied to the thread that cloned it, and Deno's blocking-pool
+ * threads come and go, while the main thread lives as long as the daemon.
+ * @module
+ */
+
+import { IjrError } from "../errors/mod.ts";
+import { cString, lastErrno, openLibc } from "./libc.ts";
+import { libijr } from "./loader.ts";
+
+/** What ijr_spawn needs, all prepared by the caller. */
+export interface SpawnSpec {
+  /** Overlay mount point (an empty directory). */
+  readonly mergedDir: string;
+  /** The rootfs tree: the overlay's read-only lower layer. */
+  readonly lowerDir: string;
+  /** The job's upper and work directories (same file system, empty). */
+  readonly upperDir: string;
+  readonly workDir: string;
+  /** Hostname inside the job (the job ID). */
+  readonly hostname: string;
+  /** File receiving stdout and stderr. */
+  readonly outputPath: string;
+  /** File the init writes "exit N" or "signal N" into when the command ends. */
+  readonly statusPath: string;
+  /** Working directory inside the job's root. */
+  readonly workdir: string;
+  readonly argv: readonly string[];
+  readonly env: readonly string[];
+  /** cgroup v1: cgroup.procs files to join before anything runs. */
+  readonly cgroupProcsFiles: readonly string[];
+  /** cgroup v2: directory to clone into (CLONE_INTO_CGROUP). */
+  readonly cgroupDir?: string;
+}
+
+function packStrings(values: readonly string[], what: string): Uint8Array<ArrayBuffer> {
+  for (const value of values) {
+    if (value.includes("\0")) {
+      throw new IjrError("INVALID_ARGUMENT", `${what} must not contain NUL bytes`);
+    }
+  }
+  return cString(values.join("\0"));
+}
+
+function pointerValue(buffer: Uint8Array<ArrayBuffer>): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer)));
+}
+
+/** overlayfs takes ',' and ':' as separators in its options: such paths cannot be used. */
+function overlayPath(path: string): string {
+  if (/[,:\\\n]/.test(path)) {
+    throw new IjrError("INVALID_ARGUMENT", `path ${path} cannot be used in an overlay mount`);
+  }
+  return path;
+}
+
+/**
+ * Spawns the job and returns its init's pid, once the command is exec'd. A failure to set
+ * up or to exec throws an IjrError with the child's precise message: FAILED_PRECONDITION
+ * for problems with the command or rootfs, INTERNAL for the rest.
+ */
+export function spawnJob(spec: SpawnSpec): number {
+  const O_DIRECTORY = 0o200000;
+  const O_RDONLY = 0;
+  const O_CLOEXEC = 0o2000000;
+  const libc = openLibc();
+  let cgroupFd = -1;
+  if (spec.cgroupDir !== undefined) {
+    cgroupFd = libc.open(cString(spec.cgroupDir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (cgroupFd < 0) {
+      throw new IjrError("INTERNAL", `cannot open cgroup ${spec.cgroupDir}: errno ${lastErrno()}`);
+    }
+  }
+  // Every buffer stays referenced until ijr_spawn returns.
+  const strings = {
+    merged: cString(spec.mergedDir),
+    overlay: cString(
+      `lowerdir=${overlayPath(spec.lowerDir)},upperdir=${overlayPath(spec.upperDir)},` +
+        `workdir=${overlayPath(spec.workDir)}`,
+    ),
+    hostname: cString(spec.hostname),
+    output: cString(spec.outputPath),
+    status: cString(spec.statusPath),
+    workdir: cString(spec.workdir),
+    argv: packStrings(spec.argv, "arguments"),
+    env: packStrings(spec.env, "environment entries"),
+    procs: packStrings(spec.cgroupProcsFiles, "cgroup paths"),
+  };
+  const error = new Uint8Array(256);
+  const slots = new BigInt64Array([
+    pointerValue(strings.merged),
+    pointerValue(strings.overlay),
+    pointerValue(strings.hostname),
+    pointerValue(strings.output),
+    pointerValue(strings.status),
+    pointerValue(strings.workdir),
+    pointerValue(strings.argv),
+    BigInt(spec.argv.length),
+    pointerValue(strings.env),
+    BigInt(spec.env.length),
+    pointerValue(strings.procs),
+    BigInt(spec.cgroupProcsFiles.length),
+    BigInt(cgroupFd),
+    pointerValue(error),
+    BigInt(error.length),
+  ]);
+  let result: number;
+  try {
+    result = libijr().ijr_spawn(new Uint8Array(slots.buffer));
+  } finally {
+    if (cgroupFd >= 0) libc.close(cgroupFd);
+  }
+  if (result > 0) return result;
+  const message = new TextDecoder().decode(error.subarray(0, error.indexOf(0)));
+  const userProblem = /^(command |working directory |the rootfs )/.test(message);
+  throw new IjrError(
+    userProblem ? "FAILED_PRECONDITION" : "INTERNAL",
+    message || `spawn failed: errno ${-result}`,
+  );
+}
+
+/** A reaped process: exit code or terminating signal. */
+export interface WaitResult {
+  readonly exitCode?: number;
+  readonly signal?: number;
+}
+
+/** Reaps `pid` if it has ended (WNOHANG): the result, or undefined while it runs. */
+export function reapIfEnded(pid: number): WaitResult | undefined {
+  const status = new Int32Array(1);
+  const WNOHANG = 1;
+  const got = openLibc().waitpid(pid, new Uint8Array(status.buffer), WNOHANG);
+  if (got === 0) return undefined;
+  if (got < 0) {
+    // ECHILD: already reaped elsewhere; report it as ended without a status.
+    return {};
+  }
+  const raw = status[0];
+  const termSignal = raw & 0x7f;
+  if (termSignal === 0) return { exitCode: (raw >> 8) & 0xff };
+  return { signal: termSignal };
+}
+
+/** Sends a signal to a pid; false when it no longer exists. */
+export function signalProcess(pid: number, signal: number): boolean {
+  return openLibc().kill(pid, signal) === 0;
+}

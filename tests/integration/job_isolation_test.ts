@@ -1,0 +1,105 @@
+/** What a job can see and do: its own root, PID 1/2, network, hostname, no privileges. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { busyboxRootfsDir } from "../helpers/busybox.ts";
+import { outputText, withManager } from "../helpers/jobs.ts";
+import { rootTest } from "../helpers/root.ts";
+
+const run = async (
+  manager: Parameters<Parameters<typeof withManager>[0]>[0],
+  argv: string[],
+) => {
+  const job = await manager.start({ owner: "t", rootfs: "busybox", argv });
+  const final = await manager.wait(job.id);
+  return { job: final, output: await outputText(manager, job.id) };
+};
+
+rootTest(
+  "isolation: / is exactly the rootfs, the command is PID 2 under init, only lo, hostname = id",
+  async () => {
+    await withManager(async (manager) => {
+      const rootfs = await busyboxRootfsDir();
+      const expected = [...Deno.readDirSync(rootfs)].map((e) => e.name).sort();
+      const { job, output } = await run(manager, [
+        "sh",
+        "-c",
+        "ls -a / | grep -v '^\\.\\.\\?$'; echo --; echo $$; echo --; ps -o pid,comm; echo --; " +
+        "ls /sys/class/net; cat /sys/class/net/lo/operstate; echo --; hostname",
+      ]);
+      assert.equal(job.state, "exited");
+      assert.equal(job.exitCode, 0);
+      const [root, pid, ps, net, host] = output.split("--\n").map((part) => part.trim());
+      assert.deepEqual(root.split("\n").sort(), expected);
+      assert.equal(pid, "2");
+      const processes = ps.split("\n").slice(1).map((line) => line.trim().split(/\s+/));
+      // PID 1 is the init, 2 the shell, then ps itself: no host process is visible.
+      assert.deepEqual(processes.map(([p]) => p).slice(0, 2), ["1", "2"]);
+      assert.equal(processes.length, 3);
+      assert.equal(net, "lo\nunknown");
+      assert.equal(host, job.id);
+    });
+  },
+);
+
+rootTest(
+  "isolation: the probe sees no privileges: mount and mknod fail, no block devices",
+  async () => {
+    await withManager(async (manager) => {
+      const { job, output } = await run(manager, ["/bin/probe", "isolation"]);
+      assert.equal(job.exitCode, 0, output);
+      assert.equal(
+        output,
+        `pid=2\nppid=1\nhostname=${job.id}\nmount=EPERM\nmknod=EPERM\nopen/dev/vda=ENOENT\nopen/dev/sda=ENOENT\n`,
+      );
+    });
+  },
+);
+
+rootTest(
+  "isolation: writes land in the job's layer, never in the rootfs; jobs do not see each other's",
+  async () => {
+    await withManager(async (manager) => {
+      const rootfs = await busyboxRootfsDir();
+      const before = [...Deno.readDirSync(join(rootfs, "etc"))].map((e) => e.name).sort();
+      const writer = await manager.start({
+        owner: "t",
+        rootfs: "busybox",
+        argv: ["sh", "-c", "echo secret > /etc/mine; rm /etc/passwd; sleep 5"],
+      });
+      // While the writer runs, a second job on the same rootfs sees the original tree.
+      await new Promise((r) => setTimeout(r, 300));
+      const { output } = await run(manager, [
+        "sh",
+        "-c",
+        "cat /etc/mine 2>&1; cat /etc/passwd",
+      ]);
+      assert.equal(
+        output,
+        "cat: can't open '/etc/mine': No such file or directory\nroot:x:0:0:root:/root:/bin/sh\n",
+      );
+      await manager.stop(writer.id, { graceMs: 500 });
+      assert.deepEqual(
+        [...Deno.readDirSync(join(rootfs, "etc"))].map((e) => e.name).sort(),
+        before,
+      );
+      assert.equal(
+        Deno.readTextFileSync(join(rootfs, "etc", "passwd")),
+        "root:x:0:0:root:/root:/bin/sh\n",
+      );
+    });
+  },
+);
+
+rootTest("isolation: env and working directory reach the command", async () => {
+  await withManager(async (manager) => {
+    const job = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: ["sh", "-c", 'echo "$GREETING $(pwd)"'],
+      env: ["PATH=/bin", "GREETING=hello"],
+      workdir: "/etc",
+    });
+    await manager.wait(job.id);
+    assert.equal(await outputText(manager, job.id), "hello /etc\n");
+  });
+});

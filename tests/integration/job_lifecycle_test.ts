@@ -1,0 +1,214 @@
+/** Exit codes, signals, stop with grace, timeouts, orphans, start errors, restarts. */
+import assert from "node:assert/strict";
+import { JobManager } from "../../lib/job/mod.ts";
+import { IjrError } from "../../lib/errors/mod.ts";
+import { busyboxRootfsDir } from "../helpers/busybox.ts";
+import { FixtureRootfs, outputText, processesInNamespaceOf, withManager } from "../helpers/jobs.ts";
+import { rootTest } from "../helpers/root.ts";
+
+rootTest("lifecycle: exit 3 is exited(3); kill -9 $$ is killed(SIGKILL)", async () => {
+  await withManager(async (manager) => {
+    const three = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: ["sh", "-c", "exit 3"],
+    });
+    const killed = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: ["sh", "-c", "kill -9 $$"],
+    });
+    const a = await manager.wait(three.id);
+    const b = await manager.wait(killed.id);
+    assert.deepEqual([a.state, a.exitCode, a.signal], ["exited", 3, undefined]);
+    assert.deepEqual([b.state, b.exitCode, b.signal], ["killed", undefined, 9]);
+    assert.ok(a.endedAt && a.endedAt >= a.startedAt);
+  });
+});
+
+rootTest(
+  "lifecycle: stop sends SIGTERM; a job that ignores it is killed after the grace period",
+  async () => {
+    await withManager(async (manager) => {
+      const polite = await manager.start({ owner: "t", rootfs: "busybox", argv: ["sleep", "60"] });
+      const stopped = await manager.stop(polite.id, { graceMs: 5000 });
+      assert.deepEqual([stopped.state, stopped.signal], ["stopped", 15]);
+
+      const stubborn = await manager.start({
+        owner: "t",
+        rootfs: "busybox",
+        argv: ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const started = performance.now();
+      const final = await manager.stop(stubborn.id, { graceMs: 700 });
+      const took = performance.now() - started;
+      assert.deepEqual([final.state, final.signal], ["stopped", 9]);
+      assert.ok(took >= 650, `killed only after the grace period (${took.toFixed(0)} ms)`);
+      assert.equal(final.message, "stopped by request");
+    });
+  },
+);
+
+rootTest("lifecycle: a stop racing a natural exit reports the exit", async () => {
+  await withManager(async (manager) => {
+    const job = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: ["sh", "-c", "exit 4"],
+    });
+    await manager.wait(job.id);
+    const after = await manager.stop(job.id, { graceMs: 100 });
+    assert.deepEqual([after.state, after.exitCode], ["exited", 4]);
+    // A command that handles SIGTERM and exits with its own status reports that status.
+    const graceful = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const final = await manager.stop(graceful.id, { graceMs: 5000 });
+    assert.deepEqual([final.state, final.exitCode], ["exited", 0]);
+  });
+});
+
+rootTest("lifecycle: a double-forked background process is gone after stop", async () => {
+  await withManager(async (manager) => {
+    const job = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: ["sh", "-c", "(sleep 1000 &) ; (setsid sleep 1001 &); sleep 1002"],
+    });
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(processesInNamespaceOf(job.pid!).length, 4, "init, sh and two escaped sleeps");
+    await manager.stop(job.id, { graceMs: 500 });
+    for (let i = 0; i < 50 && processesInNamespaceOf(job.pid!).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(processesInNamespaceOf(job.pid!), []);
+  });
+});
+
+rootTest("lifecycle: 100 orphans inside one job are reaped by its init", async () => {
+  await withManager(async (manager) => {
+    const job = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: [
+        "sh",
+        "-c",
+        "for i in $(seq 100); do (true &); done; sleep 1; ps -o stat,comm | grep -c '^Z' ; true",
+      ],
+    });
+    const final = await manager.wait(job.id);
+    assert.equal(final.exitCode, 0);
+    assert.equal(await outputText(manager, job.id), "0\n");
+  });
+});
+
+rootTest("lifecycle: timeout stops the job", async () => {
+  await withManager(async (manager) => {
+    const job = await manager.start({
+      owner: "t",
+      rootfs: "busybox",
+      argv: ["sleep", "60"],
+      timeoutMs: 300,
+    });
+    const final = await manager.wait(job.id);
+    assert.equal(final.state, "stopped");
+    assert.equal(final.signal, 15);
+    assert.equal(final.message, "timed out after 300 ms");
+  });
+});
+
+rootTest("start errors are synchronous, precise, and leave nothing behind", async () => {
+  await withManager(async (manager, { stateDir, rootfs }) => {
+    const cases: [string[], string, string][] = [
+      [
+        ["/bin/nosuch"],
+        "rootfs busybox",
+        "command not found in rootfs: /bin/nosuch: no such file or directory",
+      ],
+      [
+        ["nosuch"],
+        "busybox",
+        "command not found in rootfs: nosuch (searched PATH): no such file or directory",
+      ],
+      [["/etc/passwd"], "busybox", "command is not executable: /etc/passwd: permission denied"],
+    ];
+    for (const [argv, , message] of cases) {
+      await assert.rejects(
+        manager.start({ owner: "t", rootfs: "busybox", argv }),
+        (error: unknown) =>
+          error instanceof IjrError && error.code === "FAILED_PRECONDITION" &&
+          error.message === message,
+      );
+    }
+    await assert.rejects(
+      manager.start({ owner: "t", rootfs: "nope", argv: ["true"] }),
+      (error: unknown) => error instanceof IjrError && error.code === "NOT_FOUND",
+    );
+    await assert.rejects(
+      manager.start({ owner: "t", rootfs: "busybox", argv: ["sh"], workdir: "/nope" }),
+      (error: unknown) =>
+        error instanceof IjrError &&
+        error.message ===
+          "working directory not usable in rootfs: /nope: no such file or directory",
+    );
+    assert.deepEqual([...Deno.readDirSync(`${stateDir}/jobs`)], []);
+    assert.equal(rootfs.leases.size, 0);
+    assert.deepEqual(manager.list({ includeFinished: true }), []);
+  });
+});
+
+rootTest(
+  "restart: finished jobs stay listed and streamable; running ones become lost",
+  async () => {
+    const stateDir = await Deno.makeTempDir({ prefix: "ijr-jobs-" });
+    const busybox = await busyboxRootfsDir();
+    try {
+      // A real supervisor dies: a separate Deno process runs two jobs, prints their IDs, and
+      // is SIGKILLed while the second runs (its init dies with it: parent-death signal).
+      const script = `
+      import { JobManager } from "${new URL("../../lib/job/mod.ts", import.meta.url)}";
+      import { FixtureRootfs } from "${new URL("../helpers/jobs.ts", import.meta.url)}";
+      const manager = await JobManager.open({
+        stateDir: ${JSON.stringify(stateDir)},
+        rootfs: new FixtureRootfs({ busybox: ${JSON.stringify(busybox)} }),
+      });
+      const done = await manager.start({ owner: "t", rootfs: "busybox", argv: ["echo", "kept"] });
+      await manager.wait(done.id);
+      const running = await manager.start({ owner: "t", rootfs: "busybox", argv: ["sleep", "60"] });
+      console.log(JSON.stringify([done.id, running.id, running.pid]));
+      await new Promise(() => {});
+    `;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const reader = child.stdout.getReader();
+      const { value } = await reader.read();
+      const [doneId, runningId, initPid] = JSON.parse(new TextDecoder().decode(value));
+      child.kill("SIGKILL");
+      await child.status;
+      reader.releaseLock();
+      await child.stdout.cancel();
+      for (let i = 0; i < 100 && processesInNamespaceOf(initPid).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(processesInNamespaceOf(initPid), [], "the job died with its supervisor");
+
+      const rootfs = new FixtureRootfs({ busybox });
+      const manager = await JobManager.open({ stateDir, rootfs });
+      const jobs = manager.list({ includeFinished: true });
+      assert.deepEqual(jobs.map((j) => [j.id, j.state]), [[doneId, "exited"], [runningId, "lost"]]);
+      assert.equal(await outputText(manager, doneId), "kept\n");
+      assert.equal(manager.get(runningId)?.message, "ijrd stopped while the job was running");
+      assert.throws(() => Deno.statSync(`${stateDir}/jobs/${runningId}/scratch`));
+      assert.deepEqual(manager.list(), []);
+    } finally {
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+);
