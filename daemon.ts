@@ -1,21 +1,22 @@
 /**
- * ijrd: the IJR daemon. Parses the flags and starts the server from lib/daemon.
+ * ijrd: the IJR daemon. Parses the flags and runs the daemon from lib/daemon.
  * @module
  */
 
 import { CommanderError } from "commander";
 import { buildDaemonProgram, type DaemonFlags } from "./lib/daemon/program.ts";
 
-function notYet(_flags: DaemonFlags): Promise<number> {
-  console.error("ijrd: serving is not available in this build yet");
-  return Promise.resolve(1);
+async function run(flags: DaemonFlags): Promise<number> {
+  // Loaded only now, so `ijrd help` and usage errors stay fast.
+  const { runDaemon } = await import("./lib/daemon/start.ts");
+  return await runDaemon(flags);
 }
 
 /** Runs ijrd with the given arguments and returns its exit code (2 for bad usage). */
 export async function main(args: string[]): Promise<number> {
   // The proposal shows `ijrd help`.
   const effective = args.length === 1 && args[0] === "help" ? ["--help"] : args;
-  const program = buildDaemonProgram(notYet);
+  const program = buildDaemonProgram(run);
   try {
     await program.parseAsync(effective, { from: "user" });
   } catch (error) {

@@ -22,65 +22,18 @@ import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import type { ServiceHandlers } from "./adapter.ts";
 import { canAccessJob } from "./authz.ts";
 import { callerOf } from "./caller.ts";
+import type { JobStatus, StartJobRequest } from "../job/types.ts";
 
-/** A job as the engine reports it, in the engine's own terms. */
-export interface JobSnapshot {
-  readonly id: string;
-  readonly owner: string;
-  readonly rootfs: string;
-  readonly argv: readonly string[];
-  readonly env: readonly string[];
-  readonly workdir: string;
-  readonly limits: EngineLimitsView;
-  readonly timeoutMs?: number;
-  readonly state: "running" | "exited" | "killed" | "stopped" | "failed" | "lost";
-  readonly exitCode?: number;
-  readonly signal?: number;
-  readonly oomKilled: boolean;
-  readonly startedAt: Date;
-  readonly endedAt?: Date;
-  readonly cpuNanos?: bigint;
-  readonly memoryPeakBytes?: number;
-  readonly message?: string;
-  readonly pid?: number;
-}
-
-/** The limits in force, with devices as the user named them. */
-export interface EngineLimitsView {
-  readonly cpuShares: number;
-  readonly memoryBytes?: number;
-  readonly readIops: readonly { device: string; iops: number }[];
-  readonly writeIops: readonly { device: string; iops: number }[];
-  readonly pids: number;
-}
-
-/** A start request in the engine's terms; limits are still raw (validated by the engine). */
-export interface EngineStartRequest {
-  readonly owner: string;
-  readonly rootfs: string;
-  readonly argv: string[];
-  readonly env: string[];
-  readonly workdir?: string;
-  readonly limits: {
-    cpuShares?: number;
-    memoryBytes?: number;
-    readIops: { device: string; iops: number }[];
-    writeIops: { device: string; iops: number }[];
-    pids?: number;
-  };
-  readonly timeoutMs?: number;
-}
-
-/** What JobService needs from the job engine. */
+/** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
-  start(request: EngineStartRequest): Promise<JobSnapshot>;
-  stop(id: string, options: { graceMs?: number }): Promise<JobSnapshot>;
-  get(id: string): JobSnapshot | undefined;
-  list(options: { includeFinished: boolean }): JobSnapshot[];
+  start(request: StartJobRequest): Promise<JobStatus>;
+  stop(id: string, options: { graceMs?: number }): Promise<JobStatus>;
+  get(id: string): JobStatus | undefined;
+  list(options: { includeFinished: boolean }): JobStatus[];
   output(id: string, options: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
 }
 
-const STATES: Record<JobSnapshot["state"], JobState> = {
+const STATES: Record<JobStatus["state"], JobState> = {
   running: JobState.RUNNING,
   exited: JobState.EXITED,
   killed: JobState.KILLED,
@@ -102,7 +55,7 @@ function timestamp(date: Date | undefined): Timestamp | undefined {
 }
 
 /** The API's view of a job. */
-export function jobToProto(job: JobSnapshot): MessageInitShape<typeof JobSchema> {
+export function jobToProto(job: JobStatus): MessageInitShape<typeof JobSchema> {
   const limits: MessageInitShape<typeof ResourceLimitsSchema> = {
     cpuShares: BigInt(job.limits.cpuShares),
     memoryBytes: BigInt(job.limits.memoryBytes ?? 0),
@@ -157,7 +110,7 @@ function startRequestFromProto(
     limits?: ResourceLimits;
     timeout?: Duration;
   },
-): EngineStartRequest {
+): StartJobRequest {
   if (request.argv.length === 0 || request.argv[0] === "") {
     throw invalidArgument("argv must name a command");
   }
@@ -186,7 +139,7 @@ export function jobServiceHandlers(
   backend: JobBackend,
   options: { shutdown?: AbortSignal } = {},
 ): ServiceHandlers<typeof JobService.method> {
-  const visibleJob = (context: Parameters<typeof callerOf>[0], id: string): JobSnapshot => {
+  const visibleJob = (context: Parameters<typeof callerOf>[0], id: string): JobStatus => {
     const caller = callerOf(context);
     const job = id ? backend.get(id) : undefined;
     // The same answer for "missing" and "someone else's": IDs cannot be probed.

@@ -36,15 +36,18 @@ function freePort(): number {
 }
 
 /** Starts ijrd and waits until it listens (or fails with its stderr). */
-export async function startDaemon(extraFlags: string[] = []): Promise<TestDaemon> {
+export async function startDaemon(
+  extraFlags: string[] = [],
+  reuse?: { dir: string; port: number },
+): Promise<TestDaemon> {
   const pki = await testPki();
-  const dir = Deno.makeTempDirSync({ prefix: "ijr-e2e-" });
+  const dir = reuse?.dir ?? Deno.makeTempDirSync({ prefix: "ijr-e2e-" });
   const write = (name: string, text: string, mode = 0o644) =>
     Deno.writeTextFileSync(join(dir, name), text, { mode });
   write("ca.crt", pki.ca.certPem);
   write("server.crt", pki.server.certPem);
   write("server.key", pki.server.keyPem, 0o600);
-  const port = freePort();
+  const port = reuse?.port ?? freePort();
   const configs = {} as Record<"admin" | "alice" | "bob", string>;
   for (const user of ["admin", "alice", "bob"] as const) {
     write(`${user}.crt`, pki[user].certPem);
@@ -83,23 +86,22 @@ export async function startDaemon(extraFlags: string[] = []): Promise<TestDaemon
   }).spawn();
   let log = "";
   const decoder = new TextDecoder();
-  const listening = (async () => {
-    for await (const chunk of child.stderr) {
-      log += decoder.decode(chunk, { stream: true });
-      if (log.includes('"msg":"listening"')) return true;
-    }
-    return false;
-  })();
-  const ready = await Promise.race([
-    listening,
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 30_000)),
-  ]);
-  // Keep draining stderr so the daemon never blocks on a full pipe.
+  let onListening: (ready: boolean) => void = () => {};
+  const listening = new Promise<boolean>((resolve) => onListening = resolve);
+  // One reader for the daemon's whole life: it signals readiness and keeps draining, so
+  // the daemon never blocks on a full pipe.
   (async () => {
     try {
-      for await (const chunk of child.stderr) log += decoder.decode(chunk, { stream: true });
+      for await (const chunk of child.stderr) {
+        log += decoder.decode(chunk, { stream: true });
+        if (log.includes('"msg":"listening"')) onListening(true);
+      }
     } catch { /* stream closed */ }
+    onListening(false);
   })();
+  const timer = setTimeout(() => onListening(false), 30_000);
+  const ready = await listening;
+  clearTimeout(timer);
   if (!ready) {
     try {
       child.kill("SIGKILL");

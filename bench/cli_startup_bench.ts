@@ -1,0 +1,54 @@
+/**
+ * ijrctl start-up cost: `ijrctl --help` against a bare `deno run` of an empty script, in the
+ * same run, interleaved, reporting medians and ratios. Goal (issue 6): help within 1.2x of
+ * the empty script, because help and usage errors load no gRPC, TLS or certificate code.
+ *
+ * Run: .tools/bin/deno run -A bench/cli_startup_bench.ts [rounds]
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = join(fileURLToPath(new URL(".", import.meta.url)), "..");
+const rounds = Number(Deno.args[0] ?? 15);
+
+async function timeRun(args: string[]): Promise<number> {
+  const started = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: REPO,
+    stdout: "null",
+    stderr: "null",
+  })
+    .output();
+  if (!out.success && !args.includes("bogus")) throw new Error(`failed: ${args.join(" ")}`);
+  return performance.now() - started;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+const empty = await Deno.makeTempFile({ suffix: ".ts" });
+const cases: Record<string, string[]> = {
+  "deno run empty.ts": ["run", "-A", empty],
+  "ijrctl --help": ["run", "-A", join(REPO, "ctl.ts"), "--help"],
+  "ijrctl job bogus (usage error)": ["run", "-A", join(REPO, "ctl.ts"), "job", "bogus"],
+};
+const samples: Record<string, number[]> = Object.fromEntries(
+  Object.keys(cases).map((k) => [k, []]),
+);
+// Warm the module cache once, then interleave so drift affects every case alike.
+for (const args of Object.values(cases)) await timeRun(args);
+for (let i = 0; i < rounds; i++) {
+  for (const [name, args] of Object.entries(cases)) samples[name].push(await timeRun(args));
+}
+await Deno.remove(empty);
+
+const base = median(samples["deno run empty.ts"]);
+console.log(`rounds: ${rounds}`);
+for (const [name, values] of Object.entries(samples)) {
+  const m = median(values);
+  console.log(`${name.padEnd(32)} median ${m.toFixed(1)} ms  ratio ${(m / base).toFixed(2)}x`);
+}

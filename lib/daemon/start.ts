@@ -1,0 +1,66 @@
+/**
+ * Assembles ijrd from its parts: the rootfs store, resource control, the job engine, then
+ * the gRPC server. Each part cleans up after a crash of the previous run as it opens (stale
+ * uploads, lost jobs, leftover cgroups).
+ * @module
+ */
+
+import { createCgroupController } from "../cgroup/mod.ts";
+import { JobManager } from "../job/mod.ts";
+import { RootfsStore } from "../rootfs/mod.ts";
+import { type DaemonSettings, preflight, PreflightError } from "./preflight.ts";
+import type { DaemonFlags } from "./program.ts";
+import { logEvent, serve } from "./serve.ts";
+
+/** Runs ijrd until SIGTERM/SIGINT; returns the exit code (2 for start-up problems). */
+export async function runDaemon(flags: DaemonFlags): Promise<number> {
+  let settings: DaemonSettings;
+  try {
+    settings = preflight(flags);
+    await Deno.mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
+    const rootfs = await RootfsStore.open({
+      dir: settings.rootfsDir,
+      limits: {
+        maxCompressedBytes: settings.maxUploadBytes,
+        maxExtractedBytes: settings.maxExtractedBytes,
+        maxEntries: settings.maxEntries,
+      },
+    });
+    const cgroups = await createCgroupController(
+      settings.cgroupParent ? { parent: settings.cgroupParent } : {},
+    );
+    const jobs = await JobManager.open({
+      stateDir: settings.stateDir,
+      rootfs,
+      cgroups,
+      defaultGraceMs: settings.graceMs,
+      defaultPids: settings.defaultPids,
+    });
+    logEvent("ready", {
+      cgroup: `v${cgroups.version}`,
+      rootfs: settings.rootfsDir,
+      state: settings.stateDir,
+    });
+    const code = await serve({
+      settings,
+      rootfs,
+      jobs: {
+        start: (request) => jobs.start(request),
+        stop: (id, options) => jobs.stop(id, options),
+        get: (id) => jobs.get(id),
+        list: (options) => jobs.list(options),
+        output: (id, options) => jobs.output(id, options),
+        shutdown: (options) => jobs.shutdown(options),
+      },
+    });
+    await cgroups.removeEmptyParents().catch(() => {});
+    return code;
+  } catch (error) {
+    if (error instanceof PreflightError) {
+      console.error(`ijrd: ${error.message}`);
+      return 2;
+    }
+    console.error(`ijrd: cannot start: ${(error as Error).message}`);
+    return 2;
+  }
+}
