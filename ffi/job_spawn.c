@@ -43,15 +43,61 @@ static void copy_message(const struct ijr_spawn_spec *spec, const char *text) {
   out[n] = '\0';
 }
 
+/* Where the kernel finds this process's command line and environment (fields 48-51 of
+ * /proc/self/stat), read by the parent before it clones. */
+struct identity_region {
+  unsigned long arg_start, arg_end, env_start, env_end;
+};
+
+static int read_identity_region(struct identity_region *region) {
+  char stat[4096];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, stat, sizeof(stat) - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  stat[n] = '\0';
+  char *p = strrchr(stat, ')'); /* the command name may hold spaces and parentheses */
+  if (!p) return -1;
+  p += 2; /* field 3, the state: one letter */
+  if (*p == '\0') return -1;
+  p++;
+  while (*p == ' ') p++;
+  unsigned long field[52] = {0};
+  for (int i = 4; i <= 51 && *p; i++) {
+    field[i] = strtoul(p, &p, 10);
+    while (*p == ' ') p++;
+  }
+  region->arg_start = field[48];
+  region->arg_end = field[49];
+  region->env_start = field[50];
+  region->env_end = field[51];
+  return region->arg_end > region->arg_start && region->env_end >= region->env_start ? 0 : -1;
+}
+
+/* The init is a copy of the daemon, so /proc/1/cmdline and /proc/1/environ would show the
+ * daemon's command line and environment (secrets included) to the job. The child's copy of
+ * that memory is private (copy-on-write): overwrite it with the name "ijr-init" and zeros.
+ * (prctl(PR_SET_MM) would move the regions instead, but needs CAP_SYS_RESOURCE.) */
+static void hide_daemon_identity(const struct identity_region *region) {
+  static const char name[] = "ijr-init";
+  prctl(PR_SET_NAME, name, 0, 0, 0);
+  if (region->arg_end <= region->arg_start) return;
+  memset((void *)region->env_start, 0, region->env_end - region->env_start);
+  size_t size = region->arg_end - region->arg_start;
+  memset((void *)region->arg_start, 0, size);
+  memcpy((void *)region->arg_start, name, size < sizeof(name) ? size - 1 : sizeof(name) - 1);
+}
+
 /* The child: set up the job's world step by step, then become its init. */
-static void __attribute__((noreturn)) child_main(struct ijr_child *child, int use_cgroup_ns_unshare) {
+static void __attribute__((noreturn)) child_main(struct ijr_child *child, int use_cgroup_ns_unshare,
+                                                const struct identity_region *region) {
   /* Die with the daemon: a job must not outlive the process that supervises it. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
     ijr_report(child->error_fd, errno, "prctl(PR_SET_PDEATHSIG)", "", "");
     _exit(125);
   }
-  /* The parent blocked nothing we rely on, but inherit no handlers' assumptions: the init
-   * manages its own mask. */
+  hide_daemon_identity(region);
   if (ijr_join_cgroups(child) != 0) _exit(125);
   /* v1: the cgroup namespace root is the cgroup at unshare time, so join first. */
   if (use_cgroup_ns_unshare && unshare(CLONE_NEWCGROUP) != 0) {
@@ -123,6 +169,8 @@ int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
     goto out;
   }
   child.error_fd = pipe_fds[1];
+  struct identity_region region = {0, 0, 0, 0};
+  read_identity_region(&region); /* best effort: without it the name alone changes */
 
   uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
   int v2 = spec->cgroup_dir_fd >= 0;
@@ -143,7 +191,7 @@ int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
     copy_message(spec, v2 ? "clone3 into the job's cgroup failed" : "clone failed");
     goto out;
   }
-  if (pid == 0) child_main(&child, !v2);
+  if (pid == 0) child_main(&child, !v2, &region);
 
   close(pipe_fds[1]);
   pipe_fds[1] = -1;

@@ -82,15 +82,10 @@ ijrctl rootfs upload --file="$DEMO/busybox.tar.gz" --name=busybox
 ijrctl rootfs list
 
 step "start a job with limits, streaming its output (--output)"
-JOB_SCRIPT='echo "hostname:   $(hostname)"
-echo "my pid:     $$"
-echo "ls /:       $(ls / | tr "\n" " ")"
-echo "interfaces: $(ls /sys/class/net | tr "\n" " ")"
-echo "processes:  $(ps -o pid,comm | tail -n +2 | tr -s " " | tr "\n" ";")"
-for i in 1 2 3; do echo "working... $i"; sleep 1; done
-echo "done"'
+JOB_SCRIPT='echo "hostname:   $(hostname)"; echo "my pid:     $$"; echo "ls /:       $(ls / | xargs)"; echo "interfaces: $(ls /sys/class/net | xargs)"; echo "processes:  $(ps -o pid,comm | tail -n +2 | xargs)"; for i in 1 2 3; do echo "working... $i"; sleep 1; done'
+show "ijrctl job start --rootfs=busybox --cpu=512 --memory=64m --pids=100 --output -- sh -c '...'"
 set +e
-ijrctl job start --rootfs=busybox --cpu=512 --memory=64m --pids=100 --output -- sh -c "$JOB_SCRIPT" | tee "$DEMO/job.out"
+"${IJRCTL[@]}" job start --rootfs=busybox --cpu=512 --memory=64m --pids=100 --output -- sh -c "$JOB_SCRIPT" | tee "$DEMO/job.out"
 JOB_STATUS=${PIPESTATUS[0]}
 set -e
 JOB_ID=$(head -n1 "$DEMO/job.out")

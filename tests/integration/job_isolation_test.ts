@@ -103,3 +103,17 @@ rootTest("isolation: env and working directory reach the command", async () => {
     assert.equal(await outputText(manager, job.id), "hello /etc\n");
   });
 });
+
+rootTest(
+  "isolation: the init shows neither the daemon's command line nor its environment",
+  async () => {
+    await withManager(async (manager) => {
+      const { output } = await run(manager, [
+        "sh",
+        "-c",
+        "tr '\\0' '|' < /proc/1/cmdline; echo; tr -d '\\0' < /proc/1/environ | wc -c",
+      ]);
+      assert.match(output, /^ijr-init\|+\n0\n$/);
+    });
+  },
+);
