@@ -8,6 +8,7 @@
 #include "job_child.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -93,6 +94,18 @@ static void __attribute__((noreturn)) start_command(const struct ijr_child *chil
   exec_command(child, report_fd);
 }
 
+struct command_start {
+  const struct ijr_child *child;
+  int read_fd;
+  int report_fd;
+};
+
+static int command_main(void *arg) {
+  const struct command_start *start = arg;
+  close(start->read_fd);
+  start_command(start->child, start->report_fd);
+}
+
 static void write_status(int fd, const char *kind, int value) {
   char text[32];
   size_t n = 0;
@@ -124,14 +137,16 @@ void ijr_run_init(const struct ijr_child *child) {
     ijr_report(child->error_fd, errno, "pipe2 for exec", "", "");
     _exit(125);
   }
-  long command = syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
+  /* The init is a copy-on-write image of the daemon; a plain fork would copy its page tables
+   * once more just to exec. CLONE_VM|CLONE_VFORK shares the memory and suspends the init
+   * until the command has exec'd (or failed), on a stack of its own. */
+  static char command_stack[256 * 1024] __attribute__((aligned(16)));
+  struct command_start start = {child, exec_pipe[0], exec_pipe[1]};
+  pid_t command = clone(command_main, command_stack + sizeof(command_stack),
+                        CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
   if (command < 0) {
-    ijr_report(child->error_fd, errno, "fork the command", "", "");
+    ijr_report(child->error_fd, errno, "start the command", "", "");
     _exit(125);
-  }
-  if (command == 0) {
-    close(exec_pipe[0]);
-    start_command(child, exec_pipe[1]);
   }
   close(exec_pipe[1]);
   /* The command's exec closes the pipe (CLOEXEC): EOF means it is running. A report means it
@@ -144,7 +159,7 @@ void ijr_run_init(const struct ijr_child *child) {
   if (got == (ssize_t)sizeof(report)) {
     ssize_t ignored = write(child->error_fd, &report, sizeof(report));
     (void)ignored;
-    waitpid((pid_t)command, 0, 0);
+    waitpid(command, 0, 0);
     _exit(127);
   }
   close(exec_pipe[0]);
@@ -156,13 +171,13 @@ void ijr_run_init(const struct ijr_child *child) {
     int sig = sigwaitinfo(&waited, &info);
     if (sig < 0) continue; /* EINTR */
     if (sig != SIGCHLD) {
-      kill((pid_t)command, sig);
+      kill(command, sig);
       continue;
     }
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (pid != (pid_t)command) continue; /* an orphan, reaped */
+      if (pid != command) continue; /* an orphan, reaped */
       if (WIFSIGNALED(status)) {
         write_status(child->status_fd, "signal", WTERMSIG(status));
         _exit(128 + WTERMSIG(status));

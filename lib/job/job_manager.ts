@@ -92,7 +92,7 @@ export class JobManager {
           endedAt: new Date(),
           message: "ijrd stopped while the job was running",
         };
-        await saveJob(options.stateDir, lost);
+        saveJob(options.stateDir, lost);
         manager.#finished.set(id, lost);
       } else {
         manager.#finished.set(id, job);
@@ -129,8 +129,9 @@ export class JobManager {
     let cgroup: JobCgroup | undefined;
     let pid: number;
     try {
+      // Small synchronous steps: cheaper than round trips through the blocking pool.
       for (const dir of [paths.upper, paths.work, paths.merged]) {
-        await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+        Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
       }
       cgroup = await this.#options.cgroups?.create(id, limits);
       pid = spawnJob({
@@ -171,7 +172,7 @@ export class JobManager {
     const ended = new Promise<JobStatus>((resolve) => resolveEnded = resolve);
     const live: LiveJob = { status, pid, lease, cgroup, ended, resolveEnded };
     this.#live.set(id, live);
-    await saveJob(this.#options.stateDir, status);
+    saveJob(this.#options.stateDir, status);
     if (request.timeoutMs !== undefined) {
       live.timer = setTimeout(() => {
         this.#stop(live, this.#options.defaultGraceMs, `timed out after ${request.timeoutMs} ms`);
@@ -264,9 +265,9 @@ export class JobManager {
   }
 
   /** Reads what the init recorded about the command: "exit N" or "signal N". */
-  async #commandResult(id: string): Promise<WaitResult | undefined> {
+  #commandResult(id: string): WaitResult | undefined {
     try {
-      const text = (await Deno.readTextFile(jobPaths(this.#options.stateDir, id).status)).trim();
+      const text = Deno.readTextFileSync(jobPaths(this.#options.stateDir, id).status).trim();
       const [kind, value] = text.split(" ");
       if (kind === "exit") return { exitCode: Number(value) };
       if (kind === "signal") return { signal: Number(value) };
@@ -279,7 +280,7 @@ export class JobManager {
     clearTimeout(live.timer);
     // The command's own result, as its init saw it; if the init itself was killed (stop
     // after the grace period, the OOM killer choosing it), its own status stands in.
-    const command = await this.#commandResult(id) ?? initResult;
+    const command = this.#commandResult(id) ?? initResult;
     let usage;
     let message: string | undefined;
     try {
@@ -318,7 +319,7 @@ export class JobManager {
       message,
     };
     try {
-      await saveJob(this.#options.stateDir, final);
+      saveJob(this.#options.stateDir, final);
     } catch (error) {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
     }

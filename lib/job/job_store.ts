@@ -46,8 +46,12 @@ export function jobPaths(stateDir: string, id: string): JobPaths {
   };
 }
 
-/** Writes a job record atomically. */
-export async function saveJob(stateDir: string, job: JobStatus): Promise<void> {
+/**
+ * Writes a job record atomically. Synchronous on purpose: a record is a few hundred bytes,
+ * and two trips through Deno's blocking pool (write, rename) would cost more than the I/O on
+ * every job start and end.
+ */
+export function saveJob(stateDir: string, job: JobStatus): void {
   const paths = jobPaths(stateDir, job.id);
   const stored: StoredJob = {
     ...job,
@@ -57,8 +61,8 @@ export async function saveJob(stateDir: string, job: JobStatus): Promise<void> {
     cpuNanos: job.cpuNanos?.toString(),
   };
   const temp = `${paths.record}.tmp`;
-  await Deno.writeTextFile(temp, JSON.stringify(stored, null, 2) + "\n", { mode: 0o640 });
-  await Deno.rename(temp, paths.record);
+  Deno.writeTextFileSync(temp, JSON.stringify(stored, null, 2) + "\n", { mode: 0o640 });
+  Deno.renameSync(temp, paths.record);
 }
 
 /** Reads a job record; undefined when missing or unreadable (a start that never finished). */
