@@ -12,7 +12,8 @@ export function sleep(ms: number): Promise<void> {
 
 /** Exponential backoff delays: 5 ms doubling up to `maxMs`. */
 export function nextDelay(previousMs: number, maxMs = 100): number {
-  return Math.min(previousMs === 0 ? 5 : previousMs * 2, maxMs);
+  // Start small: a cgroup is usually released within a millisecond of its last task.
+  return Math.min(previousMs === 0 ? 1 : previousMs * 2, maxMs);
 }
 
 /** Polls `done` with backoff until it returns true or `timeoutMs` passes; returns the result. */

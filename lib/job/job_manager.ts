@@ -285,8 +285,12 @@ export class JobManager {
     let message: string | undefined;
     try {
       usage = await live.cgroup?.usage();
-      await live.cgroup?.killAll();
-      await live.cgroup?.remove();
+      // The init's death took the whole PID namespace with it, so the cgroup is normally
+      // empty already; kill only when removal says something is still inside.
+      await live.cgroup?.remove().catch(async () => {
+        await live.cgroup?.killAll();
+        await live.cgroup?.remove();
+      });
     } catch (error) {
       message = `cgroup cleanup failed: ${(error as Error).message}`;
     }
