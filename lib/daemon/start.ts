@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createCgroupController } from "../cgroup/mod.ts";
+import { createCgroupController, type IjrCgroupController } from "../cgroup/mod.ts";
 import { JobManager } from "../job/mod.ts";
 import { RootfsStore } from "../rootfs/mod.ts";
 import { type DaemonSettings, preflight, PreflightError } from "./preflight.ts";
@@ -15,6 +15,7 @@ import { logEvent, serve } from "./serve.ts";
 /** Runs ijrd until SIGTERM/SIGINT; returns the exit code (2 for start-up problems). */
 export async function runDaemon(flags: DaemonFlags): Promise<number> {
   let settings: DaemonSettings;
+  let cgroups: IjrCgroupController | undefined;
   try {
     settings = preflight(flags);
     await Deno.mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
@@ -26,7 +27,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
         maxEntries: settings.maxEntries,
       },
     });
-    const cgroups = await createCgroupController(
+    cgroups = await createCgroupController(
       settings.cgroupParent ? { parent: settings.cgroupParent } : {},
     );
     const jobs = await JobManager.open({
@@ -53,7 +54,6 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
         shutdown: (options) => jobs.shutdown(options),
       },
     });
-    await cgroups.removeEmptyParents().catch(() => {});
     return code;
   } catch (error) {
     if (error instanceof PreflightError) {
@@ -62,5 +62,8 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     }
     console.error(`ijrd: cannot start: ${(error as Error).message}`);
     return 2;
+  } finally {
+    // The parent cgroups ijrd made for its jobs go with it, whichever way it ends.
+    await cgroups?.removeEmptyParents().catch(() => {});
   }
 }
