@@ -41,6 +41,10 @@ IJR_HIDDEN int ijr_mask_proc(const struct ijr_child *child);
 IJR_HIDDEN int ijr_loopback_up(const struct ijr_child *child);
 IJR_HIDDEN int ijr_drop_capabilities(const struct ijr_child *child);
 
+/* Unmaps the memory the init inherited from the daemon (its heap, thread stacks, the
+ * executable's data), keeping its own stack and TLS; afterwards only raw syscalls. */
+IJR_HIDDEN void ijr_shed_inherited_memory(void);
+
 /* Becomes the job's init: forks the command, forwards signals, reaps, never returns. */
 IJR_HIDDEN void ijr_run_init(const struct ijr_child *child) __attribute__((noreturn));
 

@@ -119,8 +119,35 @@ static void write_status(int fd, const char *kind, int value) {
   } while (value && d < 11);
   while (d > 0) text[n++] = digits[--d];
   text[n++] = '\n';
-  ssize_t ignored = write(fd, text, n);
-  (void)ignored;
+  syscall(SYS_write, fd, text, n);
+}
+
+/* The init's life after the command started: wait for signals, forward them, reap. It
+ * first drops the daemon's memory it inherited, so from then on it uses raw system calls
+ * only (their code is in libc's text, which stays mapped) and its own stack. */
+static void __attribute__((noreturn)) supervise(pid_t command, int status_fd, const sigset_t *waited) {
+  sigset_t set = *waited;
+  ijr_shed_inherited_memory();
+  while (1) {
+    siginfo_t info;
+    long sig = syscall(SYS_rt_sigtimedwait, &set, &info, NULL, sizeof(long));
+    if (sig < 0) continue; /* EINTR */
+    if (sig != SIGCHLD) {
+      syscall(SYS_kill, command, sig);
+      continue;
+    }
+    int status;
+    long pid;
+    while ((pid = syscall(SYS_wait4, -1, &status, WNOHANG, NULL)) > 0) {
+      if (pid != command) continue; /* an orphan, reaped */
+      if (WIFSIGNALED(status)) {
+        write_status(status_fd, "signal", WTERMSIG(status));
+        syscall(SYS_exit_group, 128 + WTERMSIG(status));
+      }
+      write_status(status_fd, "exit", WEXITSTATUS(status));
+      syscall(SYS_exit_group, WEXITSTATUS(status));
+    }
+  }
 }
 
 void ijr_run_init(const struct ijr_child *child) {
@@ -165,25 +192,5 @@ void ijr_run_init(const struct ijr_child *child) {
   close(exec_pipe[0]);
   close(child->output_fd);
   close(child->error_fd); /* ijr_spawn returns now */
-
-  while (1) {
-    siginfo_t info;
-    int sig = sigwaitinfo(&waited, &info);
-    if (sig < 0) continue; /* EINTR */
-    if (sig != SIGCHLD) {
-      kill(command, sig);
-      continue;
-    }
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      if (pid != command) continue; /* an orphan, reaped */
-      if (WIFSIGNALED(status)) {
-        write_status(child->status_fd, "signal", WTERMSIG(status));
-        _exit(128 + WTERMSIG(status));
-      }
-      write_status(child->status_fd, "exit", WEXITSTATUS(status));
-      _exit(WEXITSTATUS(status));
-    }
-  }
+  supervise((pid_t)command, child->status_fd, &waited);
 }

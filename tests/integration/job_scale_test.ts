@@ -24,6 +24,13 @@ rootTest(
           manager.list({ includeFinished: true }).filter((j) => j.state !== "running").length,
         1000,
       );
+      // Each init dropped the daemon's memory it inherited: it holds a few hundred KiB of its
+      // own, not a copy of the daemon's heap.
+      const init = manager.get(ids[500])!;
+      const anon = Number(
+        Deno.readTextFileSync(`/proc/${init.pid}/status`).match(/RssAnon:\s+(\d+)/)![1],
+      );
+      assert.ok(anon < 4096, `the init holds ${anon} KiB of anonymous memory`);
       // No thread per job: the process's thread count stays that of an idle Deno, far below
       // one per job (a blocking waitpid per job would also exhaust the 32-thread pool).
       const threads = [...Deno.readDirSync("/proc/self/task")].length;
