@@ -11,8 +11,8 @@
 import { JobState } from "../lib/gen/ijr/v1/job_pb.ts";
 import { connect } from "../lib/ctl/connect.ts";
 import { JobManager } from "../lib/job/mod.ts";
-import { busyboxRootfsDir, busyboxTarball } from "../tests/helpers/busybox.ts";
-import { cleanupDaemon, startDaemon } from "../tests/helpers/daemon.ts";
+import { busyboxRootfsDir } from "../tests/helpers/busybox.ts";
+import { cleanupDaemon, startDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
 import { FixtureRootfs } from "../tests/helpers/jobs.ts";
 
 const count = Number(Deno.args[0] ?? 200);
@@ -37,13 +37,7 @@ await Deno.remove(stateDir, { recursive: true });
 // Through ijrd.
 const daemon = await startDaemon();
 try {
-  const upload = await daemon.ctl("admin", [
-    "rootfs",
-    "upload",
-    `--file=${await busyboxTarball()}`,
-    "--name=bb",
-  ]);
-  if (upload.code !== 0) throw new Error(upload.stderr);
+  await uploadBusybox(daemon);
   const connection = connect({ config: daemon.configs.alice });
   const rpc: number[] = [];
   const begun = performance.now();

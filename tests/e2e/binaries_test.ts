@@ -78,7 +78,7 @@ Deno.test({
         if (upload.code === 0) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      assert.equal(upload?.code, 0, upload?.stderr);
+      assert.equal(upload?.code, 0, upload?.stderr ?? "no upload attempted");
       const job = await run(ijrctl, [
         "job",
         "start",

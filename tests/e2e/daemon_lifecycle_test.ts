@@ -1,9 +1,8 @@
 /** ijrd start-up errors, orderly shutdown and restart over the same state. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { busyboxTarball } from "../helpers/busybox.ts";
 import { runEntry } from "../helpers/cli.ts";
-import { cleanupDaemon, startDaemon } from "../helpers/daemon.ts";
+import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 
 rootTest(
@@ -11,13 +10,7 @@ rootTest(
   async () => {
     const daemon = await startDaemon();
     try {
-      const upload = await daemon.ctl("admin", [
-        "rootfs",
-        "upload",
-        `--file=${await busyboxTarball()}`,
-        "--name=bb",
-      ]);
-      assert.equal(upload.code, 0, upload.stderr);
+      await uploadBusybox(daemon);
       const start = await daemon.ctl("alice", [
         "job",
         "start",

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { busyboxTarball } from "../helpers/busybox.ts";
-import { cleanupDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { cleanupDaemon, startDaemon, type TestDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
@@ -19,13 +19,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Pr
 }
 
 async function upload(daemon: TestDaemon, name: string) {
-  const result = await daemon.ctl("admin", [
-    "rootfs",
-    "upload",
-    `--file=${await busyboxTarball()}`,
-    `--name=${name}`,
-  ]);
-  assert.equal(result.code, 0, result.stderr);
+  const result = await uploadBusybox(daemon, name);
   assert.match(result.stdout, new RegExp(`^uploaded rootfs ${name}: \\d+ entries, `));
 }
 

@@ -1,8 +1,7 @@
 /** Many clients streaming one job's output at once all receive identical bytes. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { busyboxTarball } from "../helpers/busybox.ts";
-import { cleanupDaemon, startDaemon } from "../helpers/daemon.ts";
+import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 import { REPO } from "../helpers/cli.ts";
 import { join } from "node:path";
@@ -10,13 +9,7 @@ import { join } from "node:path";
 rootTest("e2e: 20 clients streaming the same job's output get identical bytes", async () => {
   const daemon = await startDaemon();
   try {
-    const upload = await daemon.ctl("admin", [
-      "rootfs",
-      "upload",
-      `--file=${await busyboxTarball()}`,
-      "--name=bb",
-    ]);
-    assert.equal(upload.code, 0, upload.stderr);
+    await uploadBusybox(daemon);
     // About 2 MB of binary output over a second or so, so readers join while it is written.
     const start = await daemon.ctl("alice", [
       "job",

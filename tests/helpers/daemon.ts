@@ -9,6 +9,7 @@ import { REPO } from "./cli.ts";
 import { runEntry } from "./cli.ts";
 import type { CliResult } from "./cli.ts";
 import { testPki } from "./pki.ts";
+import { busyboxTarball } from "./busybox.ts";
 
 /** A running daemon and what clients need to reach it. */
 export interface TestDaemon {
@@ -127,6 +128,18 @@ export async function startDaemon(
       return status.code;
     },
   };
+}
+
+/** Uploads the busybox fixture as admin under `name`; throws with ijrctl's stderr if refused. */
+export async function uploadBusybox(daemon: TestDaemon, name = "bb"): Promise<CliResult> {
+  const result = await daemon.ctl("admin", [
+    "rootfs",
+    "upload",
+    `--file=${await busyboxTarball()}`,
+    `--name=${name}`,
+  ]);
+  if (result.code !== 0) throw new Error(`upload of ${name} failed: ${result.stderr}`);
+  return result;
 }
 
 /** Stops the daemon and removes its folder, whatever happened in the test. */
