@@ -22,3 +22,12 @@ export {
   TLS13_CIPHER_SUITES,
   type TlsMaterial,
 } from "./tls.ts";
+export { canAccessJob, type Identity, identityFromCertificate, requireAdmin } from "./authz.ts";
+export { type JobBackend, jobServiceHandlers, jobToProto } from "./job_service.ts";
+export { type RootfsBackend, rootfsServiceHandlers, rootfsToProto } from "./rootfs_service.ts";
+export {
+  type RequestLogEntry,
+  type RequestLogger,
+  stderrLogger,
+  withRequestLog,
+} from "./request_log.ts";
