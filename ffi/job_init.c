@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,19 +31,39 @@ static const char *path_of(char *const *envp) {
 
 /* execve, searching PATH for a name without a slash like execvp does, but reporting exactly
  * why nothing could run: not found, or found and not executable. */
+/* Says why execve of an existing-or-not `path` failed, in the user's terms. ENOENT for a file
+ * that exists means its #! interpreter (or ELF loader) is missing. */
+static void report_exec_failure(int fd, int err, const char *path) {
+  struct stat st;
+  int exists = stat(path, &st) == 0;
+  if (err == ENOENT && exists) {
+    ijr_report(fd, err, "interpreter of the command not found in rootfs: ", path, "");
+  } else if (err == ENOENT) {
+    ijr_report(fd, err, "command not found in rootfs: ", path, "");
+  } else if (err == EACCES && exists && S_ISDIR(st.st_mode)) {
+    ijr_report(fd, err, "command is a directory: ", path, "");
+  } else if (err == EACCES) {
+    ijr_report(fd, err, "command is not executable: ", path, "");
+  } else if (err == ENOEXEC) {
+    ijr_report(fd, err, "command is not in an executable format (no #! line?): ", path, "");
+  } else {
+    ijr_report(fd, err, "cannot execute ", path, "");
+  }
+}
+
+/* execve, searching PATH for a name without a slash like execvp does, but reporting exactly
+ * why nothing could run: not found, or found and not executable. */
 static void __attribute__((noreturn)) exec_command(const struct ijr_child *child, int report_fd) {
   const char *name = child->argv[0];
   if (strchr(name, '/')) {
     execve(name, child->argv, child->envp);
-    int err = errno;
-    if (err == ENOENT) ijr_report(report_fd, err, "command not found in rootfs: ", name, "");
-    else if (err == EACCES) ijr_report(report_fd, err, "command is not executable: ", name, "");
-    else ijr_report(report_fd, err, "cannot execute ", name, "");
+    report_exec_failure(report_fd, errno, name);
     _exit(127);
   }
   char candidate[4096];
+  char denied[4096];
+  denied[0] = '\0';
   size_t name_len = strlen(name);
-  int not_executable = 0;
   const char *dir = path_of(child->envp);
   while (1) {
     const char *end = strchr(dir, ':');
@@ -55,17 +76,24 @@ static void __attribute__((noreturn)) exec_command(const struct ijr_child *child
       candidate[n++] = '/';
       memcpy(candidate + n, name, name_len + 1);
       execve(candidate, child->argv, child->envp);
-      if (errno == EACCES) {
-        not_executable = 1;
-      } else if (errno != ENOENT && errno != ENOTDIR) {
-        ijr_report(report_fd, errno, "cannot execute ", candidate, "");
+      int err = errno;
+      if (err == EACCES) {
+        if (denied[0] == '\0') memcpy(denied, candidate, n + name_len + 1);
+      } else if (err != ENOENT && err != ENOTDIR) {
+        report_exec_failure(report_fd, err, candidate);
         _exit(127);
+      } else {
+        struct stat st;
+        if (err == ENOENT && stat(candidate, &st) == 0) {
+          report_exec_failure(report_fd, err, candidate); /* found, but its interpreter is not */
+          _exit(127);
+        }
       }
     }
     if (!end) break;
     dir = end + 1;
   }
-  if (not_executable) ijr_report(report_fd, EACCES, "command is not executable: ", name, "");
+  if (denied[0] != '\0') report_exec_failure(report_fd, EACCES, denied);
   else ijr_report(report_fd, ENOENT, "command not found in rootfs: ", name, " (searched PATH)");
   _exit(127);
 }

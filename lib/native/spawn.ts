@@ -114,7 +114,8 @@ export function spawnJob(spec: SpawnSpec): number {
   }
   if (result > 0) return result;
   const message = new TextDecoder().decode(error.subarray(0, error.indexOf(0)));
-  const userProblem = /^(command |working directory |the rootfs )/.test(message);
+  const userProblem = /^(command |interpreter of the command |working directory |the rootfs )/
+    .test(message);
   throw new IjrError(
     userProblem ? "FAILED_PRECONDITION" : "INTERNAL",
     message || `spawn failed: errno ${-result}`,

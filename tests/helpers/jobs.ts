@@ -12,7 +12,7 @@ import { busyboxRootfsDir } from "./busybox.ts";
 /** Leases fixture directories by name, counting leases so tests can check releases. */
 export class FixtureRootfs implements RootfsProvider {
   readonly leases = new Map<string, string>();
-  constructor(private readonly trees: Record<string, string>) {}
+  constructor(readonly trees: Record<string, string>) {}
 
   acquire(name: string, jobId: string): RootfsLease {
     const path = this.trees[name];

@@ -1,6 +1,6 @@
 /** Exit codes, signals, stop with grace, timeouts, orphans, start errors, restarts. */
 import assert from "node:assert/strict";
-import { JobManager } from "../../lib/job/mod.ts";
+import { JobManager, type StartJobRequest } from "../../lib/job/mod.ts";
 import { IjrError } from "../../lib/errors/mod.ts";
 import { busyboxRootfsDir } from "../helpers/busybox.ts";
 import { FixtureRootfs, outputText, processesInNamespaceOf, withManager } from "../helpers/jobs.ts";
@@ -122,43 +122,105 @@ rootTest("lifecycle: timeout stops the job", async () => {
 });
 
 rootTest("start errors are synchronous, precise, and leave nothing behind", async () => {
-  await withManager(async (manager, { stateDir, rootfs }) => {
-    const cases: [string[], string, string][] = [
-      [
-        ["/bin/nosuch"],
-        "rootfs busybox",
-        "command not found in rootfs: /bin/nosuch: no such file or directory",
-      ],
-      [
-        ["nosuch"],
-        "busybox",
-        "command not found in rootfs: nosuch (searched PATH): no such file or directory",
-      ],
-      [["/etc/passwd"], "busybox", "command is not executable: /etc/passwd: permission denied"],
-    ];
-    for (const [argv, , message] of cases) {
-      await assert.rejects(
-        manager.start({ owner: "t", rootfs: "busybox", argv }),
-        (error: unknown) =>
-          error instanceof IjrError && error.code === "FAILED_PRECONDITION" &&
-          error.message === message,
-      );
-    }
-    await assert.rejects(
-      manager.start({ owner: "t", rootfs: "nope", argv: ["true"] }),
-      (error: unknown) => error instanceof IjrError && error.code === "NOT_FOUND",
-    );
-    await assert.rejects(
-      manager.start({ owner: "t", rootfs: "busybox", argv: ["sh"], workdir: "/nope" }),
-      (error: unknown) =>
-        error instanceof IjrError &&
-        error.message ===
-          "working directory not usable in rootfs: /nope: no such file or directory",
-    );
-    assert.deepEqual([...Deno.readDirSync(`${stateDir}/jobs`)], []);
-    assert.equal(rootfs.leases.size, 0);
-    assert.deepEqual(manager.list({ includeFinished: true }), []);
-  });
+  // A second rootfs with the odd cases: a script whose interpreter is missing, an
+  // executable without a #! line, a file without the execute bit, found through PATH.
+  const odd = await Deno.makeTempDir({ prefix: "ijr-jobs-odd-" });
+  try {
+    Deno.mkdirSync(`${odd}/bin`);
+    Deno.writeTextFileSync(`${odd}/bin/orphan-script`, "#!/no/such/interpreter\n");
+    Deno.writeTextFileSync(`${odd}/bin/no-shebang`, "echo hi\n");
+    Deno.writeTextFileSync(`${odd}/bin/not-executable`, "#!/bin/sh\n");
+    Deno.chmodSync(`${odd}/bin/orphan-script`, 0o755);
+    Deno.chmodSync(`${odd}/bin/no-shebang`, 0o755);
+    Deno.chmodSync(`${odd}/bin/not-executable`, 0o644);
+    await withManager(async (manager, { stateDir, rootfs }) => {
+      rootfs.trees.odd = odd;
+      const cases: (Partial<StartJobRequest> & { code: string; message: string })[] = [
+        {
+          argv: ["/bin/nosuch"],
+          code: "FAILED_PRECONDITION",
+          message: "command not found in rootfs: /bin/nosuch: no such file or directory",
+        },
+        {
+          argv: ["nosuch"],
+          code: "FAILED_PRECONDITION",
+          message: "command not found in rootfs: nosuch (searched PATH): no such file or directory",
+        },
+        {
+          argv: ["/etc/passwd"],
+          code: "FAILED_PRECONDITION",
+          message: "command is not executable: /etc/passwd: permission denied",
+        },
+        {
+          argv: ["/etc"],
+          code: "FAILED_PRECONDITION",
+          message: "command is a directory: /etc: permission denied",
+        },
+        {
+          rootfs: "odd",
+          argv: ["/bin/orphan-script"],
+          code: "FAILED_PRECONDITION",
+          message:
+            "interpreter of the command not found in rootfs: /bin/orphan-script: no such file or directory",
+        },
+        {
+          rootfs: "odd",
+          argv: ["/bin/no-shebang"],
+          code: "FAILED_PRECONDITION",
+          message:
+            "command is not in an executable format (no #! line?): /bin/no-shebang: exec format error",
+        },
+        {
+          rootfs: "odd",
+          argv: ["not-executable"],
+          env: ["PATH=/bin"],
+          code: "FAILED_PRECONDITION",
+          message: "command is not executable: /bin/not-executable: permission denied",
+        },
+        {
+          argv: ["sh"],
+          workdir: "/nope",
+          code: "FAILED_PRECONDITION",
+          message: "working directory not usable in rootfs: /nope: no such file or directory",
+        },
+        { rootfs: "nope", argv: ["true"], code: "NOT_FOUND", message: "rootfs nope not found" },
+        { argv: [], code: "INVALID_ARGUMENT", message: "a job needs a command" },
+        {
+          argv: ["true"],
+          env: ["NOEQUALS"],
+          code: "INVALID_ARGUMENT",
+          message: 'environment entry "NOEQUALS" is not KEY=VALUE',
+        },
+        {
+          argv: ["true"],
+          workdir: "etc",
+          code: "INVALID_ARGUMENT",
+          message: 'working directory must be absolute, got "etc"',
+        },
+        {
+          argv: ["true"],
+          limits: { cpuShares: 1 },
+          code: "INVALID_ARGUMENT",
+          message: "CPU shares must be from 2 to 262144, got 1",
+        },
+      ];
+      for (const { code, message, ...request } of cases) {
+        await assert.rejects(
+          manager.start({ owner: "t", rootfs: "busybox", argv: [], ...request }),
+          (error: unknown) => {
+            assert.ok(error instanceof IjrError, String(error));
+            assert.deepEqual([error.code, error.message], [code, message]);
+            return true;
+          },
+        );
+      }
+      assert.deepEqual([...Deno.readDirSync(`${stateDir}/jobs`)], []);
+      assert.equal(rootfs.leases.size, 0);
+      assert.deepEqual(manager.list({ includeFinished: true }), []);
+    });
+  } finally {
+    await Deno.remove(odd, { recursive: true });
+  }
 });
 
 rootTest(
