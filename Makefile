@@ -115,3 +115,18 @@ demo: $(DENO_DEP) lib
 
 clean:
 	rm -rf $(BUILD) $(DIST) coverage
+
+# --- cgroup v2 lane ------------------------------------------------------------------------
+# Boots Debian's stock kernel with a pure cgroup v2 hierarchy under qemu (software emulation)
+# and runs tests/v2 inside it as root, from a delegated cgroup. Installs qemu and fetches the
+# kernel through apt the first time (root); caches the kernel and the initramfs in build/vm.
+# How it works: tests/vm/README.md. TEST_V2_FILTER=<name> runs only matching tests.
+VM_DIR := $(BUILD)/vm
+TEST_V2_TIMEOUT ?= 270
+TEST_V2_ACCEL ?= tcg
+TEST_V2_FILTER ?=
+
+.PHONY: test-v2
+test-v2: $(DENO_DEP) lib fixtures
+	VM_DIR=$(VM_DIR) TEST_V2_TIMEOUT=$(TEST_V2_TIMEOUT) TEST_V2_ACCEL=$(TEST_V2_ACCEL) \
+	  TEST_V2_FILTER="$(TEST_V2_FILTER)" bash tests/vm/run_v2.sh

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# `make test-v2`: boots Debian's kernel with a pure cgroup v2 hierarchy under qemu and runs
+# tests/v2 inside it, as root, from a delegated cgroup (see guest_init.sh). Prints the guest's
+# console (the test summary included) and exits with the status of the guest's `deno test`.
+#
+# Steps: qemu (apt) -> kernel (fetch_kernel.sh, apt) -> initramfs (build_initramfs.sh,
+# cached) -> a fresh scratch disk -> boot -> parse "IJR-V2-RESULT: <rc>" from the console.
+#
+# Environment:
+#   DENO               the pinned deno (the Makefile exports it)
+#   CI=true            anything that keeps the lane from running is a failure, not a skip
+#   TEST_V2_TIMEOUT    seconds the guest may run (default 270)
+#   TEST_V2_ACCEL      qemu accelerator: tcg (default) or kvm (only where KVM boots guests)
+#   TEST_V2_VERBOSE=1  show the kernel's boot messages
+#   TEST_V2_FILTER     run only the guest tests whose names match (deno test --filter)
+set -euo pipefail
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
+
+timeout_s=${TEST_V2_TIMEOUT:-270}
+accel=${TEST_V2_ACCEL:-tcg}
+: "${DENO:=$REPO_ROOT/.tools/bin/deno}"
+export DENO
+started=$SECONDS
+
+[ "$(uname -s)" = Linux ] || vm_skip "this host is $(uname -s); the lane needs Linux"
+[ "$(uname -m)" = x86_64 ] || vm_skip "this host is $(uname -m); the lane boots an x86-64 guest"
+
+# 1. qemu, from Debian (no recommended packages: no GUI, no firmware beyond SeaBIOS).
+qemu="qemu-system-x86_64"
+if ! command -v "$qemu" >/dev/null; then
+  [ "$(id -u)" = 0 ] || vm_skip "$qemu is missing and installing it needs root"
+  command -v apt-get >/dev/null || vm_skip "$qemu is missing and there is no apt-get"
+  vm_apt_knows qemu-system-x86 || vm_apt_update_once
+  vm_log "apt-get install qemu-system-x86"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    qemu-system-x86 >/dev/null || vm_skip "apt-get install qemu-system-x86 failed"
+fi
+"$qemu" --version >/dev/null 2>&1 || vm_skip "$qemu does not run on this host"
+
+# 2. kernel, 3. initramfs.
+kernel_dir=$("$REPO_ROOT/tests/vm/fetch_kernel.sh")
+initramfs=$("$REPO_ROOT/tests/vm/build_initramfs.sh" "$kernel_dir")
+
+# 4. The I/O tests' disk: 64 MiB of zeros, a raw file, fresh every run (the tests write it).
+disk="$VM_DIR/disk.raw"
+rm -f "$disk"
+truncate -s 64M "$disk"
+
+# 5. Boot. No network device (-nic none): the guest must not need one. -no-reboot turns the
+# guest's reboot and panic (panic=-1) into qemu exiting, so a crash never loops.
+case "$accel" in
+tcg) accel_opt="tcg,thread=multi" ;;
+kvm) accel_opt="kvm" ;;
+*) vm_die "TEST_V2_ACCEL must be tcg or kvm, not $accel" ;;
+esac
+loglevel=3
+[ "${TEST_V2_VERBOSE:-}" = 1 ] && loglevel=7
+append="console=ttyS0 panic=-1 loglevel=$loglevel rdinit=/init"
+append+=" systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all"
+if [ -n "${TEST_V2_FILTER:-}" ]; then
+  case "$TEST_V2_FILTER" in
+  *[[:space:]]* | *'"'*) vm_die "TEST_V2_FILTER must not contain spaces or quotes" ;;
+  esac
+  append+=" ijr.filter=$TEST_V2_FILTER"
+fi
+log="$VM_DIR/console.log"
+vm_log "booting $(basename "$kernel_dir") ($accel, 2 vCPUs, 2 GiB) with $(basename "$initramfs")"
+boot_started=$SECONDS
+set +e
+timeout --kill-after=10 "$timeout_s" "$qemu" \
+  -accel "$accel_opt" -cpu max -smp 2 -m 2G \
+  -nodefaults -display none -no-reboot -nic none \
+  -serial stdio -monitor none \
+  -kernel "$kernel_dir/vmlinuz" -initrd "$initramfs" -append "$append" \
+  -drive "file=$disk,if=virtio,format=raw,cache=unsafe" \
+  </dev/null 2>&1 | tr -d '\r' | tee "$log"
+statuses=("${PIPESTATUS[@]}")
+set -e
+qemu_status=${statuses[0]}
+rm -f "$disk"
+
+# 6. The verdict comes from the guest's own lines, never from qemu's exit status alone.
+result=$(sed -n 's/^.*IJR-V2-RESULT: \([0-9]*\).*$/\1/p' "$log" | tail -n1)
+elapsed="guest $((SECONDS - boot_started)) s, whole lane $((SECONDS - started)) s"
+if [ -z "$result" ]; then
+  if ! grep -q 'IJR-V2-INIT:' "$log"; then
+    vm_skip "the guest did not boot (qemu status $qemu_status; console in $log)"
+  fi
+  [ "$qemu_status" = 124 ] && vm_die "the guest ran out of time (${timeout_s} s) before its result ($elapsed; console in $log)"
+  vm_die "the guest stopped without a result line (qemu status $qemu_status; console in $log)"
+fi
+if [ "$result" = 125 ]; then
+  vm_die "the guest's init failed before the tests ran ($elapsed; console in $log)"
+fi
+if [ "$result" != 0 ]; then
+  vm_die "the v2 tests failed in the guest: deno test exited $result ($elapsed)"
+fi
+vm_log "PASS: the v2 tests passed in the guest ($elapsed)"
