@@ -1,13 +1,15 @@
 /**
- * ijrctl start-up cost: `ijrctl --help` against a bare `deno run` of an empty script, in the
- * same run, interleaved, reporting medians and ratios. Goal (issue 6): help within 1.2x of
- * the empty script, because help and usage errors load no gRPC, TLS or certificate code.
+ * ijrctl start-up cost: `ijrctl --help` and `ijrctl job list` (against a real ijrd on
+ * loopback, as root) next to a bare `deno run` of an empty script, in the same run,
+ * interleaved, reporting medians and ratios. Goals (issue 6): help within 1.2x of the empty
+ * script, job list within 2x, because help loads no gRPC, TLS or certificate code.
  *
  * Run: .tools/bin/deno run -A bench/cli_startup_bench.ts [rounds]
  */
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { cleanupDaemon, startDaemon } from "../tests/helpers/daemon.ts";
 
 const REPO = join(fileURLToPath(new URL(".", import.meta.url)), "..");
 const rounds = Number(Deno.args[0] ?? 15);
@@ -36,6 +38,19 @@ const cases: Record<string, string[]> = {
   "ijrctl --help": ["run", "-A", join(REPO, "ctl.ts"), "--help"],
   "ijrctl job bogus (usage error)": ["run", "-A", join(REPO, "ctl.ts"), "job", "bogus"],
 };
+const daemon = Deno.uid() === 0 ? await startDaemon() : undefined;
+if (daemon) {
+  cases["ijrctl job list (mTLS to ijrd)"] = [
+    "run",
+    "-A",
+    join(REPO, "ctl.ts"),
+    "job",
+    "list",
+    `--config=${daemon.configs.admin}`,
+  ];
+} else {
+  console.log("not root: job list is not measured (ijrd needs root)");
+}
 const samples: Record<string, number[]> = Object.fromEntries(
   Object.keys(cases).map((k) => [k, []]),
 );
@@ -45,6 +60,7 @@ for (let i = 0; i < rounds; i++) {
   for (const [name, args] of Object.entries(cases)) samples[name].push(await timeRun(args));
 }
 await Deno.remove(empty);
+if (daemon) await cleanupDaemon(daemon);
 
 const base = median(samples["deno run empty.ts"]);
 console.log(`rounds: ${rounds}`);
