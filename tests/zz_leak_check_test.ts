@@ -55,9 +55,14 @@ rootTest("leak check: no cgroup, mount, temporary folder or process is left by t
     /ijr/.test(l)
   );
   assert.deepEqual(mounts, []);
-  const temps = [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")]
+  // Only folders made since this test process started: others are not this run's.
+  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+  const temps = [...Deno.readDirSync(tmp)]
     .map((e) => e.name)
-    .filter((name) => /^ijr-(e2e|jobs|bench)-/.test(name));
+    .filter((name) => /^ijr-(e2e|jobs|bench)-/.test(name))
+    .filter((name) =>
+      (Deno.statSync(`${tmp}/${name}`).mtime?.getTime() ?? 0) >= performance.timeOrigin
+    );
   if (Deno.env.get("CI") === "true") assert.deepEqual(temps, []);
   else if (temps.length) console.error(`note: ${temps.length} ijr temp folders (other runs?)`);
   assert.deepEqual(childProcesses(), []);
