@@ -27,6 +27,9 @@ CFLAGS := -std=gnu11 -O2 -fPIC -Wall -Wextra -Werror -fvisibility=hidden -D_GNU_
 FFI_SOURCES := $(wildcard ffi/*.c)
 FFI_HEADERS := $(wildcard ffi/*.h)
 LIBIJR := $(BUILD)/libijr.so
+# The job's init: a small static program, embedded in libijr.so (ffi/init_blob.S).
+INIT_SOURCES := $(wildcard ffi/init/*.c) ffi/job_report.c
+IJR_INIT := $(BUILD)/ijr-init
 
 .PHONY: all lib tools test test-unit coverage check fmt fmt-check lint proto proto-check build dist demo clean fixtures
 
@@ -50,9 +53,14 @@ $(TOOLS)/bin/deno: $(TOOLS_STAMP)
 
 lib: $(LIBIJR)
 
-$(LIBIJR): $(FFI_SOURCES) $(FFI_HEADERS)
+$(IJR_INIT): $(INIT_SOURCES) $(FFI_HEADERS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -shared -o $@ $(FFI_SOURCES)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -static -s -o $@ $(INIT_SOURCES)
+
+FFI_ASM := $(wildcard ffi/*.S)
+$(LIBIJR): $(FFI_SOURCES) $(FFI_HEADERS) $(FFI_ASM) $(IJR_INIT)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS) -shared -o $@ $(FFI_SOURCES) -DIJR_INIT_PATH='"$(IJR_INIT)"' $(FFI_ASM)
 
 # Test fixtures built from the host, never downloaded (DESIGN.md §9).
 fixtures: $(BUILD)/probe $(BUILD)/cgroup_hog

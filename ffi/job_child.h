@@ -41,11 +41,12 @@ IJR_HIDDEN int ijr_mask_proc(const struct ijr_child *child);
 IJR_HIDDEN int ijr_loopback_up(const struct ijr_child *child);
 IJR_HIDDEN int ijr_drop_capabilities(const struct ijr_child *child);
 
-/* Unmaps the memory the init inherited from the daemon (its heap, thread stacks, the
- * executable's data), keeping its own stack and TLS; afterwards only raw syscalls. */
-IJR_HIDDEN void ijr_shed_inherited_memory(void);
+/* The static init program, embedded in libijr.so (ffi/init_blob.S). */
+extern const unsigned char ijr_init_blob[] IJR_HIDDEN;
+extern const unsigned char ijr_init_blob_end[] IJR_HIDDEN;
 
-/* Becomes the job's init: forks the command, forwards signals, reaps, never returns. */
+/* The job's init program (ffi/init/): forks the command, forwards signals, reaps, never
+ * returns. Only `argv`, `envp`, `workdir` and the three fds of `child` are used. */
 IJR_HIDDEN void ijr_run_init(const struct ijr_child *child) __attribute__((noreturn));
 
 #endif

@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,64 +45,68 @@ static void copy_message(const struct ijr_spawn_spec *spec, const char *text) {
   out[n] = '\0';
 }
 
-/* Where the kernel finds this process's command line and environment (fields 48-51 of
- * /proc/self/stat), read by the parent before it clones. */
-struct identity_region {
-  unsigned long arg_start, arg_end, env_start, env_end;
+/* The init program in a sealed memfd, made once: each job execs it with execveat. */
+static int init_memfd = -1;
+
+static int init_program_fd(void) {
+  if (init_memfd >= 0) return init_memfd;
+  int fd = memfd_create("ijr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -errno;
+  const unsigned char *p = ijr_init_blob;
+  size_t left = (size_t)(ijr_init_blob_end - ijr_init_blob);
+  while (left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      close(fd);
+      return -err;
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  /* Nobody, not even a later bug in this process, can change what every job runs. */
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  init_memfd = fd;
+  return fd;
+}
+
+/* Writes a small non-negative number as decimal text (no stdio in the child). */
+static void format_fd(char out[12], int value) {
+  char digits[12];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value && n < 11);
+  int i = 0;
+  while (n > 0) out[i++] = digits[--n];
+  out[i] = '\0';
+}
+
+/* The child runs with CLONE_VM|CLONE_VFORK: it shares the daemon's memory (the daemon's
+ * thread waits until the init is exec'd) and must write to nothing but its own stack. */
+struct child_start {
+  struct ijr_child *child;
+  int use_cgroup_ns_unshare;
+  int init_fd;
 };
 
-static int read_identity_region(struct identity_region *region) {
-  char stat[4096];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, stat, sizeof(stat) - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  stat[n] = '\0';
-  char *p = strrchr(stat, ')'); /* the command name may hold spaces and parentheses */
-  if (!p) return -1;
-  p += 2; /* field 3, the state: one letter */
-  if (*p == '\0') return -1;
-  p++;
-  while (*p == ' ') p++;
-  unsigned long field[52] = {0};
-  for (int i = 4; i <= 51 && *p; i++) {
-    field[i] = strtoul(p, &p, 10);
-    while (*p == ' ') p++;
-  }
-  region->arg_start = field[48];
-  region->arg_end = field[49];
-  region->env_start = field[50];
-  region->env_end = field[51];
-  return region->arg_end > region->arg_start && region->env_end >= region->env_start ? 0 : -1;
-}
-
-/* The init is a copy of the daemon, so /proc/1/cmdline and /proc/1/environ would show the
- * daemon's command line and environment (secrets included) to the job. The child's copy of
- * that memory is private (copy-on-write): overwrite it with the name "ijr-init" and zeros.
- * (prctl(PR_SET_MM) would move the regions instead, but needs CAP_SYS_RESOURCE.) */
-static void hide_daemon_identity(const struct identity_region *region) {
-  static const char name[] = "ijr-init";
-  prctl(PR_SET_NAME, name, 0, 0, 0);
-  if (region->arg_end <= region->arg_start) return;
-  memset((void *)region->env_start, 0, region->env_end - region->env_start);
-  size_t size = region->arg_end - region->arg_start;
-  memset((void *)region->arg_start, 0, size);
-  memcpy((void *)region->arg_start, name, size < sizeof(name) ? size - 1 : sizeof(name) - 1);
-}
-
-/* The child: set up the job's world step by step, then become its init. */
-static void __attribute__((noreturn)) child_main(struct ijr_child *child, int use_cgroup_ns_unshare,
-                                                const struct identity_region *region) {
+/* The child: set up the job's world step by step, then exec the job's init. */
+static void __attribute__((noreturn)) child_main(const struct child_start *start) {
+  struct ijr_child *child = start->child;
   /* Die with the daemon: a job must not outlive the process that supervises it. */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
     ijr_report(child->error_fd, errno, "prctl(PR_SET_PDEATHSIG)", "", "");
     _exit(125);
   }
-  hide_daemon_identity(region);
   if (ijr_join_cgroups(child) != 0) _exit(125);
   /* v1: the cgroup namespace root is the cgroup at unshare time, so join first. */
-  if (use_cgroup_ns_unshare && unshare(CLONE_NEWCGROUP) != 0) {
+  if (start->use_cgroup_ns_unshare && unshare(CLONE_NEWCGROUP) != 0) {
     ijr_report(child->error_fd, errno, "unshare(CLONE_NEWCGROUP)", "", "");
     _exit(125);
   }
@@ -116,8 +122,34 @@ static void __attribute__((noreturn)) child_main(struct ijr_child *child, int us
     ijr_report(child->error_fd, errno, "prctl(PR_SET_NO_NEW_PRIVS)", "", "");
     _exit(125);
   }
-  ijr_run_init(child);
+  /* The init inherits these three descriptors; it marks them close-on-exec again itself. */
+  int fds[3] = {child->status_fd, child->error_fd, child->output_fd};
+  char names[3][12];
+  for (int i = 0; i < 3; i++) {
+    fcntl(fds[i], F_SETFD, 0);
+    format_fd(names[i], fds[i]);
+  }
+  size_t argc = 0;
+  while (child->argv[argc]) argc++;
+  char *init_argv[IJR_SPAWN_MAX_STRINGS + 6];
+  init_argv[0] = "ijr-init";
+  init_argv[1] = names[0];
+  init_argv[2] = names[1];
+  init_argv[3] = names[2];
+  init_argv[4] = (char *)child->workdir;
+  for (size_t i = 0; i <= argc; i++) init_argv[5 + i] = child->argv[i];
+  syscall(SYS_execveat, start->init_fd, "", init_argv, child->envp, AT_EMPTY_PATH);
+  ijr_report(child->error_fd, errno, "cannot start the job's init", "", "");
+  _exit(125);
 }
+
+static int child_entry(void *arg) {
+  child_main(arg);
+}
+
+/* ffi/clone3_run.S: clone3 that runs fn(arg) on the child's new stack. */
+long ijr_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
+    __attribute__((visibility("hidden")));
 
 int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
   if (spec->argc == 0 || spec->argc > IJR_SPAWN_MAX_STRINGS || spec->envc > IJR_SPAWN_MAX_STRINGS ||
@@ -138,6 +170,7 @@ int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
   char **envp = split_strings((const char *)(uintptr_t)spec->envp, spec->envc);
   char **procs = split_strings((const char *)(uintptr_t)spec->cgroup_procs, spec->cgroup_procs_count);
   int pipe_fds[2] = {-1, -1};
+  void *stack = NULL;
   int32_t result = -ENOMEM;
   if (!argv || !envp || !procs) {
     copy_message(spec, "out of memory preparing the job");
@@ -169,29 +202,50 @@ int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
     goto out;
   }
   child.error_fd = pipe_fds[1];
-  struct identity_region region = {0, 0, 0, 0};
-  read_identity_region(&region); /* best effort: without it the name alone changes */
+  int init_fd = init_program_fd();
+  if (init_fd < 0) {
+    result = init_fd;
+    copy_message(spec, "cannot prepare the job's init program");
+    goto out;
+  }
 
   uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
   int v2 = spec->cgroup_dir_fd >= 0;
   if (v2) flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
+  /* CLONE_VM|CLONE_VFORK: no copy of this (large) process's page tables; this thread waits
+   * until the child has exec'd the init or exited. The child runs on its own stack. */
+  size_t stack_size = 512 * 1024;
+  stack = malloc(stack_size);
+  if (!stack) {
+    copy_message(spec, "out of memory preparing the job");
+    goto out;
+  }
+  struct child_start start = {&child, !v2, init_fd};
+  /* Signals stay blocked in the child until the init sets its own mask: a handler of the
+   * daemon must never run in a child that shares its memory. */
+  sigset_t all, saved;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &saved);
   struct clone_args args;
   memset(&args, 0, sizeof(args));
-  args.flags = flags;
+  args.flags = flags | CLONE_VM | CLONE_VFORK;
   args.exit_signal = SIGCHLD;
   args.cgroup = v2 ? (uint64_t)spec->cgroup_dir_fd : 0;
-  /* clone3 without a stack behaves like fork: the child gets a copy-on-write copy of this
-   * address space and only this thread, and runs child_main, which never returns. */
-  long pid = syscall(SYS_clone3, &args, sizeof(args));
-  if (pid < 0 && errno == ENOSYS && !v2) {
-    pid = syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
+  args.stack = (uint64_t)(uintptr_t)stack;
+  args.stack_size = stack_size;
+  long pid = ijr_clone3_run(&args, sizeof(args), child_entry, &start);
+  if (pid == -ENOSYS && !v2) {
+    /* Kernels before 5.3 have no clone3; without cgroup v2 the old call does the same. */
+    pid = clone(child_entry, (char *)stack + stack_size,
+                (int)(flags | CLONE_VM | CLONE_VFORK) | SIGCHLD, &start);
+    if (pid < 0) pid = -errno;
   }
+  pthread_sigmask(SIG_SETMASK, &saved, 0);
   if (pid < 0) {
-    result = -errno;
+    result = (int32_t)pid;
     copy_message(spec, v2 ? "clone3 into the job's cgroup failed" : "clone failed");
     goto out;
   }
-  if (pid == 0) child_main(&child, !v2, &region);
 
   close(pipe_fds[1]);
   pipe_fds[1] = -1;
@@ -220,5 +274,6 @@ out:
   free(argv);
   free(envp);
   free(procs);
+  free(stack);
   return result;
 }

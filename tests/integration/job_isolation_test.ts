@@ -105,15 +105,25 @@ rootTest("isolation: env and working directory reach the command", async () => {
 });
 
 rootTest(
-  "isolation: the init shows neither the daemon's command line nor its environment",
+  "isolation: the job's init is its own small program, not a copy of the daemon",
   async () => {
     await withManager(async (manager) => {
       const { output } = await run(manager, [
         "sh",
         "-c",
-        "tr '\\0' '|' < /proc/1/cmdline; echo; tr -d '\\0' < /proc/1/environ | wc -c",
+        "tr '\\0' '|' < /proc/1/cmdline; echo; tr '\\0' '|' < /proc/1/environ; echo; " +
+        "cat /proc/1/comm; grep RssAnon /proc/1/status",
       ]);
-      assert.match(output, /^ijr-init\|+\n0\n$/);
+      const [cmdline, environ, comm, rss] = output.split("\n");
+      // ijr-init STATUS_FD ERROR_FD OUTPUT_FD WORKDIR COMMAND...: no trace of the daemon.
+      assert.match(cmdline, /^ijr-init\|\d+\|\d+\|\d+\|\/\|sh\|-c\|/);
+      assert.equal(
+        environ,
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|HOME=/root|TERM=xterm|",
+      );
+      assert.equal(comm, "ijr-init");
+      const kib = Number(rss.match(/(\d+) kB/)![1]);
+      assert.ok(kib < 1024, `the init holds ${kib} KiB of anonymous memory`);
     });
   },
 );

@@ -1,11 +1,14 @@
 /*
- * The job's init, PID 1 of its PID namespace, in the style of tini and catatonit: it forks
+ * The job's init, PID 1 of its PID namespace, in the style of tini and catatonit. It is a
+ * small static program of its own (built into libijr.so and exec'd from a memfd by the
+ * spawner), so a job holds neither a copy of the daemon's memory nor its command line and
+ * environment. It forks
  * the command, forwards the signals a supervisor sends (TERM, INT, HUP, QUIT, USR1, USR2) to
  * it, reaps every process that ends in the namespace (orphans are re-parented to PID 1), and
  * when the command ends, records its status and exits with it (128+n for signal n). Its exit
  * tears the namespace down: the kernel kills whatever the command left running.
  */
-#include "job_child.h"
+#include "../job_child.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -150,12 +153,9 @@ static void write_status(int fd, const char *kind, int value) {
   syscall(SYS_write, fd, text, n);
 }
 
-/* The init's life after the command started: wait for signals, forward them, reap. It
- * first drops the daemon's memory it inherited, so from then on it uses raw system calls
- * only (their code is in libc's text, which stays mapped) and its own stack. */
+/* The init's life after the command started: wait for signals, forward them, reap. */
 static void __attribute__((noreturn)) supervise(pid_t command, int status_fd, const sigset_t *waited) {
   sigset_t set = *waited;
-  ijr_shed_inherited_memory();
   while (1) {
     siginfo_t info;
     long sig = syscall(SYS_rt_sigtimedwait, &set, &info, NULL, sizeof(long));
