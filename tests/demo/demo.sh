@@ -55,7 +55,7 @@ step "start ijrd on 127.0.0.1:$PORT (TLS 1.3, client certificates required)"
 show "ijrd --server localhost --port $PORT --listen 127.0.0.1 --cert ... --key ... --ca ... --rootfs $DEMO/rootfs --state $DEMO/state"
 "${IJRD[@]}" --server localhost --port "$PORT" --listen 127.0.0.1 \
   --cert "$DEMO/certs/server.crt" --key "$DEMO/certs/server.key" --ca "$DEMO/certs/ca.crt" \
-  --rootfs "$DEMO/rootfs" --state "$DEMO/state" 2>"$DEMO/ijrd.log" &
+  --rootfs "$DEMO/rootfs" --state "$DEMO/state" --cgroup-parent "ijr-demo-$$" 2>"$DEMO/ijrd.log" &
 DAEMON_PID=$!
 for _ in $(seq 100); do
   grep -q '"msg":"listening"' "$DEMO/ijrd.log" 2>/dev/null && break

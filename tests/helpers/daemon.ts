@@ -78,6 +78,10 @@ export async function startDaemon(
       `--ca=${join(dir, "ca.crt")}`,
       `--rootfs=${rootfsDir}`,
       `--state=${stateDir}`,
+      // Its own cgroup parent: ijrd removes stale job cgroups under its parent at start-up,
+      // so daemons sharing one (on v1 hosts, everything under the root cgroup does) would
+      // kill each other's jobs.
+      `--cgroup-parent=ijr-e2e-${Deno.pid}-${port}`,
       ...extraFlags,
     ],
     env: { NO_COLOR: "1" },
