@@ -7,6 +7,7 @@
  */
 
 import { invalidArgument } from "../errors/mod.ts";
+import { hostCgroupFs } from "./fs.ts";
 
 /** A kernel block device number. */
 export interface BlockDevice {
@@ -33,16 +34,6 @@ export function parseDevFile(text: string): BlockDevice {
   const match = text.trim().match(/^(\d+):(\d+)$/);
   if (!match) throw new Error(`unexpected sysfs dev file content "${text.trim()}"`);
   return { major: Number(match[1]), minor: Number(match[2]) };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /**
@@ -75,7 +66,7 @@ export async function resolveBlockDevice(
   }
   const device = splitDeviceNumber(info.rdev);
   const node = `${sysDevBlock}/${device.major}:${device.minor}`;
-  if (!(await exists(`${node}/partition`))) return device;
+  if (!(await hostCgroupFs.exists(`${node}/partition`))) return device;
   // A partition's sysfs directory sits inside its disk's directory.
   try {
     return parseDevFile(await Deno.readTextFile(`${node}/../dev`));
