@@ -1,7 +1,9 @@
 /*
- * Internal to the spawner: the steps the cloned child runs, one file per kernel concern,
- * all async-signal-safe (the child is a copy of a multi-threaded process: no malloc, no
- * stdio, no locks). Each step returns 0 or reports through the error pipe and returns -1.
+ * Internal to the spawner: the steps the cloned child runs, one file per kernel concern.
+ * The child shares the daemon's memory (CLONE_VM|CLONE_VFORK) while the daemon's thread
+ * waits, so every step is async-signal-safe and writes only to its own stack: no malloc, no
+ * stdio, no locks, no globals. Each step returns 0 or reports through the error pipe and
+ * returns -1. The init program (ffi/init/) uses the same report format and struct.
  */
 #ifndef IJR_JOB_CHILD_H
 #define IJR_JOB_CHILD_H
