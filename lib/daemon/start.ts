@@ -45,14 +45,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     const code = await serve({
       settings,
       rootfs,
-      jobs: {
-        start: (request) => jobs.start(request),
-        stop: (id, options) => jobs.stop(id, options),
-        get: (id) => jobs.get(id),
-        list: (options) => jobs.list(options),
-        output: (id, options) => jobs.output(id, options),
-        shutdown: (options) => jobs.shutdown(options),
-      },
+      jobs,
     });
     return code;
   } catch (error) {

@@ -12,7 +12,7 @@
  */
 
 import { type CgroupController, type JobCgroup } from "../cgroup/types.ts";
-import { resolveJobLimits } from "../cgroup/limits.ts";
+import { DEFAULT_CPU_SHARES, DEFAULT_PIDS, resolveJobLimits } from "../cgroup/limits.ts";
 import { invalidArgument, notFound } from "../errors/mod.ts";
 import { signalProcess, spawnJob, type WaitResult } from "../native/spawn.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
@@ -64,7 +64,7 @@ export class JobManager {
   readonly #reaper = new Reaper();
 
   private constructor(options: JobManagerOptions) {
-    this.#options = { defaultGraceMs: 10_000, defaultPids: 1024, ...options };
+    this.#options = { defaultGraceMs: 10_000, defaultPids: DEFAULT_PIDS, ...options };
   }
 
   /**
@@ -121,7 +121,7 @@ export class JobManager {
       throw invalidArgument("timeout must be positive");
     }
     const limits = await resolveJobLimits(request.limits ?? {}, {
-      defaults: { cpuShares: 1024, pids: this.#options.defaultPids },
+      defaults: { cpuShares: DEFAULT_CPU_SHARES, pids: this.#options.defaultPids },
     });
     const id = newJobId();
     const lease = this.#options.rootfs.acquire(request.rootfs, id);
