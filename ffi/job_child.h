@@ -13,6 +13,10 @@
 
 #define IJR_HIDDEN __attribute__((visibility("hidden")))
 
+/* Longest overlay option string accepted: the kernel takes at most a page of mount data, and
+ * the child appends ",volatile". */
+#define IJR_OVERLAY_OPTS_MAX 4000
+
 /* What the child works from; prepared by the parent before clone. */
 struct ijr_child {
   const char *merged_dir;
@@ -24,7 +28,7 @@ struct ijr_child {
   const char *const *cgroup_procs;
   int error_fd;  /* write end of the CLOEXEC error pipe */
   int output_fd; /* the job's output file */
-  int status_fd; /* the file the init writes the final status into */
+  int status_fd; /* write end of the pipe the init reports the command's final status on */
 };
 
 /* The message sent over the error pipe: errno and a line of text. */

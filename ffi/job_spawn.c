@@ -151,10 +151,14 @@ static int child_entry(void *arg) {
 long ijr_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
     __attribute__((visibility("hidden")));
 
-int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
+int32_t ijr_spawn(struct ijr_spawn_spec *spec) {
   if (spec->argc == 0 || spec->argc > IJR_SPAWN_MAX_STRINGS || spec->envc > IJR_SPAWN_MAX_STRINGS ||
       spec->cgroup_procs_count > 64) {
     copy_message(spec, "invalid spawn spec: argv must have 1..4096 entries, env at most 4096");
+    return -EINVAL;
+  }
+  if (strlen((const char *)(uintptr_t)spec->overlay_opts) > IJR_OVERLAY_OPTS_MAX) {
+    copy_message(spec, "the job's folder paths are too long for an overlay mount");
     return -EINVAL;
   }
   struct ijr_child child = {
@@ -170,6 +174,7 @@ int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
   char **envp = split_strings((const char *)(uintptr_t)spec->envp, spec->envc);
   char **procs = split_strings((const char *)(uintptr_t)spec->cgroup_procs, spec->cgroup_procs_count);
   int pipe_fds[2] = {-1, -1};
+  int status_pipe[2] = {-1, -1};
   void *stack = NULL;
   int32_t result = -ENOMEM;
   if (!argv || !envp || !procs) {
@@ -189,13 +194,21 @@ int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
     copy_message(spec, "cannot open the job's output file");
     goto out;
   }
-  child.status_fd = open((const char *)(uintptr_t)spec->status_path,
-                         O_WRONLY | O_TRUNC | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (child.status_fd < 0) {
+  /* The command's status travels back through a pipe rather than a file: nothing to create
+   * and remove on disk per job, and the bytes wait in the pipe until the daemon reaps the
+   * init. Only the read end stays open here, non-blocking (an init that was killed writes
+   * nothing). */
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
     result = -errno;
-    copy_message(spec, "cannot open the job's status file");
+    copy_message(spec, "pipe2 for the job's status failed");
     goto out;
   }
+  if (fcntl(status_pipe[0], F_SETFL, O_NONBLOCK) != 0) {
+    result = -errno;
+    copy_message(spec, "cannot make the job's status pipe non-blocking");
+    goto out;
+  }
+  child.status_fd = status_pipe[1];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
     result = -errno;
     copy_message(spec, "pipe2 failed");
@@ -264,13 +277,16 @@ int32_t ijr_spawn(const struct ijr_spawn_spec *spec) {
     }
   } else {
     result = (int32_t)pid;
+    spec->status_fd_out = status_pipe[0];
+    status_pipe[0] = -1;
   }
 
 out:
   if (pipe_fds[0] >= 0) close(pipe_fds[0]);
   if (pipe_fds[1] >= 0) close(pipe_fds[1]);
   if (child.output_fd >= 0) close(child.output_fd);
-  if (child.status_fd >= 0) close(child.status_fd);
+  if (status_pipe[0] >= 0) close(status_pipe[0]);
+  if (status_pipe[1] >= 0) close(status_pipe[1]);
   free(argv);
   free(envp);
   free(procs);

@@ -19,7 +19,8 @@ struct ijr_spawn_spec {
   uint64_t overlay_opts; /* "lowerdir=...,upperdir=...,workdir=..." */
   uint64_t hostname;     /* the job ID */
   uint64_t output_path;  /* file that receives stdout and stderr (opened O_APPEND) */
-  uint64_t status_path;  /* file the init writes the command's final status into */
+  int64_t status_fd_out; /* out: read end (non-blocking) of the pipe the init writes the
+                          * command's final status into; the caller reads and closes it */
   uint64_t workdir;      /* working directory inside the job's root */
   uint64_t argv;         /* argc NUL-separated strings */
   uint64_t argc;
@@ -35,7 +36,7 @@ struct ijr_spawn_spec {
 /* Spawns the job. Returns the init's PID (> 0) in the caller's PID namespace, or -errno with
  * a message in error_buf. Must be called from a thread that lives as long as the job: the
  * init's parent-death signal fires when the calling thread exits. */
-IJR_EXPORT int32_t ijr_spawn(const struct ijr_spawn_spec *spec);
+IJR_EXPORT int32_t ijr_spawn(struct ijr_spawn_spec *spec);
 
 /* Longest argv or environment the spawner accepts (entries). */
 #define IJR_SPAWN_MAX_STRINGS 4096

@@ -14,10 +14,16 @@
 import { type CgroupController, type JobCgroup } from "../cgroup/types.ts";
 import { DEFAULT_CPU_SHARES, DEFAULT_PIDS, resolveJobLimits } from "../cgroup/limits.ts";
 import { invalidArgument, notFound } from "../errors/mod.ts";
-import { signalProcess, spawnJob, type WaitResult } from "../native/spawn.ts";
+import {
+  readCommandStatus,
+  signalProcess,
+  type SpawnedJob,
+  spawnJob,
+  type WaitResult,
+} from "../native/spawn.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
 import { newJobId } from "./job_id.ts";
-import { jobPaths, listJobIds, loadJob, saveJob } from "./job_store.ts";
+import { jobPaths, listJobIds, loadJob, mountPoint, saveJob } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { Reaper } from "./reaper.ts";
 import type { JobState, JobStatus, StartJobRequest } from "./types.ts";
@@ -48,6 +54,8 @@ export interface JobManagerOptions {
 interface LiveJob {
   status: JobStatus;
   readonly pid: number;
+  /** Where the init reports the command's status; read and closed when the init ends. */
+  readonly statusFd: number;
   readonly lease: RootfsLease;
   readonly cgroup?: JobCgroup;
   readonly ended: Promise<JobStatus>;
@@ -56,15 +64,32 @@ interface LiveJob {
   timer?: ReturnType<typeof setTimeout>;
 }
 
+/**
+ * The folder every job mounts its root on. Each job mounts its overlay there inside its own
+ * private mount namespace, so one empty folder serves all of them at once, and no job pays
+ * for creating and removing a mount point of its own. In the host's namespace it stays
+ * empty; anything else there is refused rather than hidden under jobs' roots.
+ */
+async function ensureEmptyDir(path: string): Promise<void> {
+  await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+  const info = await Deno.lstat(path);
+  if (!info.isDirectory) throw new Error(`${path} must be a directory`);
+  for await (const entry of Deno.readDir(path)) {
+    throw new Error(`${path} must be empty (jobs mount their root there), found ${entry.name}`);
+  }
+}
+
 /** Starts, supervises, stops and remembers jobs. */
 export class JobManager {
   readonly #options: Required<Omit<JobManagerOptions, "cgroups">> & { cgroups?: CgroupController };
   readonly #finished = new Map<string, JobStatus>();
   readonly #live = new Map<string, LiveJob>();
   readonly #reaper = new Reaper();
+  readonly #mountPoint: string;
 
   private constructor(options: JobManagerOptions) {
     this.#options = { defaultGraceMs: 10_000, defaultPids: DEFAULT_PIDS, ...options };
+    this.#mountPoint = mountPoint(options.stateDir);
   }
 
   /**
@@ -75,6 +100,7 @@ export class JobManager {
   static async open(options: JobManagerOptions): Promise<JobManager> {
     const manager = new JobManager(options);
     await Deno.mkdir(`${options.stateDir}/jobs`, { recursive: true, mode: 0o700 });
+    await ensureEmptyDir(manager.#mountPoint);
     for (const id of await listJobIds(options.stateDir)) {
       const paths = jobPaths(options.stateDir, id);
       const job = await loadJob(options.stateDir, id);
@@ -127,21 +153,26 @@ export class JobManager {
     const lease = this.#options.rootfs.acquire(request.rootfs, id);
     const paths = jobPaths(this.#options.stateDir, id);
     let cgroup: JobCgroup | undefined;
-    let pid: number;
+    let spawned: SpawnedJob;
     try {
-      // Small synchronous steps: cheaper than round trips through the blocking pool.
-      for (const dir of [paths.upper, paths.work, paths.merged]) {
-        Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      // Small synchronous steps: cheaper than round trips through the blocking pool, and
+      // one mkdir per folder (a recursive mkdir probes every parent first).
+      for (const dir of [paths.dir, paths.scratch, paths.work]) {
+        Deno.mkdirSync(dir, { mode: 0o700 });
       }
+      // The overlay's root directory takes its owner and mode from the upper folder: give it
+      // the rootfs's, or a job running as another user could not even traverse "/".
+      const root = Deno.statSync(lease.path);
+      Deno.mkdirSync(paths.upper, { mode: (root.mode ?? 0o755) & 0o7777 });
+      Deno.chownSync(paths.upper, root.uid, root.gid);
       cgroup = await this.#options.cgroups?.create(id, limits);
-      pid = spawnJob({
-        mergedDir: paths.merged,
+      spawned = spawnJob({
+        mergedDir: this.#mountPoint,
         lowerDir: lease.path,
         upperDir: paths.upper,
         workDir: paths.work,
         hostname: id,
         outputPath: paths.output,
-        statusPath: paths.status,
         workdir,
         argv: request.argv,
         env,
@@ -154,6 +185,7 @@ export class JobManager {
       lease.release();
       throw error;
     }
+    const { pid, statusFd } = spawned;
     const status: JobStatus = {
       id,
       owner: request.owner,
@@ -170,7 +202,7 @@ export class JobManager {
     };
     let resolveEnded!: (status: JobStatus) => void;
     const ended = new Promise<JobStatus>((resolve) => resolveEnded = resolve);
-    const live: LiveJob = { status, pid, lease, cgroup, ended, resolveEnded };
+    const live: LiveJob = { status, pid, statusFd, lease, cgroup, ended, resolveEnded };
     this.#live.set(id, live);
     saveJob(this.#options.stateDir, status);
     if (request.timeoutMs !== undefined) {
@@ -264,23 +296,12 @@ export class JobManager {
     );
   }
 
-  /** Reads what the init recorded about the command: "exit N" or "signal N". */
-  #commandResult(id: string): WaitResult | undefined {
-    try {
-      const text = Deno.readTextFileSync(jobPaths(this.#options.stateDir, id).status).trim();
-      const [kind, value] = text.split(" ");
-      if (kind === "exit") return { exitCode: Number(value) };
-      if (kind === "signal") return { signal: Number(value) };
-    } catch { /* the init died before it could write */ }
-    return undefined;
-  }
-
   async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
     const id = live.status.id;
     clearTimeout(live.timer);
     // The command's own result, as its init saw it; if the init itself was killed (stop
     // after the grace period, the OOM killer choosing it), its own status stands in.
-    const command = this.#commandResult(id) ?? initResult;
+    const command = readCommandStatus(live.statusFd) ?? initResult;
     let usage;
     let message: string | undefined;
     try {
@@ -297,7 +318,6 @@ export class JobManager {
     await Deno.remove(jobPaths(this.#options.stateDir, id).scratch, { recursive: true }).catch(
       () => {},
     );
-    await Deno.remove(jobPaths(this.#options.stateDir, id).status).catch(() => {});
     live.lease.release();
     let state: JobState;
     if (command.exitCode !== undefined) {

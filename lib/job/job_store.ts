@@ -21,13 +21,10 @@ export interface JobPaths {
   readonly dir: string;
   readonly record: string;
   readonly output: string;
-  /** Written by the job's init: "exit N" or "signal N". */
-  readonly status: string;
-  /** Overlay upper, work and mount point; removed when the job ends. */
+  /** The overlay's upper and work folders; removed when the job ends. */
   readonly scratch: string;
   readonly upper: string;
   readonly work: string;
-  readonly merged: string;
 }
 
 /** Where everything of job `id` lives under the state folder. */
@@ -38,12 +35,15 @@ export function jobPaths(stateDir: string, id: string): JobPaths {
     dir,
     record: join(dir, "job.json"),
     output: join(dir, "output"),
-    status: join(dir, "status"),
     scratch,
     upper: join(scratch, "upper"),
     work: join(scratch, "work"),
-    merged: join(scratch, "merged"),
   };
+}
+
+/** The one mount point all jobs share, each in its own mount namespace (see JobManager). */
+export function mountPoint(stateDir: string): string {
+  return join(stateDir, "mnt");
 }
 
 /**

@@ -7,6 +7,8 @@
 const LIBC_SYMBOLS = {
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  // A finished job's status pipe: a few bytes, already written, read without blocking.
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   // Reaping job inits: only ever for a known pid, with WNOHANG, so Deno's own children
   // (Deno.Command) are never taken from it and no thread blocks.

@@ -23,8 +23,6 @@ export interface SpawnSpec {
   readonly hostname: string;
   /** File receiving stdout and stderr. */
   readonly outputPath: string;
-  /** File the init writes "exit N" or "signal N" into when the command ends. */
-  readonly statusPath: string;
   /** Working directory inside the job's root. */
   readonly workdir: string;
   readonly argv: readonly string[];
@@ -57,11 +55,12 @@ function overlayPath(path: string): string {
 }
 
 /**
- * Spawns the job and returns its init's pid, once the command is exec'd. A failure to set
- * up or to exec throws an IjrError with the child's precise message: FAILED_PRECONDITION
- * for problems with the command or rootfs, INTERNAL for the rest.
+ * Spawns the job and returns its init's pid, once the command is exec'd, and the read end of
+ * the pipe the init reports the command's final status on (see readCommandStatus). A failure
+ * to set up or to exec throws an IjrError with the child's precise message:
+ * FAILED_PRECONDITION for problems with the command or rootfs, INTERNAL for the rest.
  */
-export function spawnJob(spec: SpawnSpec): number {
+export function spawnJob(spec: SpawnSpec): SpawnedJob {
   const O_DIRECTORY = 0o200000;
   const O_RDONLY = 0;
   const O_CLOEXEC = 0o2000000;
@@ -82,7 +81,6 @@ export function spawnJob(spec: SpawnSpec): number {
     ),
     hostname: cString(spec.hostname),
     output: cString(spec.outputPath),
-    status: cString(spec.statusPath),
     workdir: cString(spec.workdir),
     argv: packStrings(spec.argv, "arguments"),
     env: packStrings(spec.env, "environment entries"),
@@ -94,7 +92,7 @@ export function spawnJob(spec: SpawnSpec): number {
     pointerValue(strings.overlay),
     pointerValue(strings.hostname),
     pointerValue(strings.output),
-    pointerValue(strings.status),
+    -1n, // out: the status pipe's read end
     pointerValue(strings.workdir),
     pointerValue(strings.argv),
     BigInt(spec.argv.length),
@@ -112,7 +110,7 @@ export function spawnJob(spec: SpawnSpec): number {
   } finally {
     if (cgroupFd >= 0) libc.close(cgroupFd);
   }
-  if (result > 0) return result;
+  if (result > 0) return { pid: result, statusFd: Number(slots[4]) };
   const message = new TextDecoder().decode(error.subarray(0, error.indexOf(0)));
   const userProblem = /^(command |interpreter of the command |working directory |the rootfs )/
     .test(message);
@@ -120,6 +118,30 @@ export function spawnJob(spec: SpawnSpec): number {
     userProblem ? "FAILED_PRECONDITION" : "INTERNAL",
     message || `spawn failed: errno ${-result}`,
   );
+}
+
+/** A spawned job's init. */
+export interface SpawnedJob {
+  readonly pid: number;
+  /** Non-blocking read end of the init's status pipe; close it with readCommandStatus. */
+  readonly statusFd: number;
+}
+
+/**
+ * Reads what the init reported about the command ("exit N" or "signal N") once the init has
+ * ended, and closes the pipe. Undefined when the init died before it could report (killed
+ * after the grace period, or by the OOM killer).
+ */
+export function readCommandStatus(statusFd: number): WaitResult | undefined {
+  const libc = openLibc();
+  const buffer = new Uint8Array(32);
+  const got = Number(libc.read(statusFd, buffer, BigInt(buffer.length)));
+  libc.close(statusFd);
+  if (got <= 0) return undefined;
+  const [kind, value] = new TextDecoder().decode(buffer.subarray(0, got)).trim().split(" ");
+  if (kind === "exit") return { exitCode: Number(value) };
+  if (kind === "signal") return { signal: Number(value) };
+  return undefined;
 }
 
 /** A reaped process: exit code or terminating signal. */

@@ -127,3 +127,29 @@ rootTest(
     });
   },
 );
+
+rootTest(
+  "isolation: the root is an overlay, nodev and nosuid, unsynced, with the rootfs's own mode",
+  async () => {
+    await withManager(async (manager) => {
+      const rootfs = await busyboxRootfsDir();
+      const rootMode = (Deno.statSync(rootfs).mode! & 0o7777).toString(8);
+      const { job, output } = await run(manager, [
+        "sh",
+        "-c",
+        "grep ' / / ' /proc/self/mountinfo; stat -c '%a %u %g' /",
+      ]);
+      assert.equal(job.exitCode, 0, output);
+      const [mountLine, stat] = output.trim().split("\n");
+      // mountinfo: ID PARENT DEV ROOT MOUNTPOINT OPTIONS - TYPE SOURCE SUPER-OPTIONS
+      const [mine, theirs] = mountLine.split(" - ");
+      assert.equal(mine.split(" ")[5], "rw,nosuid,nodev,relatime");
+      const [type, , superOptions] = theirs.split(" ");
+      assert.equal(type, "overlay");
+      // fsync=volatile: unmounting the job's root must not sync the whole state disk.
+      assert.ok(superOptions.split(",").includes("fsync=volatile"), superOptions);
+      const info = Deno.statSync(rootfs);
+      assert.equal(stat, `${rootMode} ${info.uid} ${info.gid}`);
+    });
+  },
+);
