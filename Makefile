@@ -31,7 +31,7 @@ LIBIJR := $(BUILD)/libijr.so
 INIT_SOURCES := $(wildcard ffi/init/*.c) ffi/job_report.c
 IJR_INIT := $(BUILD)/ijr-init
 
-.PHONY: all lib tools test test-unit coverage check fmt fmt-check lint proto proto-check build dist demo clean fixtures
+.PHONY: all lib tools test test-unit coverage check fmt fmt-check lint proto proto-check help-pages build dist demo clean fixtures
 
 all: lib fixtures check lint fmt-check
 
@@ -102,6 +102,13 @@ proto-check: tools
 	    echo "lib/gen is stale: run 'make proto' and commit the result" >&2; exit 1; fi && \
 	  echo "lib/gen is fresh"
 
+# Re-render ijrctl's help pages (lib/ctl/help_pages.ts) after changing lib/ctl/program.ts;
+# tests/unit/ctl_help_pages_test.ts fails while they are stale.
+help-pages: $(DENO_DEP)
+	$(DENO) run --allow-all lib/ctl/help_render.ts > lib/ctl/help_pages.ts.tmp
+	mv lib/ctl/help_pages.ts.tmp lib/ctl/help_pages.ts
+	$(DENO) fmt --quiet lib/ctl/help_pages.ts
+
 # deno compile needs the denort runtime of the same version. It is normally downloaded from
 # a host the build machines here cannot reach, so it must be handed over in DENORT_BIN.
 COMPILE_FLAGS := --frozen --no-check=remote --include $(LIBIJR)
@@ -113,7 +120,7 @@ build: $(DENO_DEP) lib
 	@mkdir -p $(DIST)
 	$(DENO) compile $(COMPILE_FLAGS) --allow-all --output $(DIST)/ijrd daemon.ts
 	$(DENO) compile --frozen --no-check=remote --allow-read --allow-write --allow-net --allow-env \
-	  --output $(DIST)/ijrctl ctl.ts
+	  --include lib/ctl/run.ts --output $(DIST)/ijrctl ctl.ts
 
 dist: build
 	cd $(DIST) && sha256sum ijrd ijrctl > SHA256SUMS && cat SHA256SUMS

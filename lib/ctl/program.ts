@@ -69,6 +69,9 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     // Throw instead of exiting, inherited by every sub-command: ctl.ts maps usage errors
     // to exit code 2.
     .exitOverride()
+    // One width everywhere, terminal or pipe, so the help pages rendered at build time
+    // (help_render.ts) are exactly what commander prints.
+    .configureHelp({ helpWidth: 80 })
     .usage("[job|rootfs|certs]")
     .description("Client for ijrd, the Isolated Job Runner daemon.")
     .version(VERSION, "--version", "print the version")
