@@ -13,14 +13,16 @@
 
 #define IJR_HIDDEN __attribute__((visibility("hidden")))
 
-/* Longest overlay option string accepted: the kernel takes at most a page of mount data, and
- * the child appends ",volatile". */
-#define IJR_OVERLAY_OPTS_MAX 4000
+/* Longest path accepted for the rootfs, the scratch folder and the mount point: the overlay's
+ * options (three paths and their keys) must fit in the page of data mount() takes. */
+#define IJR_LAYER_PATH_MAX 1200
 
 /* What the child works from; prepared by the parent before clone. */
 struct ijr_child {
-  const char *merged_dir;
-  const char *overlay_opts;
+  const char *mount_point;  /* the job's root is mounted here (memory scratch: below it) */
+  const char *lower_dir;    /* the rootfs */
+  const char *scratch_dir;  /* disk scratch: holds upper/ and work/; NULL for memory */
+  uint64_t scratch_bytes;   /* memory scratch: the tmpfs's size */
   const char *hostname;
   const char *workdir;
   char *const *argv;

@@ -1,7 +1,7 @@
 /*
  * The job's file system view: a private mount tree, an overlay of the rootfs (read-only
- * lower layer, the job's own upper layer), fresh /proc, a minimal /dev, read-only /sys, a
- * private /tmp, then pivot_root into it with the old root detached.
+ * lower layer, the job's own upper layer in memory or on disk), fresh /proc, a minimal /dev,
+ * read-only /sys, a private /tmp, then pivot_root into it with the old root detached.
  */
 #include "job_child.h"
 
@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stdint.h>
 #include <unistd.h>
 
 static int do_mount(const struct ijr_child *child, const char *source, const char *target,
@@ -38,23 +39,105 @@ static int ensure_dir(const struct ijr_child *child, const char *path, mode_t mo
   return 0;
 }
 
-/* The job's root. "volatile" (Linux 5.10+) stops the overlay from syncing its upper file
- * system: without it, unmounting the overlay when the job ends calls syncfs on the whole
- * state disk, once per job, which is the most expensive step of a short job on a busy disk.
- * Nothing is lost by it: a job's upper layer never outlives the job, and ijrd deletes scratch
- * folders left by a crash at start-up. Older kernels refuse the option; they get a plain
- * overlay. */
-static int mount_overlay(const struct ijr_child *child) {
-  static const char VOLATILE[] = ",volatile";
+/* Text building on the stack (no snprintf in the child). */
+struct text {
+  char *buf;
+  size_t len;
+  size_t cap;
+};
+
+static void put(struct text *t, const char *s) {
+  while (*s && t->len + 1 < t->cap) t->buf[t->len++] = *s++;
+  t->buf[t->len] = '\0';
+}
+
+static void put_number(struct text *t, uint64_t value) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value);
+  char out[2] = {0, 0};
+  while (n > 0) {
+    out[0] = digits[--n];
+    put(t, out);
+  }
+}
+
+#define LAYER_TEXT (IJR_LAYER_PATH_MAX + 16)
+
+/* The job's writable layer. Memory: a tmpfs of the job's own, mounted inside its mount
+ * namespace, holding upper/ and work/ and the folder the overlay goes on. Its pages are
+ * charged to the job's memory cgroup, it is bounded by its size, it never touches the state
+ * disk, and it vanishes with the namespace, so there is nothing to clean up. Disk: the
+ * scratch folder ijrd made under the state folder. */
+static int prepare_layer(const struct ijr_child *child, struct text *upper, struct text *work,
+                         struct text *root) {
+  const char *base = child->scratch_dir;
+  if (!base) {
+    char opts_buf[64];
+    struct text opts = {opts_buf, 0, sizeof(opts_buf)};
+    put(&opts, "mode=0700,size=");
+    put_number(&opts, child->scratch_bytes);
+    if (do_mount(child, "ijr-scratch", child->mount_point, "tmpfs", MS_NOSUID | MS_NODEV,
+                 opts_buf) != 0) {
+      return -1;
+    }
+    base = child->mount_point;
+  }
+  put(upper, base);
+  put(upper, "/upper");
+  put(work, base);
+  put(work, "/work");
+  if (child->scratch_dir) {
+    put(root, child->mount_point);
+  } else {
+    put(root, base);
+    put(root, "/root");
+    if (mkdir(upper->buf, 0700) != 0 || mkdir(work->buf, 0700) != 0 || mkdir(root->buf, 0700) != 0) {
+      return ijr_report(child->error_fd, errno, "cannot make the job's writable layer", "", "");
+    }
+  }
+  /* The overlay's "/" takes its mode and owner from the upper folder: give it the rootfs's,
+   * or a job running as another user could not even traverse "/". */
+  struct stat st;
+  if (stat(child->lower_dir, &st) != 0) return ijr_report(child->error_fd, errno, "the rootfs is gone", "", "");
+  if (chown(upper->buf, st.st_uid, st.st_gid) != 0 || chmod(upper->buf, st.st_mode & 07777) != 0) {
+    return ijr_report(child->error_fd, errno, "cannot set the mode of the job's /", "", "");
+  }
+  return 0;
+}
+
+/* The job's root: the overlay, entered. "volatile" (Linux 5.10+) stops the overlay from
+ * syncing its upper file system: without it, unmounting the overlay when the job ends calls
+ * syncfs on the whole file system below (the state disk, for disk scratch), once per job.
+ * Nothing is lost by it: a job's upper layer never outlives the job. Older kernels refuse the
+ * option and get a plain overlay. */
+static int mount_root(const struct ijr_child *child) {
+  char upper_buf[LAYER_TEXT], work_buf[LAYER_TEXT], root_buf[LAYER_TEXT];
+  struct text upper = {upper_buf, 0, sizeof(upper_buf)};
+  struct text work = {work_buf, 0, sizeof(work_buf)};
+  struct text root = {root_buf, 0, sizeof(root_buf)};
+  if (prepare_layer(child, &upper, &work, &root) != 0) return -1;
+  char opts_buf[3 * LAYER_TEXT + 64];
+  struct text opts = {opts_buf, 0, sizeof(opts_buf)};
+  put(&opts, "lowerdir=");
+  put(&opts, child->lower_dir);
+  put(&opts, ",upperdir=");
+  put(&opts, upper.buf);
+  put(&opts, ",workdir=");
+  put(&opts, work.buf);
+  size_t plain = opts.len;
+  put(&opts, ",volatile");
   const unsigned long flags = MS_NODEV | MS_NOSUID;
-  char opts[IJR_OVERLAY_OPTS_MAX + sizeof(VOLATILE)];
-  size_t n = 0;
-  for (const char *p = child->overlay_opts; *p && n < IJR_OVERLAY_OPTS_MAX; p++) opts[n++] = *p;
-  for (const char *p = VOLATILE; *p; p++) opts[n++] = *p;
-  opts[n] = '\0';
-  if (mount("overlay", child->merged_dir, "overlay", flags, opts) == 0) return 0;
-  if (errno != EINVAL) return ijr_report(child->error_fd, errno, "cannot mount the job's root", "", "");
-  return do_mount(child, "overlay", child->merged_dir, "overlay", flags, child->overlay_opts);
+  if (mount("overlay", root.buf, "overlay", flags, opts_buf) != 0) {
+    if (errno != EINVAL) return ijr_report(child->error_fd, errno, "cannot mount the job's root", "", "");
+    opts_buf[plain] = '\0';
+    if (do_mount(child, "overlay", root.buf, "overlay", flags, opts_buf) != 0) return -1;
+  }
+  if (chdir(root.buf) != 0) return ijr_report(child->error_fd, errno, "chdir ", root.buf, "");
+  return 0;
 }
 
 static const char *const HOST_DEVICES[] = {"null", "zero", "full", "random", "urandom", "tty", 0};
@@ -113,8 +196,7 @@ int ijr_setup_mounts(const struct ijr_child *child) {
   if (do_mount(child, 0, "/", 0, MS_REC | MS_PRIVATE, 0) != 0) return -1;
   /* The job's root: its writes go to the upper layer; nodev and nosuid so device nodes and
    * setuid files from an uploaded tarball grant nothing. */
-  if (mount_overlay(child) != 0) return -1;
-  if (chdir(child->merged_dir) != 0) return ijr_report(child->error_fd, errno, "chdir ", child->merged_dir, "");
+  if (mount_root(child) != 0) return -1;
   if (ensure_dir(child, "proc", 0555) != 0) return -1;
   if (do_mount(child, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) != 0) return -1;
   if (setup_dev(child) != 0) return -1;

@@ -157,13 +157,22 @@ int32_t ijr_spawn(struct ijr_spawn_spec *spec) {
     copy_message(spec, "invalid spawn spec: argv must have 1..4096 entries, env at most 4096");
     return -EINVAL;
   }
-  if (strlen((const char *)(uintptr_t)spec->overlay_opts) > IJR_OVERLAY_OPTS_MAX) {
-    copy_message(spec, "the job's folder paths are too long for an overlay mount");
+  const char *scratch_dir = (const char *)(uintptr_t)spec->scratch_dir;
+  if ((scratch_dir == NULL) == (spec->scratch_bytes == 0)) {
+    copy_message(spec, "invalid spawn spec: give a scratch folder or a scratch size, not both");
     return -EINVAL;
   }
+  if (strlen((const char *)(uintptr_t)spec->mount_point) > IJR_LAYER_PATH_MAX ||
+      strlen((const char *)(uintptr_t)spec->lower_dir) > IJR_LAYER_PATH_MAX ||
+      (scratch_dir && strlen(scratch_dir) > IJR_LAYER_PATH_MAX)) {
+    copy_message(spec, "the rootfs, scratch or mount point path is too long for an overlay mount");
+    return -ENAMETOOLONG;
+  }
   struct ijr_child child = {
-      .merged_dir = (const char *)(uintptr_t)spec->merged_dir,
-      .overlay_opts = (const char *)(uintptr_t)spec->overlay_opts,
+      .mount_point = (const char *)(uintptr_t)spec->mount_point,
+      .lower_dir = (const char *)(uintptr_t)spec->lower_dir,
+      .scratch_dir = scratch_dir,
+      .scratch_bytes = spec->scratch_bytes,
       .hostname = (const char *)(uintptr_t)spec->hostname,
       .workdir = (const char *)(uintptr_t)spec->workdir,
       .output_fd = -1,

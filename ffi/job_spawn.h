@@ -15,21 +15,24 @@
 #define IJR_EXPORT __attribute__((visibility("default")))
 
 struct ijr_spawn_spec {
-  uint64_t merged_dir;   /* overlay mount point: the job's root (exists, empty) */
-  uint64_t overlay_opts; /* "lowerdir=...,upperdir=...,workdir=..." */
-  uint64_t hostname;     /* the job ID */
-  uint64_t output_path;  /* file that receives stdout and stderr (opened O_APPEND) */
-  int64_t status_fd_out; /* out: read end (non-blocking) of the pipe the init writes the
-                          * command's final status into; the caller reads and closes it */
-  uint64_t workdir;      /* working directory inside the job's root */
-  uint64_t argv;         /* argc NUL-separated strings */
+  uint64_t mount_point;   /* where the job's root is mounted, inside its own mount namespace
+                           * (an existing empty folder; all jobs may share it) */
+  uint64_t lower_dir;     /* the rootfs tree: the overlay's read-only lower layer */
+  uint64_t scratch_dir;   /* disk scratch: a folder with empty upper/ and work/; 0 for memory */
+  uint64_t scratch_bytes; /* memory scratch: size of the job's tmpfs for them; 0 for disk */
+  uint64_t hostname;      /* the job ID */
+  uint64_t output_path;   /* file that receives stdout and stderr (opened O_APPEND) */
+  int64_t status_fd_out;  /* out: read end (non-blocking) of the pipe the init writes the
+                           * command's final status into; the caller reads and closes it */
+  uint64_t workdir;       /* working directory inside the job's root */
+  uint64_t argv;          /* argc NUL-separated strings */
   uint64_t argc;
-  uint64_t envp;         /* envc NUL-separated strings */
+  uint64_t envp;          /* envc NUL-separated strings */
   uint64_t envc;
-  uint64_t cgroup_procs; /* cgroup_procs_count NUL-separated cgroup.procs paths (v1) */
+  uint64_t cgroup_procs;  /* cgroup_procs_count NUL-separated cgroup.procs paths (v1) */
   uint64_t cgroup_procs_count;
-  int64_t cgroup_dir_fd; /* v2: directory fd for CLONE_INTO_CGROUP, or -1 */
-  uint64_t error_buf;    /* out: a message when the spawn fails */
+  int64_t cgroup_dir_fd;  /* v2: directory fd for CLONE_INTO_CGROUP, or -1 */
+  uint64_t error_buf;     /* out: a message when the spawn fails */
   uint64_t error_buf_len;
 };
 

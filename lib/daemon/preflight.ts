@@ -12,6 +12,7 @@ import type { TlsMaterial } from "../rpc/tls.ts";
 import { parseDuration } from "../units/duration.ts";
 import { parseByteSize } from "../units/size.ts";
 import type { DaemonFlags } from "./program.ts";
+import type { JobScratch } from "../job/types.ts";
 
 /** A start-up problem, reported as one line with exit code 2. */
 export class PreflightError extends Error {
@@ -31,6 +32,7 @@ export interface DaemonSettings {
   readonly stateDir: string;
   readonly graceMs: number;
   readonly defaultPids: number;
+  readonly scratch: JobScratch;
   readonly cgroupParent?: string;
   readonly maxUploadBytes: number;
   readonly maxExtractedBytes: number;
@@ -124,6 +126,14 @@ export function preflight(flags: DaemonFlags, uid: number | null = Deno.uid()): 
     stateDir: resolve(flags.state),
     graceMs,
     defaultPids: positive("--pids", flags.pids),
+    scratch: flags.scratch === "disk" ? { on: "disk" } : {
+      on: "memory",
+      sizeBytes: wrap("--scratch-size", () => {
+        const bytes = parseByteSize(flags.scratchSize);
+        if (bytes < 1024 ** 2) throw new Error(`must be at least 1m, got ${flags.scratchSize}`);
+        return bytes;
+      }),
+    },
     cgroupParent: flags.cgroupParent,
     maxUploadBytes: wrap("--max-upload-bytes", () => parseByteSize(flags.maxUploadBytes)),
     maxExtractedBytes: wrap("--max-extracted-bytes", () => parseByteSize(flags.maxExtractedBytes)),

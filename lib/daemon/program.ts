@@ -19,6 +19,8 @@ export interface DaemonFlags {
   listen: string;
   grace: string;
   pids: string;
+  scratch: string;
+  scratchSize: string;
   cgroupParent?: string;
   maxUploadBytes: string;
   maxExtractedBytes: string;
@@ -57,6 +59,14 @@ export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>)
       "10s",
     )
     .option("--pids <number>", "default maximum number of processes per job", "1024")
+    .addOption(
+      new Option(
+        "--scratch <where>",
+        "where a job's writes to its root go: memory (a tmpfs per job, counted in its memory " +
+          "limit) or disk (under --state)",
+      ).choices(["memory", "disk"]).default("memory"),
+    )
+    .option("--scratch-size <size>", "most a job may write to its root with --scratch=memory", "1g")
     .addOption(
       new Option(
         "--cgroup-parent <path>",

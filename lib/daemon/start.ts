@@ -36,6 +36,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       cgroups,
       defaultGraceMs: settings.graceMs,
       defaultPids: settings.defaultPids,
+      scratch: settings.scratch,
     });
     logEvent("ready", {
       cgroup: `v${cgroups.version}`,

@@ -3,11 +3,11 @@
  * root file system, supervises them to the end, stops them, keeps their records and output,
  * and streams the output to any number of readers.
  *
- * Life of a job: validate -> resolve limits -> lease the rootfs -> job folder -> cgroup ->
+ * Life of a job: validate -> resolve limits -> job folder -> lease the rootfs -> cgroup ->
  * ijr_spawn (returns once the command is exec'd) -> running -> the init ends -> read the
- * command's status -> cgroup usage, kill, remove -> scratch folder removed -> lease released
- * -> record final. A start that fails at any step undoes the steps before it, so it leaves
- * no job, folder, cgroup or lease.
+ * command's status -> cgroup usage, kill, remove -> lease released -> record final -> (disk
+ * scratch) scratch folder removed in the background. A start that fails at any step undoes
+ * the steps before it, so it leaves no job, folder, cgroup or lease.
  * @module
  */
 
@@ -22,11 +22,17 @@ import {
   type WaitResult,
 } from "../native/spawn.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
-import { newJobId } from "./job_id.ts";
+import { JobFolders } from "./job_folders.ts";
 import { jobPaths, listJobIds, loadJob, mountPoint, saveJob } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { Reaper } from "./reaper.ts";
-import type { JobState, JobStatus, StartJobRequest } from "./types.ts";
+import {
+  DEFAULT_SCRATCH,
+  type JobScratch,
+  type JobState,
+  type JobStatus,
+  type StartJobRequest,
+} from "./types.ts";
 
 const SIGKILL = 9;
 const SIGTERM = 15;
@@ -48,6 +54,8 @@ export interface JobManagerOptions {
   readonly defaultGraceMs?: number;
   /** Default pids limit (default 1024). */
   readonly defaultPids?: number;
+  /** Where jobs' writable layers live (default: DEFAULT_SCRATCH, 1 GiB of memory each). */
+  readonly scratch?: JobScratch;
 }
 
 /** A running job's live parts. */
@@ -86,10 +94,22 @@ export class JobManager {
   readonly #live = new Map<string, LiveJob>();
   readonly #reaper = new Reaper();
   readonly #mountPoint: string;
+  readonly #folders: JobFolders;
 
   private constructor(options: JobManagerOptions) {
-    this.#options = { defaultGraceMs: 10_000, defaultPids: DEFAULT_PIDS, ...options };
+    this.#options = {
+      defaultGraceMs: 10_000,
+      defaultPids: DEFAULT_PIDS,
+      scratch: DEFAULT_SCRATCH,
+      ...options,
+    };
+    if (this.#options.scratch.on === "memory" && !(this.#options.scratch.sizeBytes >= 1024 ** 2)) {
+      throw invalidArgument("a job's memory scratch must be at least 1m");
+    }
     this.#mountPoint = mountPoint(options.stateDir);
+    this.#folders = new JobFolders(options.stateDir, {
+      scratchFolders: this.#options.scratch.on === "disk",
+    });
   }
 
   /**
@@ -149,28 +169,25 @@ export class JobManager {
     const limits = await resolveJobLimits(request.limits ?? {}, {
       defaults: { cpuShares: DEFAULT_CPU_SHARES, pids: this.#options.defaultPids },
     });
-    const id = newJobId();
-    const lease = this.#options.rootfs.acquire(request.rootfs, id);
-    const paths = jobPaths(this.#options.stateDir, id);
+    const folder = this.#folders.make();
+    const { id, paths } = folder;
+    let lease: RootfsLease;
+    try {
+      lease = this.#options.rootfs.acquire(request.rootfs, id);
+    } catch (error) {
+      await this.#folders.discard(folder);
+      throw error;
+    }
     let cgroup: JobCgroup | undefined;
     let spawned: SpawnedJob;
     try {
-      // Small synchronous steps: cheaper than round trips through the blocking pool, and
-      // one mkdir per folder (a recursive mkdir probes every parent first).
-      for (const dir of [paths.dir, paths.scratch, paths.work]) {
-        Deno.mkdirSync(dir, { mode: 0o700 });
-      }
-      // The overlay's root directory takes its owner and mode from the upper folder: give it
-      // the rootfs's, or a job running as another user could not even traverse "/".
-      const root = Deno.statSync(lease.path);
-      Deno.mkdirSync(paths.upper, { mode: (root.mode ?? 0o755) & 0o7777 });
-      Deno.chownSync(paths.upper, root.uid, root.gid);
       cgroup = await this.#options.cgroups?.create(id, limits);
       spawned = spawnJob({
-        mergedDir: this.#mountPoint,
+        mountPoint: this.#mountPoint,
         lowerDir: lease.path,
-        upperDir: paths.upper,
-        workDir: paths.work,
+        scratch: this.#options.scratch.on === "memory"
+          ? { memoryBytes: this.#options.scratch.sizeBytes }
+          : { dir: paths.scratch },
         hostname: id,
         outputPath: paths.output,
         workdir,
@@ -181,7 +198,7 @@ export class JobManager {
       });
     } catch (error) {
       await cgroup?.remove().catch(() => {});
-      await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
+      await this.#folders.discard(folder);
       lease.release();
       throw error;
     }
@@ -288,12 +305,13 @@ export class JobManager {
     return this.#live.size;
   }
 
-  /** Stops every running job (recorded as stopped) and waits for them. */
+  /** Stops every running job (recorded as stopped), waits for them and their cleanup. */
   async shutdown(options: { graceMs?: number } = {}): Promise<void> {
     const graceMs = options.graceMs ?? this.#options.defaultGraceMs;
     await Promise.all(
       [...this.#live.values()].map((live) => this.#stop(live, graceMs, "stopped: ijrd shut down")),
     );
+    await this.#folders.close();
   }
 
   async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
@@ -315,9 +333,6 @@ export class JobManager {
     } catch (error) {
       message = `cgroup cleanup failed: ${(error as Error).message}`;
     }
-    await Deno.remove(jobPaths(this.#options.stateDir, id).scratch, { recursive: true }).catch(
-      () => {},
-    );
     live.lease.release();
     let state: JobState;
     if (command.exitCode !== undefined) {
@@ -351,5 +366,8 @@ export class JobManager {
     this.#finished.set(id, final);
     live.status = final;
     live.resolveEnded(final);
+    // The overlay went with the job's mount namespace; its layer is deleted after the end is
+    // recorded, off the path of anyone waiting for the job.
+    this.#folders.removeScratch(jobPaths(this.#options.stateDir, id));
   }
 }

@@ -61,3 +61,17 @@ export interface StartJobRequest {
   /** Stop the job after this many milliseconds. */
   readonly timeoutMs?: number;
 }
+
+/**
+ * Where jobs' writable layers (the overlay's upper and work folders) live. `memory`: a tmpfs
+ * of `sizeBytes` inside each job's own mount namespace; its pages count against the job's
+ * memory limit, a job cannot write more than `sizeBytes`, and nothing touches the state disk
+ * or outlives the job. `disk`: folders under the state folder, as large as that disk allows
+ * and shared by every job on it, removed when the job ends.
+ */
+export type JobScratch =
+  | { readonly on: "memory"; readonly sizeBytes: number }
+  | { readonly on: "disk" };
+
+/** The default writable layer: 1 GiB of memory per job (pages are used only when written). */
+export const DEFAULT_SCRATCH: JobScratch = { on: "memory", sizeBytes: 1024 ** 3 };

@@ -12,13 +12,18 @@ import { libijr } from "./loader.ts";
 
 /** What ijr_spawn needs, all prepared by the caller. */
 export interface SpawnSpec {
-  /** Overlay mount point (an empty directory). */
-  readonly mergedDir: string;
+  /**
+   * Where the job's root is mounted, inside the job's own mount namespace: an empty folder,
+   * which any number of jobs may share.
+   */
+  readonly mountPoint: string;
   /** The rootfs tree: the overlay's read-only lower layer. */
   readonly lowerDir: string;
-  /** The job's upper and work directories (same file system, empty). */
-  readonly upperDir: string;
-  readonly workDir: string;
+  /**
+   * The job's writable layer: in a tmpfs of this many bytes inside the job's namespace, or
+   * in a folder holding empty `upper/` and `work/` folders.
+   */
+  readonly scratch: { readonly memoryBytes: number } | { readonly dir: string };
   /** Hostname inside the job (the job ID). */
   readonly hostname: string;
   /** File receiving stdout and stderr. */
@@ -73,12 +78,10 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
     }
   }
   // Every buffer stays referenced until ijr_spawn returns.
+  const scratchDir = "dir" in spec.scratch ? cString(overlayPath(spec.scratch.dir)) : undefined;
   const strings = {
-    merged: cString(spec.mergedDir),
-    overlay: cString(
-      `lowerdir=${overlayPath(spec.lowerDir)},upperdir=${overlayPath(spec.upperDir)},` +
-        `workdir=${overlayPath(spec.workDir)}`,
-    ),
+    mountPoint: cString(overlayPath(spec.mountPoint)),
+    lower: cString(overlayPath(spec.lowerDir)),
     hostname: cString(spec.hostname),
     output: cString(spec.outputPath),
     workdir: cString(spec.workdir),
@@ -87,9 +90,12 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
     procs: packStrings(spec.cgroupProcsFiles, "cgroup paths"),
   };
   const error = new Uint8Array(256);
+  const STATUS_FD_SLOT = 6;
   const slots = new BigInt64Array([
-    pointerValue(strings.merged),
-    pointerValue(strings.overlay),
+    pointerValue(strings.mountPoint),
+    pointerValue(strings.lower),
+    scratchDir ? pointerValue(scratchDir) : 0n,
+    "memoryBytes" in spec.scratch ? BigInt(spec.scratch.memoryBytes) : 0n,
     pointerValue(strings.hostname),
     pointerValue(strings.output),
     -1n, // out: the status pipe's read end
@@ -110,7 +116,7 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   } finally {
     if (cgroupFd >= 0) libc.close(cgroupFd);
   }
-  if (result > 0) return { pid: result, statusFd: Number(slots[4]) };
+  if (result > 0) return { pid: result, statusFd: Number(slots[STATUS_FD_SLOT]) };
   const message = new TextDecoder().decode(error.subarray(0, error.indexOf(0)));
   const userProblem = /^(command |interpreter of the command |working directory |the rootfs )/
     .test(message);

@@ -79,6 +79,32 @@ rootTest(
   },
 );
 
+rootTest(
+  "cgroups: files a job writes to its memory scratch count against its memory limit",
+  async () => {
+    await withTestController(async (cgroups) => {
+      await withManager(async (manager) => {
+        // 64 MiB of files under a 32 MiB limit, with a 1 GiB scratch: the memory limit,
+        // not the scratch size, is what stops it.
+        const writer = await manager.start({
+          owner: "t",
+          rootfs: "busybox",
+          argv: [
+            "sh",
+            "-c",
+            'dd if=/dev/zero of=/big bs=1048576 count=64 2>/dev/null; echo "dd: $?"',
+          ],
+          limits: { memoryBytes: 32 * 1024 * 1024 },
+        });
+        const final = await manager.wait(writer.id);
+        // The OOM killer took dd (137 = 128 + SIGKILL); the shell survived to say so.
+        assert.deepEqual([final.state, final.exitCode, final.oomKilled], ["exited", 0, true]);
+        assert.equal(await outputText(manager, writer.id), "dd: 137\n");
+      }, { cgroups, scratch: { on: "memory", sizeBytes: 1024 ** 3 } });
+    });
+  },
+);
+
 rootTest("cgroups: a fork bomb under pids 64 stays at 64 tasks and stop cleans it up", async () => {
   await withTestController(async (cgroups) => {
     await withManager(async (manager) => {

@@ -153,3 +153,62 @@ rootTest(
     });
   },
 );
+
+rootTest(
+  "scratch in memory: bounded by its size, counted nowhere on the state disk",
+  async () => {
+    await withManager(async (manager, { stateDir }) => {
+      const { job, output } = await run(manager, [
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1024 count=1536 2>&1 | grep -o 'No space left on device'; " +
+        "ls -l /big | awk '{print $5}'",
+      ]);
+      assert.equal(job.exitCode, 0, output);
+      // 1 MiB of tmpfs: the write stops there, with the error a full disk gives.
+      assert.equal(output, "No space left on device\n1048576\n");
+      assert.deepEqual(
+        [...Deno.readDirSync(`${stateDir}/jobs/${job.id}`)].map((e) => e.name).sort(),
+        [
+          "job.json",
+          "output",
+        ],
+      );
+    }, { scratch: { on: "memory", sizeBytes: 1024 ** 2 } });
+  },
+);
+
+rootTest(
+  "scratch on disk: the job's writes are in its folder under the state folder while it runs",
+  async () => {
+    await withManager(async (manager, { stateDir }) => {
+      const job = await manager.start({
+        owner: "t",
+        rootfs: "busybox",
+        argv: ["sh", "-c", "echo secret > /etc/mine; sleep 5"],
+      });
+      const upper = `${stateDir}/jobs/${job.id}/scratch/upper`;
+      for (let i = 0; i < 100; i++) {
+        try {
+          if (Deno.readTextFileSync(`${upper}/etc/mine`) === "secret\n") break;
+        } catch { /* not written yet */ }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(Deno.readTextFileSync(`${upper}/etc/mine`), "secret\n");
+      const rootfs = await busyboxRootfsDir();
+      const root = Deno.statSync(rootfs);
+      const info = Deno.statSync(upper);
+      assert.deepEqual([info.mode! & 0o7777, info.uid, info.gid], [
+        root.mode! & 0o7777,
+        root.uid,
+        root.gid,
+      ]);
+      await manager.stop(job.id, { graceMs: 200 });
+      await manager.shutdown();
+      assert.throws(
+        () => Deno.statSync(`${stateDir}/jobs/${job.id}/scratch`),
+        Deno.errors.NotFound,
+      );
+    }, { scratch: { on: "disk" } });
+  },
+);

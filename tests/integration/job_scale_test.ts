@@ -3,6 +3,7 @@
  * and 200 jobs in a row leave no mount, fd, scratch folder or lease behind.
  */
 import assert from "node:assert/strict";
+import { DEFAULT_SCRATCH } from "../../lib/job/mod.ts";
 import { withManager } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 
@@ -49,29 +50,38 @@ rootTest(
   },
 );
 
-rootTest("leaks: 200 sequential jobs leave no mount, fd, scratch folder or lease", async () => {
-  await withManager(async (manager, { stateDir, rootfs }) => {
-    const first = await manager.start({ owner: "t", rootfs: "busybox", argv: ["true"] });
-    await manager.wait(first.id);
-    const fds = [...Deno.readDirSync("/proc/self/fd")].length;
-    const mounts = mountCount();
-    for (let i = 0; i < 200; i++) {
-      const job = await manager.start({
-        owner: "t",
-        rootfs: "busybox",
-        argv: ["sh", "-c", "echo $$ > /tmp/x; true"],
-      });
-      await manager.wait(job.id);
-    }
-    assert.equal([...Deno.readDirSync("/proc/self/fd")].length, fds);
-    assert.equal(mountCount(), mounts);
-    assert.equal(rootfs.leases.size, 0);
-    const leftovers = [...Deno.readDirSync(`${stateDir}/jobs`)].flatMap((job) =>
-      [...Deno.readDirSync(`${stateDir}/jobs/${job.name}`)].map((e) => e.name)
-    );
-    // Each finished job keeps exactly its record and its output.
-    assert.equal(leftovers.filter((name) => name === "job.json").length, 201);
-    assert.equal(leftovers.filter((name) => name === "output").length, 201);
-    assert.equal(leftovers.length, 402);
-  });
-});
+for (const scratch of [DEFAULT_SCRATCH, { on: "disk" } as const]) {
+  rootTest(
+    `leaks: 200 sequential jobs leave no mount, fd, scratch folder or lease (${scratch.on} scratch)`,
+    async () => {
+      await withManager(async (manager, { stateDir, rootfs }) => {
+        const first = await manager.start({ owner: "t", rootfs: "busybox", argv: ["true"] });
+        await manager.wait(first.id);
+        await manager.shutdown(); // waits for the first job's cleanup; the manager stays usable
+        const fds = [...Deno.readDirSync("/proc/self/fd")].length;
+        const mounts = mountCount();
+        for (let i = 0; i < 200; i++) {
+          const job = await manager.start({
+            owner: "t",
+            rootfs: "busybox",
+            argv: ["sh", "-c", "echo $$ > /tmp/x; echo $$ > /etc/y; true"],
+          });
+          await manager.wait(job.id);
+        }
+        // A disk scratch folder is removed in the background; shutting down waits for it.
+        await manager.shutdown();
+        assert.equal([...Deno.readDirSync("/proc/self/fd")].length, fds);
+        assert.equal(mountCount(), mounts);
+        assert.equal(rootfs.leases.size, 0);
+        const leftovers = [...Deno.readDirSync(`${stateDir}/jobs`)].flatMap((job) =>
+          [...Deno.readDirSync(`${stateDir}/jobs/${job.name}`)].map((e) => e.name)
+        );
+        // Each finished job keeps exactly its record and its output.
+        assert.equal(leftovers.filter((name) => name === "job.json").length, 201);
+        assert.equal(leftovers.filter((name) => name === "output").length, 201);
+        assert.equal(leftovers.length, 402);
+        assert.deepEqual([...Deno.readDirSync(`${stateDir}/mnt`)], []);
+      }, { scratch });
+    },
+  );
+}

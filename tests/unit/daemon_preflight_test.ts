@@ -25,6 +25,8 @@ async function withFiles(fn: (dir: string, flags: DaemonFlags) => Promise<void> 
       listen: "127.0.0.1",
       grace: "10s",
       pids: "1024",
+      scratch: "memory",
+      scratchSize: "1g",
       maxUploadBytes: "2g",
       maxExtractedBytes: "8g",
       maxEntries: "500000",
@@ -133,5 +135,22 @@ Deno.test("preflight: bad numbers and durations", async () => {
       () => preflight({ ...flags, maxUploadBytes: "2x" }, 0),
       `--max-upload-bytes: unknown unit "x" in "2x": use b, k, m or g`,
     );
+    rejects(
+      () => preflight({ ...flags, scratchSize: "512k" }, 0),
+      "--scratch-size: must be at least 1m, got 512k",
+    );
+  });
+});
+
+Deno.test("preflight: a job's writable layer in memory of --scratch-size, or on disk", async () => {
+  await withFiles((_, flags) => {
+    assert.deepEqual(preflight(flags, 0).scratch, { on: "memory", sizeBytes: 1024 ** 3 });
+    assert.deepEqual(preflight({ ...flags, scratchSize: "64m" }, 0).scratch, {
+      on: "memory",
+      sizeBytes: 64 * 1024 ** 2,
+    });
+    assert.deepEqual(preflight({ ...flags, scratch: "disk", scratchSize: "0" }, 0).scratch, {
+      on: "disk",
+    });
   });
 });
