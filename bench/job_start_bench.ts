@@ -17,6 +17,13 @@ const rounds = Number(Deno.args[0] ?? 40);
 const rootfs = await busyboxRootfsDir();
 const stateDir = await Deno.makeTempDir({ prefix: "ijr-bench-" });
 const manager = await JobManager.open({ stateDir, rootfs: new FixtureRootfs({ busybox: rootfs }) });
+// The same with the job's writable layer on the state disk (ijrd --scratch=disk).
+const diskStateDir = await Deno.makeTempDir({ prefix: "ijr-bench-disk-" });
+const diskManager = await JobManager.open({
+  stateDir: diskStateDir,
+  rootfs: new FixtureRootfs({ busybox: rootfs }),
+  scratch: { on: "disk" },
+});
 
 function has(command: string): boolean {
   try {
@@ -54,6 +61,14 @@ const cases: Record<string, () => Promise<void>> = {
   "ijr JobManager": async () => {
     const job = await manager.start({ owner: "bench", rootfs: "busybox", argv: ["/bin/true"] });
     await manager.wait(job.id);
+  },
+  "ijr JobManager, disk scratch": async () => {
+    const job = await diskManager.start({
+      owner: "bench",
+      rootfs: "busybox",
+      argv: ["/bin/true"],
+    });
+    await diskManager.wait(job.id);
   },
 };
 if (has("bwrap")) {
@@ -123,5 +138,7 @@ const seconds = (performance.now() - started) / 1000;
 console.log(`throughput: ${total} jobs, 4 at a time: ${(total / seconds).toFixed(0)} jobs/s`);
 
 await manager.shutdown();
+await diskManager.shutdown();
 await Deno.remove(stateDir, { recursive: true });
+await Deno.remove(diskStateDir, { recursive: true });
 if (bundle) await Deno.remove(bundle, { recursive: true });

@@ -4,7 +4,8 @@
  *
  * Every entry created or removed on the state disk costs a journal update, slow on a busy
  * disk, so a job has as few as possible: its folder and output file, plus the overlay's
- * upper and work folders only when its writable layer is on disk (JobScratch). A finished
+ * upper and work folders only when its writable layer is on disk (JobScratch); the output
+ * file is created by ijr_spawn, which opens it for the job anyway. A finished
  * job's scratch folder is removed in the background, after its end is recorded, and close()
  * waits for those removals.
  * @module
@@ -32,9 +33,9 @@ export class JobFolders {
   }
 
   /**
-   * A new job's ID, its folder and its empty output file (and scratch folders for a disk
-   * scratch), all 0700 except the output (0640). Synchronous: a few small steps cost less
-   * than round trips through the blocking pool. Leaves nothing behind when it fails.
+   * A new job's ID and its folder (with scratch folders for a disk scratch), all 0700.
+   * Synchronous: a few small steps cost less than round trips through the blocking pool.
+   * Leaves nothing behind when it fails.
    */
   make(): JobFolder {
     const id = newJobId();
@@ -47,7 +48,6 @@ export class JobFolders {
           Deno.mkdirSync(dir, { mode: 0o700 });
         }
       }
-      Deno.writeFileSync(paths.output, new Uint8Array(), { mode: 0o640 });
     } catch (error) {
       try {
         Deno.removeSync(paths.dir, { recursive: true });

@@ -13,7 +13,7 @@
 
 import { type CgroupController, type JobCgroup } from "../cgroup/types.ts";
 import { DEFAULT_CPU_SHARES, DEFAULT_PIDS, resolveJobLimits } from "../cgroup/limits.ts";
-import { invalidArgument, notFound } from "../errors/mod.ts";
+import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import {
   readCommandStatus,
   signalProcess,
@@ -23,7 +23,7 @@ import {
 } from "../native/spawn.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
 import { JobFolders } from "./job_folders.ts";
-import { jobPaths, listJobIds, loadJob, mountPoint, saveJob } from "./job_store.ts";
+import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { Reaper } from "./reaper.ts";
 import {
@@ -64,6 +64,8 @@ interface LiveJob {
   readonly pid: number;
   /** Where the init reports the command's status; read and closed when the init ends. */
   readonly statusFd: number;
+  /** The first record's write: the final one must not overtake it. */
+  readonly recorded: Promise<void>;
   readonly lease: RootfsLease;
   readonly cgroup?: JobCgroup;
   readonly ended: Promise<JobStatus>;
@@ -178,6 +180,24 @@ export class JobManager {
       await this.#folders.discard(folder);
       throw error;
     }
+    const starting: JobStatus = {
+      id,
+      owner: request.owner,
+      rootfs: request.rootfs,
+      argv: [...request.argv],
+      env,
+      workdir,
+      limits,
+      timeoutMs: request.timeoutMs,
+      state: "running",
+      oomKilled: false,
+      startedAt: new Date(),
+    };
+    // The job's first record is written on the blocking pool while this thread spawns the
+    // job, and start() returns only once both are done: a job ID handed out is always on
+    // disk, and after a crash of ijrd its job is reported lost, never forgotten.
+    const recorded = saveJobAsync(this.#options.stateDir, starting);
+    recorded.catch(() => {}); // awaited below; this only keeps a failure from going unhandled
     let cgroup: JobCgroup | undefined;
     let spawned: SpawnedJob;
     try {
@@ -197,37 +217,40 @@ export class JobManager {
         cgroupDir: cgroup?.cloneIntoDir,
       });
     } catch (error) {
+      await recorded.catch(() => {}); // so the folder's removal cannot race the record's rename
       await cgroup?.remove().catch(() => {});
       await this.#folders.discard(folder);
       lease.release();
       throw error;
     }
     const { pid, statusFd } = spawned;
-    const status: JobStatus = {
-      id,
-      owner: request.owner,
-      rootfs: request.rootfs,
-      argv: [...request.argv],
-      env,
-      workdir,
-      limits,
-      timeoutMs: request.timeoutMs,
-      state: "running",
-      oomKilled: false,
-      startedAt: new Date(),
-      pid,
-    };
+    const status: JobStatus = { ...starting, pid };
     let resolveEnded!: (status: JobStatus) => void;
     const ended = new Promise<JobStatus>((resolve) => resolveEnded = resolve);
-    const live: LiveJob = { status, pid, statusFd, lease, cgroup, ended, resolveEnded };
+    const live: LiveJob = {
+      status,
+      pid,
+      statusFd,
+      recorded,
+      lease,
+      cgroup,
+      ended,
+      resolveEnded,
+    };
     this.#live.set(id, live);
-    saveJob(this.#options.stateDir, status);
+    this.#reaper.watch(pid, (result) => this.#finish(live, result));
+    try {
+      await recorded;
+    } catch (error) {
+      // Unrecorded, the job could not be accounted for after a restart: end it at once.
+      this.#stop(live, 0, "its start could not be recorded");
+      throw new IjrError("INTERNAL", `cannot record job ${id}: ${(error as Error).message}`);
+    }
     if (request.timeoutMs !== undefined) {
       live.timer = setTimeout(() => {
         this.#stop(live, this.#options.defaultGraceMs, `timed out after ${request.timeoutMs} ms`);
       }, request.timeoutMs);
     }
-    this.#reaper.watch(pid, (result) => this.#finish(live, result));
     return status;
   }
 
@@ -358,6 +381,7 @@ export class JobManager {
       message,
     };
     try {
+      await live.recorded.catch(() => {});
       saveJob(this.#options.stateDir, final);
     } catch (error) {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);

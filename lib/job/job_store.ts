@@ -52,6 +52,22 @@ export function mountPoint(stateDir: string): string {
  * every job start and end.
  */
 export function saveJob(stateDir: string, job: JobStatus): void {
+  const { record, temp, text } = recordOf(stateDir, job);
+  Deno.writeTextFileSync(temp, text, { mode: 0o640 });
+  Deno.renameSync(temp, record);
+}
+
+/**
+ * saveJob on Deno's blocking pool, for a record that can be written while the JavaScript
+ * thread does something else (a job's first record, while the job is being spawned).
+ */
+export async function saveJobAsync(stateDir: string, job: JobStatus): Promise<void> {
+  const { record, temp, text } = recordOf(stateDir, job);
+  await Deno.writeTextFile(temp, text, { mode: 0o640 });
+  await Deno.rename(temp, record);
+}
+
+function recordOf(stateDir: string, job: JobStatus) {
   const paths = jobPaths(stateDir, job.id);
   const stored: StoredJob = {
     ...job,
@@ -60,9 +76,8 @@ export function saveJob(stateDir: string, job: JobStatus): void {
     endedAt: job.endedAt?.toISOString(),
     cpuNanos: job.cpuNanos?.toString(),
   };
-  const temp = `${paths.record}.tmp`;
-  Deno.writeTextFileSync(temp, JSON.stringify(stored, null, 2) + "\n", { mode: 0o640 });
-  Deno.renameSync(temp, paths.record);
+  const text = JSON.stringify(stored, null, 2) + "\n";
+  return { record: paths.record, temp: `${paths.record}.tmp`, text };
 }
 
 /** Reads a job record; undefined when missing or unreadable (a start that never finished). */
