@@ -196,7 +196,7 @@ export class JobManager {
     // The job's first record is written on the blocking pool while this thread spawns the
     // job, and start() returns only once both are done: a job ID handed out is always on
     // disk, and after a crash of ijrd its job is reported lost, never forgotten.
-    const recorded = saveJobAsync(this.#options.stateDir, starting);
+    const recorded = saveJobAsync(this.#options.stateDir, starting, paths.firstRecordTemp);
     recorded.catch(() => {}); // awaited below; this only keeps a failure from going unhandled
     let cgroup: JobCgroup | undefined;
     let spawned: SpawnedJob;
@@ -382,7 +382,7 @@ export class JobManager {
     };
     try {
       await live.recorded.catch(() => {});
-      saveJob(this.#options.stateDir, final);
+      saveJob(this.#options.stateDir, final, jobPaths(this.#options.stateDir, id).finalRecordTemp);
     } catch (error) {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
     }

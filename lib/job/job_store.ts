@@ -20,6 +20,9 @@ interface StoredJob extends Omit<JobStatus, "startedAt" | "endedAt" | "cpuNanos"
 export interface JobPaths {
   readonly dir: string;
   readonly record: string;
+  /** Temp files of the first and the final record (each renamed onto `record`). */
+  readonly firstRecordTemp: string;
+  readonly finalRecordTemp: string;
   readonly output: string;
   /** The overlay's upper and work folders; removed when the job ends. */
   readonly scratch: string;
@@ -34,6 +37,8 @@ export function jobPaths(stateDir: string, id: string): JobPaths {
   return {
     dir,
     record: join(dir, "job.json"),
+    firstRecordTemp: join(dir, "job.json.first"),
+    finalRecordTemp: join(dir, "job.json.final"),
     output: join(dir, "output"),
     scratch,
     upper: join(scratch, "upper"),
@@ -51,8 +56,9 @@ export function mountPoint(stateDir: string): string {
  * and two trips through Deno's blocking pool (write, rename) would cost more than the I/O on
  * every job start and end.
  */
-export function saveJob(stateDir: string, job: JobStatus): void {
-  const { record, temp, text } = recordOf(stateDir, job);
+export function saveJob(stateDir: string, job: JobStatus, temp?: string): void {
+  const { record, text } = recordOf(stateDir, job);
+  temp ??= `${record}.tmp`;
   Deno.writeTextFileSync(temp, text, { mode: 0o640 });
   Deno.renameSync(temp, record);
 }
@@ -61,8 +67,13 @@ export function saveJob(stateDir: string, job: JobStatus): void {
  * saveJob on Deno's blocking pool, for a record that can be written while the JavaScript
  * thread does something else (a job's first record, while the job is being spawned).
  */
-export async function saveJobAsync(stateDir: string, job: JobStatus): Promise<void> {
-  const { record, temp, text } = recordOf(stateDir, job);
+export async function saveJobAsync(
+  stateDir: string,
+  job: JobStatus,
+  temp?: string,
+): Promise<void> {
+  const { record, text } = recordOf(stateDir, job);
+  temp ??= `${record}.tmp`;
   await Deno.writeTextFile(temp, text, { mode: 0o640 });
   await Deno.rename(temp, record);
 }
@@ -77,7 +88,7 @@ function recordOf(stateDir: string, job: JobStatus) {
     cpuNanos: job.cpuNanos?.toString(),
   };
   const text = JSON.stringify(stored, null, 2) + "\n";
-  return { record: paths.record, temp: `${paths.record}.tmp`, text };
+  return { record: paths.record, text };
 }
 
 /** Reads a job record; undefined when missing or unreadable (a start that never finished). */

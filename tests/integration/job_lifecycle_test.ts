@@ -214,6 +214,9 @@ rootTest("start errors are synchronous, precise, and leave nothing behind", asyn
           },
         );
       }
+      // Once shut down (which removes the folder made ahead for the next job,
+      // lib/job/job_folders.ts), not a folder is left.
+      await manager.shutdown();
       assert.deepEqual([...Deno.readDirSync(`${stateDir}/jobs`)], []);
       assert.equal(rootfs.leases.size, 0);
       assert.deepEqual(manager.list({ includeFinished: true }), []);
