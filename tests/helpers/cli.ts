@@ -39,3 +39,23 @@ export async function runEntry(
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
+
+/**
+ * The module graph of an entry point as `deno info` resolves it: every module's specifier,
+ * local files as paths relative to the repository ("lib/ctl/help.ts"), others as they are
+ * ("npm:…", "node:…").
+ */
+export async function moduleGraph(entry: string): Promise<string[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  const graph = JSON.parse(new TextDecoder().decode(out.stdout));
+  const root = `file://${REPO}/`;
+  return (graph.modules as { specifier: string }[]).map(({ specifier }) =>
+    specifier.startsWith(root) ? specifier.slice(root.length) : specifier
+  );
+}

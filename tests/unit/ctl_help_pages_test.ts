@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { commanderOutput, commandPaths } from "../../lib/ctl/help_render.ts";
 import { helpRequest } from "../../lib/ctl/help.ts";
 import { HELP_PAGES } from "../../lib/ctl/help_pages.ts";
-import { REPO } from "../helpers/cli.ts";
+import { moduleGraph } from "../helpers/cli.ts";
 
 const split = (path: string) => path === "" ? [] : path.split(" ");
 
@@ -70,18 +70,7 @@ Deno.test("help pages: anything but a plain help request goes to commander", () 
 });
 
 Deno.test("help pages: the help path loads no npm package and no node: module", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "lib/ctl/help.ts"],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const graph = JSON.parse(new TextDecoder().decode(out.stdout));
-  const specifiers = (graph.modules as { specifier: string }[]).map((m) =>
-    m.specifier.slice(m.specifier.indexOf("/lib/") + 1)
-  );
-  assert.deepEqual(specifiers.sort(), [
+  assert.deepEqual((await moduleGraph("lib/ctl/help.ts")).sort(), [
     "lib/ctl/help.ts",
     "lib/ctl/help_pages.ts",
     "lib/version.ts",
