@@ -16,7 +16,7 @@
 #define IJR_EXPORT __attribute__((visibility("default")))
 
 /* Bumped whenever a signature changes, so a stale libijr.so is refused at load time. */
-#define IJR_ABI_VERSION 1
+#define IJR_ABI_VERSION 2
 
 /* The ABI version this library was built with. */
 IJR_EXPORT int32_t ijr_abi_version(void);
@@ -27,4 +27,5 @@ IJR_EXPORT uint64_t ijr_fnv1a64(const uint8_t *data, size_t len);
 
 #include "extract.h"
 #include "job_spawn.h"
+#include "record_file.h"
 #endif

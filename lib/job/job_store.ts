@@ -5,6 +5,7 @@
  */
 
 import { join } from "node:path";
+import { writeFileAtomic } from "../native/record_file.ts";
 import type { JobStatus } from "./types.ts";
 
 /** The on-disk form: dates as ISO strings, bigints as decimal strings. */
@@ -64,7 +65,7 @@ export function saveJob(stateDir: string, job: JobStatus, temp?: string): void {
 }
 
 /**
- * saveJob on Deno's blocking pool, for a record that can be written while the JavaScript
+ * saveJob in one call on Deno's blocking pool, for a record written while the JavaScript
  * thread does something else (a job's first record, while the job is being spawned).
  */
 export async function saveJobAsync(
@@ -73,9 +74,7 @@ export async function saveJobAsync(
   temp?: string,
 ): Promise<void> {
   const { record, text } = recordOf(stateDir, job);
-  temp ??= `${record}.tmp`;
-  await Deno.writeTextFile(temp, text, { mode: 0o640 });
-  await Deno.rename(temp, record);
+  await writeFileAtomic(record, temp ?? `${record}.tmp`, new TextEncoder().encode(text));
 }
 
 function recordOf(stateDir: string, job: JobStatus) {

@@ -11,7 +11,7 @@ import { cString } from "./libc.ts";
 import { LIBIJR_SYMBOLS, type LibijrSymbols } from "./symbols.ts";
 
 /** Must equal IJR_ABI_VERSION in ffi/libijr.h. */
-export const EXPECTED_ABI_VERSION = 1;
+export const EXPECTED_ABI_VERSION = 2;
 
 /** Where `make lib` puts the library; `deno compile --include` embeds this same path. */
 export const LIBIJR_URL: URL = new URL("../../build/libijr.so", import.meta.url);

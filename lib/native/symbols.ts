@@ -6,6 +6,7 @@
 
 import { ABI_SYMBOLS } from "./symbols_abi.ts";
 import { EXTRACT_SYMBOLS } from "./symbols_extract.ts";
+import { RECORD_FILE_SYMBOLS } from "./symbols_record_file.ts";
 import { SPAWN_SYMBOLS } from "./symbols_spawn.ts";
 
 /** The whole libijr interface. */
@@ -13,6 +14,7 @@ export const LIBIJR_SYMBOLS = {
   ...ABI_SYMBOLS,
   ...EXTRACT_SYMBOLS,
   ...SPAWN_SYMBOLS,
+  ...RECORD_FILE_SYMBOLS,
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened libijr's callable functions. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { libijr, readLibijrBytes } from "../../lib/native/mod.ts";
 
 Deno.test("libijr loads from memfd bytes and reports the expected ABI", () => {
-  assert.equal(libijr().ijr_abi_version(), 1);
+  assert.equal(libijr().ijr_abi_version(), 2);
   // The library really is an ELF image read from build/, not something on the loader path.
   assert.deepEqual([...readLibijrBytes().subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
 });

@@ -1,0 +1,20 @@
+/*
+ * Small files replaced atomically in one call: write a temp file, then rename it over the
+ * target, so a reader or a crash sees the old content or the new, never half of either.
+ */
+#ifndef IJR_RECORD_FILE_H
+#define IJR_RECORD_FILE_H
+
+#include <stdint.h>
+
+#define IJR_EXPORT __attribute__((visibility("default")))
+
+/* Writes `len` bytes of `data` to `temp` (created with `mode` if missing, truncated,
+ * O_NOFOLLOW) and renames it onto `path`. No fsync: the file is as durable as any write
+ * the page cache holds. Returns 0 or -errno. Meant to run on Deno's blocking pool: one call
+ * instead of four round trips through it (open, write, close, rename), each of which would
+ * need the JavaScript thread between steps. */
+IJR_EXPORT int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t *data,
+                                         uint64_t len, uint32_t mode);
+
+#endif

@@ -1,0 +1,46 @@
+/**
+ * Replacing a small file atomically (temp file + rename) in one native call on Deno's
+ * blocking pool (ffi/record_file.c). Deno's own async file API takes four round trips
+ * through the pool for the same (open, write, close, rename), and the JavaScript thread must
+ * run between each: while it is busy, say spawning a job, the write stalls after its first
+ * step. Measured on a job's first record: 0.4 ms of the start's path.
+ * @module
+ */
+
+import { cString } from "./libc.ts";
+import { libijr } from "./loader.ts";
+
+/** Writes `bytes` to `temp` (mode `mode` when created) and renames it onto `path`. */
+export async function writeFileAtomic(
+  path: string,
+  temp: string,
+  bytes: Uint8Array<ArrayBuffer>,
+  mode = 0o640,
+): Promise<void> {
+  // The buffers stay referenced here until the call has returned.
+  const tempC = cString(temp);
+  const pathC = cString(path);
+  const result = await libijr().ijr_write_file_atomic(
+    tempC,
+    pathC,
+    bytes,
+    BigInt(bytes.length),
+    mode,
+  );
+  if (result < 0) {
+    throw new Error(`cannot write ${path}: ${errnoName(-result)}`);
+  }
+}
+
+function errnoName(errno: number): string {
+  const names: Record<number, string> = {
+    2: "no such file or directory (ENOENT)",
+    13: "permission denied (EACCES)",
+    20: "not a directory (ENOTDIR)",
+    21: "is a directory (EISDIR)",
+    28: "no space left on device (ENOSPC)",
+    30: "read-only file system (EROFS)",
+    40: "too many levels of symbolic links (ELOOP)",
+  };
+  return names[errno] ?? `errno ${errno}`;
+}

@@ -1,0 +1,42 @@
+/** libijr's atomic small-file replacement, called on Deno's blocking pool. */
+import assert from "node:assert/strict";
+import { writeFileAtomic } from "../../lib/native/record_file.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+Deno.test("record file: written whole, then replaced whole, with its mode; no temp left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ijr-record-" });
+  try {
+    await writeFileAtomic(`${dir}/job.json`, `${dir}/job.json.tmp`, bytes("first\n"), 0o640);
+    assert.equal(Deno.readTextFileSync(`${dir}/job.json`), "first\n");
+    assert.equal(Deno.statSync(`${dir}/job.json`).mode! & 0o777, 0o640);
+    // A temp file made ahead (empty) is truncated and used.
+    Deno.writeTextFileSync(`${dir}/ahead`, "stale content longer than the record");
+    const big = "x".repeat(200_000);
+    await writeFileAtomic(`${dir}/job.json`, `${dir}/ahead`, bytes(big));
+    assert.equal(Deno.readTextFileSync(`${dir}/job.json`), big);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["job.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("record file: failures name the path and the reason, and change nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ijr-record-" });
+  try {
+    await assert.rejects(
+      writeFileAtomic(`${dir}/gone/job.json`, `${dir}/gone/job.json.tmp`, bytes("x")),
+      { message: `cannot write ${dir}/gone/job.json: no such file or directory (ENOENT)` },
+    );
+    // The target is a folder: the rename fails, the old target and no temp remain.
+    Deno.mkdirSync(`${dir}/job.json`);
+    await assert.rejects(
+      writeFileAtomic(`${dir}/job.json`, `${dir}/job.json.tmp`, bytes("x")),
+      { message: `cannot write ${dir}/job.json: is a directory (EISDIR)` },
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["job.json"]);
+    assert.ok(Deno.statSync(`${dir}/job.json`).isDirectory);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
