@@ -72,6 +72,10 @@ interface LiveJob {
   readonly resolveEnded: (status: JobStatus) => void;
   stopReason?: string;
   timer?: ReturnType<typeof setTimeout>;
+  /** The init has been reaped: its pid may belong to another process now, never signal it. */
+  reaped?: boolean;
+  /** Its first record could not be written: the job is ended and forgotten, not listed. */
+  unrecorded?: boolean;
 }
 
 /**
@@ -140,7 +144,7 @@ export class JobManager {
           endedAt: new Date(),
           message: "ijrd stopped while the job was running",
         };
-        saveJob(options.stateDir, lost);
+        saveJob(options.stateDir, lost, paths.finalRecordTemp);
         manager.#finished.set(id, lost);
       } else {
         manager.#finished.set(id, job);
@@ -238,18 +242,21 @@ export class JobManager {
       resolveEnded,
     };
     this.#live.set(id, live);
-    this.#reaper.watch(pid, (result) => this.#finish(live, result));
-    try {
-      await recorded;
-    } catch (error) {
-      // Unrecorded, the job could not be accounted for after a restart: end it at once.
-      this.#stop(live, 0, "its start could not be recorded");
-      throw new IjrError("INTERNAL", `cannot record job ${id}: ${(error as Error).message}`);
-    }
+    // The timer before the reaper: #finish clears it, however soon the job ends.
     if (request.timeoutMs !== undefined) {
       live.timer = setTimeout(() => {
         this.#stop(live, this.#options.defaultGraceMs, `timed out after ${request.timeoutMs} ms`);
       }, request.timeoutMs);
+    }
+    this.#reaper.watch(pid, (result) => this.#finish(live, result));
+    try {
+      await recorded;
+    } catch (error) {
+      // Unrecorded, the job could not be accounted for after a restart: kill it, and leave
+      // nothing of it, as for any start that fails.
+      live.unrecorded = true;
+      await this.#stop(live, 0, "its start could not be recorded");
+      throw new IjrError("INTERNAL", `cannot record job ${id}: ${(error as Error).message}`);
     }
     return status;
   }
@@ -270,6 +277,8 @@ export class JobManager {
   }
 
   async #stop(live: LiveJob, graceMs: number, reason: string): Promise<JobStatus> {
+    // Reaped, the job is only being recorded: its pid is free for any other process.
+    if (live.reaped) return await live.ended;
     live.stopReason ??= reason;
     signalProcess(live.pid, SIGTERM);
     let graceTimer: ReturnType<typeof setTimeout> | undefined;
@@ -278,7 +287,7 @@ export class JobManager {
     });
     const outcome = await Promise.race([live.ended, graceOver]);
     clearTimeout(graceTimer);
-    if (outcome === "grace over") {
+    if (outcome === "grace over" && !live.reaped) {
       // Kill everything: the cgroup holds every process of the job, and the init's death
       // tears the PID namespace down as well.
       await live.cgroup?.killAll().catch(() => {});
@@ -323,6 +332,14 @@ export class JobManager {
     });
   }
 
+  /**
+   * Resolves once the background work is done: the next job's folder made ahead, finished
+   * jobs' scratch folders removed.
+   */
+  async settled(): Promise<void> {
+    await this.#folders.settled();
+  }
+
   /** Number of jobs running. */
   get running(): number {
     return this.#live.size;
@@ -338,6 +355,7 @@ export class JobManager {
   }
 
   async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
+    live.reaped = true;
     const id = live.status.id;
     clearTimeout(live.timer);
     // The command's own result, as its init saw it; if the init itself was killed (stop
@@ -357,6 +375,12 @@ export class JobManager {
       message = `cgroup cleanup failed: ${(error as Error).message}`;
     }
     live.lease.release();
+    if (live.unrecorded) {
+      this.#live.delete(id);
+      await this.#folders.discard({ id, paths: jobPaths(this.#options.stateDir, id) });
+      live.resolveEnded({ ...live.status, state: "failed", endedAt: new Date(), pid: undefined });
+      return;
+    }
     let state: JobState;
     if (command.exitCode !== undefined) {
       state = "exited";

@@ -63,3 +63,16 @@ export function processesInNamespaceOf(initPid: number): number[] {
   }
   return pids;
 }
+
+/**
+ * The job folder a manager made ahead for its next start (lib/job/job_folders.ts): the one
+ * without a job.json, once the manager's background work is done.
+ */
+export async function folderMadeAhead(manager: JobManager, stateDir: string): Promise<string> {
+  await manager.settled();
+  for (const entry of Deno.readDirSync(`${stateDir}/jobs`)) {
+    const dir = `${stateDir}/jobs/${entry.name}`;
+    if (![...Deno.readDirSync(dir)].some((e) => e.name === "job.json")) return dir;
+  }
+  throw new Error("no job folder was made ahead");
+}

@@ -3,7 +3,13 @@ import assert from "node:assert/strict";
 import { JobManager, type StartJobRequest } from "../../lib/job/mod.ts";
 import { IjrError } from "../../lib/errors/mod.ts";
 import { busyboxRootfsDir } from "../helpers/busybox.ts";
-import { FixtureRootfs, outputText, processesInNamespaceOf, withManager } from "../helpers/jobs.ts";
+import {
+  FixtureRootfs,
+  folderMadeAhead,
+  outputText,
+  processesInNamespaceOf,
+  withManager,
+} from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 
 rootTest("lifecycle: exit 3 is exited(3); kill -9 $$ is killed(SIGKILL)", async () => {
@@ -273,6 +279,89 @@ rootTest(
       assert.throws(() => Deno.statSync(`${stateDir}/jobs/${runningId}/scratch`));
       assert.deepEqual(manager.list(), []);
     } finally {
+      await Deno.remove(stateDir, { recursive: true });
+    }
+  },
+);
+
+rootTest(
+  "start: a first record that cannot be written fails the start and leaves nothing",
+  async () => {
+    await withManager(async (manager, { stateDir, rootfs }) => {
+      const first = await manager.start({ owner: "t", rootfs: "busybox", argv: ["true"] });
+      await manager.wait(first.id);
+      // The next start's record temp file is made ahead; a folder in its place makes the
+      // record's write fail (EISDIR) while the job itself starts fine.
+      const next = await folderMadeAhead(manager, stateDir);
+      Deno.removeSync(`${next}/job.json.first`);
+      Deno.mkdirSync(`${next}/job.json.first`);
+      const id = next.split("/").at(-1)!;
+      await assert.rejects(
+        manager.start({ owner: "t", rootfs: "busybox", argv: ["sleep", "30"] }),
+        (error: unknown) => {
+          assert.ok(error instanceof IjrError);
+          assert.equal(error.code, "INTERNAL");
+          assert.match(error.message, new RegExp(`^cannot record job ${id}: .*EISDIR`));
+          return true;
+        },
+      );
+      assert.deepEqual(manager.list({ includeFinished: true }).map((j) => j.id), [first.id]);
+      assert.equal(manager.get(id), undefined);
+      assert.throws(() => Deno.statSync(next), Deno.errors.NotFound);
+      assert.equal(rootfs.leases.size, 0);
+    });
+  },
+);
+
+rootTest(
+  "lifecycle: a job that ends before its first record is written leaves no timeout armed",
+  async () => {
+    // In a process of its own: a timeout left armed after the job ended would keep that
+    // process alive (and later signal a pid that is no longer the job's) until it fires.
+    const script = await Deno.makeTempFile({ suffix: ".ts" });
+    const stateDir = await Deno.makeTempDir({ prefix: "ijr-jobs-" });
+    const libs = new URL("../../lib/job/mod.ts", import.meta.url).href;
+    const helpers = new URL("../helpers/", import.meta.url).href;
+    await Deno.writeTextFile(
+      script,
+      `
+      import { JobManager } from "${libs}";
+      import { busyboxRootfsDir } from "${helpers}busybox.ts";
+      import { FixtureRootfs, folderMadeAhead } from "${helpers}jobs.ts";
+      const rootfs = new FixtureRootfs({ busybox: await busyboxRootfsDir() });
+      const manager = await JobManager.open({ stateDir: ${JSON.stringify(stateDir)}, rootfs });
+      await manager.wait((await manager.start({ owner: "t", rootfs: "busybox", argv: ["true"] })).id);
+      // The next first record goes into a FIFO: its write waits until someone reads.
+      const next = await folderMadeAhead(manager, ${JSON.stringify(stateDir)});
+      Deno.removeSync(next + "/job.json.first");
+      new Deno.Command("mkfifo", { args: [next + "/job.json.first"] }).outputSync();
+      const starting = manager.start({ owner: "t", rootfs: "busybox", argv: ["true"], timeoutMs: 60_000 });
+      // Let the job run and end while its record waits, then let the record through.
+      await new Promise((r) => setTimeout(r, 500));
+      const fifo = await Deno.open(next + "/job.json.first", { read: true });
+      const sink = new Uint8Array(65536);
+      while ((await fifo.read(sink)) !== null) { /* drain */ }
+      fifo.close();
+      const job = await starting;
+      const final = await manager.wait(job.id);
+      await manager.shutdown();
+      console.log(final.state, final.exitCode);
+      `,
+    );
+    try {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", script],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      const out = await child.output();
+      clearTimeout(killer);
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.signal, null, `still alive after 20 s: a timer outlived the job\n${stderr}`);
+      assert.equal(new TextDecoder().decode(out.stdout), "exited 0\n", stderr);
+    } finally {
+      await Deno.remove(script);
       await Deno.remove(stateDir, { recursive: true });
     }
   },
