@@ -13,19 +13,27 @@ import { HELP_PAGES } from "./help_pages.ts";
 /** The text to print for `ijrctl ARGS` when it is a plain help or version request. */
 export function helpRequest(args: readonly string[]): string | undefined {
   if (args.length === 1 && args[0] === "--version") return `${VERSION}\n`;
+  // Pages are keyed by words joined with spaces: an argument that is not one plain word
+  // ("job start" in quotes) is not a command name, whatever its join would match.
+  if (!args.every((arg) => /^[a-z-]+$/.test(arg))) return undefined;
   const last = args.at(-1);
-  if (last === "--help" || last === "-h") return HELP_PAGES[args.slice(0, -1).join(" ")];
+  if (last === "--help" || last === "-h") return page(args.slice(0, -1).join(" "));
   const at = args.indexOf("help");
   if (at < 0) return undefined;
   const parent = args.slice(0, at).join(" ");
   if (!hasSubCommands(parent)) return undefined;
   const rest = args.slice(at + 1);
   if (rest.length > 1) return undefined;
-  return HELP_PAGES[[...args.slice(0, at), ...rest].join(" ")];
+  return page([...args.slice(0, at), ...rest].join(" "));
+}
+
+/** The page of a command path; never an inherited member of the object ("constructor"). */
+function page(path: string): string | undefined {
+  return Object.hasOwn(HELP_PAGES, path) ? HELP_PAGES[path] : undefined;
 }
 
 function hasSubCommands(path: string): boolean {
   const prefix = path === "" ? "" : `${path} `;
-  return path in HELP_PAGES &&
+  return page(path) !== undefined &&
     Object.keys(HELP_PAGES).some((other) => other !== path && other.startsWith(prefix));
 }

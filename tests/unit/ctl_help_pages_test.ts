@@ -63,6 +63,15 @@ Deno.test("help pages: anything but a plain help request goes to commander", () 
       ["job", "list", "--json"],
       ["--version", "--help"],
       ["job", "--version"],
+      // Names of Object's own members are no command names.
+      ["constructor", "--help"],
+      ["help", "toString"],
+      ["job", "hasOwnProperty", "-h"],
+      // Arguments are words: "job start" in quotes is not the job start command.
+      ["job start", "--help"],
+      ["help", "job start"],
+      ["help", "certs init"],
+      ["", "--help"],
     ]
   ) {
     assert.equal(helpRequest(args), undefined, `ijrctl ${args.join(" ")}`);
