@@ -206,7 +206,16 @@ int ijr_setup_mounts(const struct ijr_child *child) {
     return -1;
   }
   if (ensure_dir(child, "tmp", 01777) != 0) return -1;
-  if (do_mount(child, "tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) return -1;
+  /* With a memory scratch, /tmp gets the same bound as the writable layer: both are the
+   * job's files in memory. (A disk scratch leaves tmpfs's default, half of the RAM.) */
+  char tmp_opts_buf[64];
+  struct text tmp_opts = {tmp_opts_buf, 0, sizeof(tmp_opts_buf)};
+  put(&tmp_opts, "mode=1777");
+  if (!child->scratch_dir) {
+    put(&tmp_opts, ",size=");
+    put_number(&tmp_opts, child->scratch_bytes);
+  }
+  if (do_mount(child, "tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts_buf) != 0) return -1;
   /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the job
    * with no path to the host's tree at all. */
   if (syscall(SYS_pivot_root, ".", ".") != 0) return ijr_report(child->error_fd, errno, "pivot_root", "", "");

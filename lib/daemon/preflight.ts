@@ -96,6 +96,24 @@ function positive(flag: string, text: string): number {
   return Number(text);
 }
 
+/**
+ * A folder that ends up in every job's overlay mount options (--state holds the jobs' mount
+ * point and scratch folders, --rootfs their lower layers): overlayfs splits its options on
+ * "," and ":", and the kernel takes one page of them, so such a folder would fail every job.
+ */
+function layerFolder(flag: string, path: string): string {
+  const absolute = resolve(path);
+  if (/[,:\\\n]/.test(absolute)) {
+    throw new PreflightError(
+      `${flag} ${absolute} cannot be used: overlay mounts cannot take a path with , : \\ or a newline`,
+    );
+  }
+  if (absolute.length > 1000) {
+    throw new PreflightError(`${flag} is too long for overlay mounts (at most 1000 characters)`);
+  }
+  return absolute;
+}
+
 function wrap<T>(flag: string, parse: () => T): T {
   try {
     return parse();
@@ -122,8 +140,8 @@ export function preflight(flags: DaemonFlags, uid: number | null = Deno.uid()): 
     listen: flags.listen,
     port: Number(flags.port),
     tls: { caPem, certPem, keyPem },
-    rootfsDir: resolve(flags.rootfs),
-    stateDir: resolve(flags.state),
+    rootfsDir: layerFolder("--rootfs", flags.rootfs),
+    stateDir: layerFolder("--state", flags.state),
     graceMs,
     defaultPids: positive("--pids", flags.pids),
     scratch: flags.scratch === "disk" ? { on: "disk" } : {

@@ -17,19 +17,32 @@ export async function writeFileAtomic(
   bytes: Uint8Array<ArrayBuffer>,
   mode = 0o640,
 ): Promise<void> {
-  // The buffers stay referenced here until the call has returned.
   const tempC = cString(temp);
   const pathC = cString(path);
-  const result = await libijr().ijr_write_file_atomic(
-    tempC,
-    pathC,
-    bytes,
-    BigInt(bytes.length),
-    mode,
-  );
+  let result: number;
+  try {
+    result = await libijr().ijr_write_file_atomic(
+      tempC,
+      pathC,
+      bytes,
+      BigInt(bytes.length),
+      mode,
+    );
+  } finally {
+    // The C side reads these buffers on a pool thread until the call returns. Deno 2.9 keeps
+    // a nonblocking call's buffers alive by itself; using them after the await makes it hold
+    // for this code whatever the runtime does.
+    keepAlive(tempC, pathC, bytes);
+  }
   if (result < 0) {
     throw new Error(`cannot write ${path}: ${errnoName(-result)}`);
   }
+}
+
+const alive = new WeakSet<object>();
+
+function keepAlive(...buffers: object[]): void {
+  for (const buffer of buffers) alive.add(buffer);
 }
 
 function errnoName(errno: number): string {

@@ -161,12 +161,14 @@ rootTest(
       const { job, output } = await run(manager, [
         "sh",
         "-c",
-        "dd if=/dev/zero of=/big bs=1024 count=1536 2>&1 | grep -o 'No space left on device'; " +
-        "ls -l /big | awk '{print $5}'",
+        "for f in /big /tmp/big; do " +
+        "dd if=/dev/zero of=$f bs=1024 count=1536 2>&1 | grep -o 'No space left on device'; " +
+        "ls -l $f | awk '{print $5}'; done",
       ]);
       assert.equal(job.exitCode, 0, output);
-      // 1 MiB of tmpfs: the write stops there, with the error a full disk gives.
-      assert.equal(output, "No space left on device\n1048576\n");
+      // 1 MiB of tmpfs: the write stops there, with the error a full disk gives; /tmp has
+      // the same bound.
+      assert.equal(output, "No space left on device\n1048576\n".repeat(2));
       assert.deepEqual(
         [...Deno.readDirSync(`${stateDir}/jobs/${job.id}`)].map((e) => e.name).sort(),
         [

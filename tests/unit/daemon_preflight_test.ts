@@ -142,6 +142,23 @@ Deno.test("preflight: bad numbers and durations", async () => {
   });
 });
 
+Deno.test("preflight: --state and --rootfs must be usable in overlay mount options", async () => {
+  await withFiles((dir, flags) => {
+    rejects(
+      () => preflight({ ...flags, state: join(dir, "a:b") }, 0),
+      `--state ${dir}/a:b cannot be used: overlay mounts cannot take a path with , : \\ or a newline`,
+    );
+    rejects(
+      () => preflight({ ...flags, rootfs: join(dir, "x,y") }, 0),
+      `--rootfs ${dir}/x,y cannot be used: overlay mounts cannot take a path with , : \\ or a newline`,
+    );
+    rejects(
+      () => preflight({ ...flags, state: join(dir, "s".repeat(1000)) }, 0),
+      "--state is too long for overlay mounts (at most 1000 characters)",
+    );
+  });
+});
+
 Deno.test("preflight: a job's writable layer in memory of --scratch-size, or on disk", async () => {
   await withFiles((_, flags) => {
     assert.deepEqual(preflight(flags, 0).scratch, { on: "memory", sizeBytes: 1024 ** 3 });
