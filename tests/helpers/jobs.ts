@@ -4,7 +4,12 @@
  * @module
  */
 
-import { JobManager, type JobManagerOptions } from "../../lib/job/mod.ts";
+import {
+  JobManager,
+  type JobManagerOptions,
+  type JobStatus,
+  type StartJobRequest,
+} from "../../lib/job/mod.ts";
 import type { RootfsLease, RootfsProvider } from "../../lib/rootfs/types.ts";
 import { notFound } from "../../lib/errors/mod.ts";
 import { busyboxRootfsDir } from "./busybox.ts";
@@ -75,4 +80,13 @@ export async function folderMadeAhead(manager: JobManager, stateDir: string): Pr
     if (![...Deno.readDirSync(dir)].some((e) => e.name === "job.json")) return dir;
   }
   throw new Error("no job folder was made ahead");
+}
+
+/** Starts `argv` as user "t" on the busybox fixture; `request` adds fields or overrides them. */
+export function startBusybox(
+  manager: JobManager,
+  argv: readonly string[],
+  request: Partial<StartJobRequest> = {},
+): Promise<JobStatus> {
+  return manager.start({ owner: "t", rootfs: "busybox", argv, ...request });
 }

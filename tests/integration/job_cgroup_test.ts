@@ -1,6 +1,6 @@
 /** Jobs under real cgroups (v1 on this host): limits in place while running, OOM, fork bomb. */
 import assert from "node:assert/strict";
-import { outputText, withManager } from "../helpers/jobs.ts";
+import { outputText, startBusybox, withManager } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 import { parentDirsOf, withTestController } from "./cgroup_support.ts";
 
@@ -15,10 +15,7 @@ rootTest(
   async () => {
     await withTestController(async (cgroups) => {
       await withManager(async (manager) => {
-        const job = await manager.start({
-          owner: "t",
-          rootfs: "busybox",
-          argv: ["sleep", "30"],
+        const job = await startBusybox(manager, ["sleep", "30"], {
           limits: { cpuShares: 512, memoryBytes: 64 * 1024 * 1024, pids: 50 },
         });
         if (cgroups.version === 1) {
@@ -51,13 +48,12 @@ rootTest(
   async () => {
     await withTestController(async (cgroups) => {
       await withManager(async (manager) => {
-        const hog = await manager.start({
-          owner: "t",
-          rootfs: "busybox",
-          // Grows a shell variable until the limit stops it.
-          argv: ["sh", "-c", "x=0123456789; while true; do x=$x$x; done"],
-          limits: { memoryBytes: 32 * 1024 * 1024 },
-        });
+        // Grows a shell variable until the limit stops it.
+        const hog = await startBusybox(
+          manager,
+          ["sh", "-c", "x=0123456789; while true; do x=$x$x; done"],
+          { limits: { memoryBytes: 32 * 1024 * 1024 } },
+        );
         const oom = await manager.wait(hog.id);
         assert.deepEqual([oom.state, oom.signal, oom.oomKilled], ["killed", 9, true]);
         assert.equal(oom.message, "killed by the kernel's OOM killer (memory limit)");
@@ -65,12 +61,11 @@ rootTest(
           oom.memoryPeakBytes! > 16 * 1024 * 1024 && oom.memoryPeakBytes! <= 33 * 1024 * 1024,
         );
 
-        const fine = await manager.start({
-          owner: "t",
-          rootfs: "busybox",
-          argv: ["sh", "-c", "x=$(head -c 1000000 /dev/zero | tr '\\0' a); echo ${#x}"],
-          limits: { memoryBytes: 32 * 1024 * 1024 },
-        });
+        const fine = await startBusybox(manager, [
+          "sh",
+          "-c",
+          "x=$(head -c 1000000 /dev/zero | tr '\\0' a); echo ${#x}",
+        ], { limits: { memoryBytes: 32 * 1024 * 1024 } });
         const ok = await manager.wait(fine.id);
         assert.deepEqual([ok.state, ok.exitCode, ok.oomKilled], ["exited", 0, false]);
         assert.equal(await outputText(manager, fine.id), "1000000\n");
@@ -86,16 +81,11 @@ rootTest(
       await withManager(async (manager) => {
         // 64 MiB of files under a 32 MiB limit, with a 1 GiB scratch: the memory limit,
         // not the scratch size, is what stops it.
-        const writer = await manager.start({
-          owner: "t",
-          rootfs: "busybox",
-          argv: [
-            "sh",
-            "-c",
-            'dd if=/dev/zero of=/big bs=1048576 count=64 2>/dev/null; echo "dd: $?"',
-          ],
-          limits: { memoryBytes: 32 * 1024 * 1024 },
-        });
+        const writer = await startBusybox(manager, [
+          "sh",
+          "-c",
+          'dd if=/dev/zero of=/big bs=1048576 count=64 2>/dev/null; echo "dd: $?"',
+        ], { limits: { memoryBytes: 32 * 1024 * 1024 } });
         const final = await manager.wait(writer.id);
         // The OOM killer took dd (137 = 128 + SIGKILL); the shell survived to say so.
         assert.deepEqual([final.state, final.exitCode, final.oomKilled], ["exited", 0, true]);
@@ -108,10 +98,7 @@ rootTest(
 rootTest("cgroups: a fork bomb under pids 64 stays at 64 tasks and stop cleans it up", async () => {
   await withTestController(async (cgroups) => {
     await withManager(async (manager) => {
-      const bomb = await manager.start({
-        owner: "t",
-        rootfs: "busybox",
-        argv: ["/bin/probe", "forkbomb"],
+      const bomb = await startBusybox(manager, ["/bin/probe", "forkbomb"], {
         limits: { pids: 64 },
       });
       await new Promise((r) => setTimeout(r, 1500));

@@ -2,14 +2,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { busyboxRootfsDir } from "../helpers/busybox.ts";
-import { outputText, withManager } from "../helpers/jobs.ts";
+import type { JobManager } from "../../lib/job/mod.ts";
+import { outputText, startBusybox, withManager } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 
-const run = async (
-  manager: Parameters<Parameters<typeof withManager>[0]>[0],
-  argv: string[],
-) => {
-  const job = await manager.start({ owner: "t", rootfs: "busybox", argv });
+const run = async (manager: JobManager, argv: string[]) => {
+  const job = await startBusybox(manager, argv);
   const final = await manager.wait(job.id);
   return { job: final, output: await outputText(manager, job.id) };
 };
@@ -61,11 +59,11 @@ rootTest(
     await withManager(async (manager) => {
       const rootfs = await busyboxRootfsDir();
       const before = [...Deno.readDirSync(join(rootfs, "etc"))].map((e) => e.name).sort();
-      const writer = await manager.start({
-        owner: "t",
-        rootfs: "busybox",
-        argv: ["sh", "-c", "echo secret > /etc/mine; rm /etc/passwd; sleep 5"],
-      });
+      const writer = await startBusybox(manager, [
+        "sh",
+        "-c",
+        "echo secret > /etc/mine; rm /etc/passwd; sleep 5",
+      ]);
       // While the writer runs, a second job on the same rootfs sees the original tree.
       await new Promise((r) => setTimeout(r, 300));
       const { output } = await run(manager, [
@@ -92,10 +90,7 @@ rootTest(
 
 rootTest("isolation: env and working directory reach the command", async () => {
   await withManager(async (manager) => {
-    const job = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sh", "-c", 'echo "$GREETING $(pwd)"'],
+    const job = await startBusybox(manager, ["sh", "-c", 'echo "$GREETING $(pwd)"'], {
       env: ["PATH=/bin", "GREETING=hello"],
       workdir: "/etc",
     });
@@ -184,11 +179,7 @@ rootTest(
   "scratch on disk: the job's writes are in its folder under the state folder while it runs",
   async () => {
     await withManager(async (manager, { stateDir }) => {
-      const job = await manager.start({
-        owner: "t",
-        rootfs: "busybox",
-        argv: ["sh", "-c", "echo secret > /etc/mine; sleep 5"],
-      });
+      const job = await startBusybox(manager, ["sh", "-c", "echo secret > /etc/mine; sleep 5"]);
       const upper = `${stateDir}/jobs/${job.id}/scratch/upper`;
       for (let i = 0; i < 100; i++) {
         try {

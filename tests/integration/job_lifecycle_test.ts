@@ -8,22 +8,15 @@ import {
   folderMadeAhead,
   outputText,
   processesInNamespaceOf,
+  startBusybox,
   withManager,
 } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 
 rootTest("lifecycle: exit 3 is exited(3); kill -9 $$ is killed(SIGKILL)", async () => {
   await withManager(async (manager) => {
-    const three = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sh", "-c", "exit 3"],
-    });
-    const killed = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sh", "-c", "kill -9 $$"],
-    });
+    const three = await startBusybox(manager, ["sh", "-c", "exit 3"]);
+    const killed = await startBusybox(manager, ["sh", "-c", "kill -9 $$"]);
     const a = await manager.wait(three.id);
     const b = await manager.wait(killed.id);
     assert.deepEqual([a.state, a.exitCode, a.signal], ["exited", 3, undefined]);
@@ -36,15 +29,15 @@ rootTest(
   "lifecycle: stop sends SIGTERM; a job that ignores it is killed after the grace period",
   async () => {
     await withManager(async (manager) => {
-      const polite = await manager.start({ owner: "t", rootfs: "busybox", argv: ["sleep", "60"] });
+      const polite = await startBusybox(manager, ["sleep", "60"]);
       const stopped = await manager.stop(polite.id, { graceMs: 5000 });
       assert.deepEqual([stopped.state, stopped.signal], ["stopped", 15]);
 
-      const stubborn = await manager.start({
-        owner: "t",
-        rootfs: "busybox",
-        argv: ["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
-      });
+      const stubborn = await startBusybox(manager, [
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; while true; do sleep 1; done",
+      ]);
       await new Promise((r) => setTimeout(r, 300));
       const started = performance.now();
       const final = await manager.stop(stubborn.id, { graceMs: 700 });
@@ -58,20 +51,16 @@ rootTest(
 
 rootTest("lifecycle: a stop racing a natural exit reports the exit", async () => {
   await withManager(async (manager) => {
-    const job = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sh", "-c", "exit 4"],
-    });
+    const job = await startBusybox(manager, ["sh", "-c", "exit 4"]);
     await manager.wait(job.id);
     const after = await manager.stop(job.id, { graceMs: 100 });
     assert.deepEqual([after.state, after.exitCode], ["exited", 4]);
     // A command that handles SIGTERM and exits with its own status reports that status.
-    const graceful = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"],
-    });
+    const graceful = await startBusybox(manager, [
+      "sh",
+      "-c",
+      "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
     await new Promise((r) => setTimeout(r, 300));
     const final = await manager.stop(graceful.id, { graceMs: 5000 });
     assert.deepEqual([final.state, final.exitCode], ["exited", 0]);
@@ -80,11 +69,11 @@ rootTest("lifecycle: a stop racing a natural exit reports the exit", async () =>
 
 rootTest("lifecycle: a double-forked background process is gone after stop", async () => {
   await withManager(async (manager) => {
-    const job = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sh", "-c", "(sleep 1000 &) ; (setsid sleep 1001 &); sleep 1002"],
-    });
+    const job = await startBusybox(manager, [
+      "sh",
+      "-c",
+      "(sleep 1000 &) ; (setsid sleep 1001 &); sleep 1002",
+    ]);
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(processesInNamespaceOf(job.pid!).length, 4, "init, sh and two escaped sleeps");
     await manager.stop(job.id, { graceMs: 500 });
@@ -97,15 +86,11 @@ rootTest("lifecycle: a double-forked background process is gone after stop", asy
 
 rootTest("lifecycle: 100 orphans inside one job are reaped by its init", async () => {
   await withManager(async (manager) => {
-    const job = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: [
-        "sh",
-        "-c",
-        "for i in $(seq 100); do (true &); done; sleep 1; ps -o stat,comm | grep -c '^Z' ; true",
-      ],
-    });
+    const job = await startBusybox(manager, [
+      "sh",
+      "-c",
+      "for i in $(seq 100); do (true &); done; sleep 1; ps -o stat,comm | grep -c '^Z' ; true",
+    ]);
     const final = await manager.wait(job.id);
     assert.equal(final.exitCode, 0);
     assert.equal(await outputText(manager, job.id), "0\n");
@@ -114,12 +99,7 @@ rootTest("lifecycle: 100 orphans inside one job are reaped by its init", async (
 
 rootTest("lifecycle: timeout stops the job", async () => {
   await withManager(async (manager) => {
-    const job = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sleep", "60"],
-      timeoutMs: 300,
-    });
+    const job = await startBusybox(manager, ["sleep", "60"], { timeoutMs: 300 });
     const final = await manager.wait(job.id);
     assert.equal(final.state, "stopped");
     assert.equal(final.signal, 15);
@@ -212,7 +192,7 @@ rootTest("start errors are synchronous, precise, and leave nothing behind", asyn
       ];
       for (const { code, message, ...request } of cases) {
         await assert.rejects(
-          manager.start({ owner: "t", rootfs: "busybox", argv: [], ...request }),
+          startBusybox(manager, [], { ...request }),
           (error: unknown) => {
             assert.ok(error instanceof IjrError, String(error));
             assert.deepEqual([error.code, error.message], [code, message]);
@@ -242,14 +222,17 @@ rootTest(
       // is SIGKILLed while the second runs (its init dies with it: parent-death signal).
       const script = `
       import { JobManager } from "${new URL("../../lib/job/mod.ts", import.meta.url)}";
-      import { FixtureRootfs } from "${new URL("../helpers/jobs.ts", import.meta.url)}";
+      import { FixtureRootfs, startBusybox } from "${new URL(
+        "../helpers/jobs.ts",
+        import.meta.url,
+      )}";
       const manager = await JobManager.open({
         stateDir: ${JSON.stringify(stateDir)},
         rootfs: new FixtureRootfs({ busybox: ${JSON.stringify(busybox)} }),
       });
-      const done = await manager.start({ owner: "t", rootfs: "busybox", argv: ["echo", "kept"] });
+      const done = await startBusybox(manager, ["echo", "kept"]);
       await manager.wait(done.id);
-      const running = await manager.start({ owner: "t", rootfs: "busybox", argv: ["sleep", "60"] });
+      const running = await startBusybox(manager, ["sleep", "60"]);
       console.log(JSON.stringify([done.id, running.id, running.pid]));
       await new Promise(() => {});
     `;
@@ -288,7 +271,7 @@ rootTest(
   "start: a first record that cannot be written fails the start and leaves nothing",
   async () => {
     await withManager(async (manager, { stateDir, rootfs }) => {
-      const first = await manager.start({ owner: "t", rootfs: "busybox", argv: ["true"] });
+      const first = await startBusybox(manager, ["true"]);
       await manager.wait(first.id);
       // The next start's record temp file is made ahead; a folder in its place makes the
       // record's write fail (EISDIR) while the job itself starts fine.
@@ -297,7 +280,7 @@ rootTest(
       Deno.mkdirSync(`${next}/job.json.first`);
       const id = next.split("/").at(-1)!;
       await assert.rejects(
-        manager.start({ owner: "t", rootfs: "busybox", argv: ["sleep", "30"] }),
+        startBusybox(manager, ["sleep", "30"]),
         (error: unknown) => {
           assert.ok(error instanceof IjrError);
           assert.equal(error.code, "INTERNAL");
@@ -327,15 +310,15 @@ rootTest(
       `
       import { JobManager } from "${libs}";
       import { busyboxRootfsDir } from "${helpers}busybox.ts";
-      import { FixtureRootfs, folderMadeAhead } from "${helpers}jobs.ts";
+      import { FixtureRootfs, folderMadeAhead, startBusybox } from "${helpers}jobs.ts";
       const rootfs = new FixtureRootfs({ busybox: await busyboxRootfsDir() });
       const manager = await JobManager.open({ stateDir: ${JSON.stringify(stateDir)}, rootfs });
-      await manager.wait((await manager.start({ owner: "t", rootfs: "busybox", argv: ["true"] })).id);
+      await manager.wait((await startBusybox(manager, ["true"])).id);
       // The next first record goes into a FIFO: its write waits until someone reads.
       const next = await folderMadeAhead(manager, ${JSON.stringify(stateDir)});
       Deno.removeSync(next + "/job.json.first");
       new Deno.Command("mkfifo", { args: [next + "/job.json.first"] }).outputSync();
-      const starting = manager.start({ owner: "t", rootfs: "busybox", argv: ["true"], timeoutMs: 60_000 });
+      const starting = startBusybox(manager, ["true"], { timeoutMs: 60_000 });
       // Let the job run and end while its record waits, then let the record through.
       await new Promise((r) => setTimeout(r, 500));
       const fifo = await Deno.open(next + "/job.json.first", { read: true });

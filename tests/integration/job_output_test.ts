@@ -1,7 +1,7 @@
 /** Job output: readers joining at different times get identical bytes of a large binary output. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { withManager } from "../helpers/jobs.ts";
+import { startBusybox, withManager } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 
 const SIZE = 50 * 1024 * 1024;
@@ -20,16 +20,12 @@ rootTest(
   "output: 3 readers joining before, during and after a 50 MB binary job get identical bytes",
   async () => {
     await withManager(async (manager, { stateDir }) => {
-      const job = await manager.start({
-        owner: "t",
-        rootfs: "busybox",
-        // 50 MB of pseudo-random bytes, written in bursts with pauses, so readers catch up.
-        argv: [
-          "sh",
-          "-c",
-          `for i in 1 2 3 4 5; do /bin/probe binary ${SIZE / 5} $i; sleep 0.2; done`,
-        ],
-      });
+      // 50 MB of pseudo-random bytes, written in bursts with pauses, so readers catch up.
+      const job = await startBusybox(manager, [
+        "sh",
+        "-c",
+        `for i in 1 2 3 4 5; do /bin/probe binary ${SIZE / 5} $i; sleep 0.2; done`,
+      ]);
       const early = digest(manager.output(job.id));
       await new Promise((r) => setTimeout(r, 400));
       const middle = digest(manager.output(job.id));
@@ -46,11 +42,11 @@ rootTest(
 
 rootTest("output: a reader cancelled midway releases its file handle", async () => {
   await withManager(async (manager) => {
-    const job = await manager.start({
-      owner: "t",
-      rootfs: "busybox",
-      argv: ["sh", "-c", "while true; do echo tick; sleep 0.05; done"],
-    });
+    const job = await startBusybox(manager, [
+      "sh",
+      "-c",
+      "while true; do echo tick; sleep 0.05; done",
+    ]);
     const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
     const before = fds();
     const controller = new AbortController();

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { DEFAULT_SCRATCH } from "../../lib/job/mod.ts";
-import { withManager } from "../helpers/jobs.ts";
+import { startBusybox, withManager } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 
 function mountCount(): number {
@@ -17,7 +17,7 @@ rootTest(
     await withManager(async (manager) => {
       const ids: string[] = [];
       for (let i = 0; i < 1000; i++) {
-        const job = await manager.start({ owner: "t", rootfs: "busybox", argv: ["sleep", "3"] });
+        const job = await startBusybox(manager, ["sleep", "3"]);
         ids.push(job.id);
       }
       assert.equal(
@@ -55,17 +55,17 @@ for (const scratch of [DEFAULT_SCRATCH, { on: "disk" } as const]) {
     `leaks: 200 sequential jobs leave no mount, fd, scratch folder or lease (${scratch.on} scratch)`,
     async () => {
       await withManager(async (manager, { stateDir, rootfs }) => {
-        const first = await manager.start({ owner: "t", rootfs: "busybox", argv: ["true"] });
+        const first = await startBusybox(manager, ["true"]);
         await manager.wait(first.id);
         await manager.shutdown(); // waits for the first job's cleanup; the manager stays usable
         const fds = [...Deno.readDirSync("/proc/self/fd")].length;
         const mounts = mountCount();
         for (let i = 0; i < 200; i++) {
-          const job = await manager.start({
-            owner: "t",
-            rootfs: "busybox",
-            argv: ["sh", "-c", "echo $$ > /tmp/x; echo $$ > /etc/y; true"],
-          });
+          const job = await startBusybox(manager, [
+            "sh",
+            "-c",
+            "echo $$ > /tmp/x; echo $$ > /etc/y; true",
+          ]);
           await manager.wait(job.id);
         }
         // A disk scratch folder is removed in the background; shutting down waits for it.
