@@ -22,7 +22,7 @@ import {
   type WaitResult,
 } from "../native/spawn.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
-import { JobFolders } from "./job_folders.ts";
+import { type JobFolder, JobFolders } from "./job_folders.ts";
 import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { Reaper } from "./reaper.ts";
@@ -66,6 +66,7 @@ interface LiveJob {
   readonly statusFd: number;
   /** The first record's write: the final one must not overtake it. */
   readonly recorded: Promise<void>;
+  readonly folder: JobFolder;
   readonly lease: RootfsLease;
   readonly cgroup?: JobCgroup;
   readonly ended: Promise<JobStatus>;
@@ -236,6 +237,7 @@ export class JobManager {
       pid,
       statusFd,
       recorded,
+      folder,
       lease,
       cgroup,
       ended,
@@ -377,7 +379,7 @@ export class JobManager {
     live.lease.release();
     if (live.unrecorded) {
       this.#live.delete(id);
-      await this.#folders.discard({ id, paths: jobPaths(this.#options.stateDir, id) });
+      await this.#folders.discard(live.folder);
       live.resolveEnded({ ...live.status, state: "failed", endedAt: new Date(), pid: undefined });
       return;
     }
@@ -406,7 +408,7 @@ export class JobManager {
     };
     try {
       await live.recorded.catch(() => {});
-      saveJob(this.#options.stateDir, final, jobPaths(this.#options.stateDir, id).finalRecordTemp);
+      saveJob(this.#options.stateDir, final, live.folder.paths.finalRecordTemp);
     } catch (error) {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
     }
@@ -416,6 +418,6 @@ export class JobManager {
     live.resolveEnded(final);
     // The overlay went with the job's mount namespace; its layer is deleted after the end is
     // recorded, off the path of anyone waiting for the job.
-    this.#folders.removeScratch(jobPaths(this.#options.stateDir, id));
+    this.#folders.removeScratch(live.folder.paths);
   }
 }
