@@ -11,7 +11,7 @@
  */
 
 import { join } from "node:path";
-import type { CgroupFs } from "../../lib/cgroup/mod.ts";
+import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/mod.ts";
 
 /** The kernel's controller order, as cgroup.controllers lists them. */
 const KERNEL_ORDER = ["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"];
@@ -263,14 +263,9 @@ export class FakeCgroup2 implements CgroupFs {
     }
   }
 
-  async exists(path: string): Promise<boolean> {
-    try {
-      await Deno.lstat(path);
-      return true;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    }
+  exists(path: string): Promise<boolean> {
+    // Existence has no kernel side to play: the host's check on the temporary tree.
+    return hostCgroupFs.exists(path);
   }
 
   async mkdir(path: string): Promise<void> {
