@@ -6,6 +6,7 @@
  */
 
 import { helpRequest } from "./lib/ctl/help.ts";
+import { writeStdout } from "./lib/ctl/stdout.ts";
 
 /**
  * Not a string literal on purpose: Deno resolves every literal dynamic import when the program
@@ -30,10 +31,7 @@ function warmUpTlsRandomness(): void {
 export async function main(args: string[]): Promise<number> {
   const help = helpRequest(args);
   if (help !== undefined) {
-    const bytes = new TextEncoder().encode(help);
-    for (let written = 0; written < bytes.length;) {
-      written += Deno.stdout.writeSync(bytes.subarray(written));
-    }
+    writeStdout(help);
     return 0;
   }
   if (args[0] === "job" || args[0] === "rootfs") warmUpTlsRandomness();

@@ -4,11 +4,22 @@
  * @module
  */
 
+import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf";
 import { type Job, JobState } from "../gen/ijr/v1/job_pb.ts";
 import type { Rootfs } from "../gen/ijr/v1/rootfs_pb.ts";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { formatByteSize } from "../units/size.ts";
 import { formatDuration } from "../units/duration.ts";
+
+/** Prints a message, or a list of them, as the API's JSON mapping (for --json). */
+export function printJson<Desc extends DescMessage>(
+  schema: Desc,
+  value: MessageShape<Desc> | MessageShape<Desc>[],
+): void {
+  const json = (message: MessageShape<Desc>) =>
+    toJson(schema, message, { alwaysEmitImplicit: true });
+  console.log(JSON.stringify(Array.isArray(value) ? value.map(json) : json(value), null, 2));
+}
 
 /** Lower-case state name: "running", "exited", ... */
 export function stateName(state: JobState): string {

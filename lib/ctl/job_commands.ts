@@ -3,14 +3,14 @@
  * @module
  */
 
-import { toJson } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { type Job, JobSchema } from "../gen/ijr/v1/job_pb.ts";
+import { JobSchema } from "../gen/ijr/v1/job_pb.ts";
 import type { ConfigOverrides } from "../config/mod.ts";
 import { parseDuration } from "../units/duration.ts";
 import { parseByteSize } from "../units/size.ts";
 import { type Connection, withConnection } from "./connect.ts";
-import { exitCodeOf, jobDetails, jobTable, outcome } from "./format.ts";
+import { exitCodeOf, jobDetails, jobTable, outcome, printJson } from "./format.ts";
+import { writeStdout } from "./stdout.ts";
 import type { Action } from "./program.ts";
 import { splitShellWords } from "./shell_words.ts";
 
@@ -110,10 +110,6 @@ async function streamOutput(jobs: Connection["jobs"], jobId: string): Promise<vo
   }
 }
 
-function printJson(job: Job): void {
-  console.log(JSON.stringify(toJson(JobSchema, job, { alwaysEmitImplicit: true }), null, 2));
-}
-
 /** `ijrctl job start --rootfs N (--command "CMD" | -- CMD...) [limits] [--output]` */
 export const jobStart: Action = async (options, args) => {
   let request;
@@ -161,12 +157,8 @@ export const jobList: Action = (options) =>
       { includeFinished: Boolean(options.all) },
       { timeoutMs: 30_000 },
     );
-    if (options.json) {
-      const json = list.map((job) => toJson(JobSchema, job, { alwaysEmitImplicit: true }));
-      console.log(JSON.stringify(json, null, 2));
-    } else {
-      Deno.stdout.writeSync(new TextEncoder().encode(jobTable(list)));
-    }
+    if (options.json) printJson(JobSchema, list);
+    else writeStdout(jobTable(list));
     return 0;
   });
 
@@ -180,8 +172,8 @@ export const jobStatus: Action = async (options, args) => {
   }
   return await withConnection("job status", options as ConfigOverrides, async ({ jobs }) => {
     const { job } = await jobs.getJob({ jobId }, { timeoutMs: 30_000 });
-    if (options.json) printJson(job!);
-    else Deno.stdout.writeSync(new TextEncoder().encode(jobDetails(job!)));
+    if (options.json) printJson(JobSchema, job!);
+    else writeStdout(jobDetails(job!));
     return 0;
   });
 };

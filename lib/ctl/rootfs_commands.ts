@@ -3,14 +3,14 @@
  * @module
  */
 
-import { toJson } from "@bufbuild/protobuf";
 import { RootfsSchema } from "../gen/ijr/v1/rootfs_pb.ts";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { UploadRootfsRequestSchema } from "../gen/ijr/v1/rootfs_pb.ts";
 import type { ConfigOverrides } from "../config/mod.ts";
 import { formatByteSize } from "../units/size.ts";
 import { withConnection } from "./connect.ts";
-import { rootfsTable } from "./format.ts";
+import { printJson, rootfsTable } from "./format.ts";
+import { writeStdout } from "./stdout.ts";
 import type { Action } from "./program.ts";
 
 /** Upload chunk size: large enough to amortize per-message costs, small enough to stream. */
@@ -69,12 +69,8 @@ export const rootfsUpload: Action = (options) =>
 export const rootfsList: Action = (options) =>
   withConnection("rootfs list", options as ConfigOverrides, async ({ rootfs }) => {
     const { rootfs: list } = await rootfs.listRootfs({}, { timeoutMs: 30_000 });
-    if (options.json) {
-      const json = list.map((r) => toJson(RootfsSchema, r, { alwaysEmitImplicit: true }));
-      console.log(JSON.stringify(json, null, 2));
-    } else {
-      Deno.stdout.writeSync(new TextEncoder().encode(rootfsTable(list)));
-    }
+    if (options.json) printJson(RootfsSchema, list);
+    else writeStdout(rootfsTable(list));
     return 0;
   });
 
