@@ -28,10 +28,10 @@ FFI_SOURCES := $(wildcard ffi/*.c)
 FFI_HEADERS := $(wildcard ffi/*.h)
 LIBIJR := $(BUILD)/libijr.so
 # The job's init: a small static program, embedded in libijr.so (ffi/init_blob.S).
-INIT_SOURCES := $(wildcard ffi/init/*.c) ffi/job_report.c
+INIT_SOURCES := $(wildcard ffi/init/*.c) ffi/job_report.c ffi/text.c
 IJR_INIT := $(BUILD)/ijr-init
 
-.PHONY: all lib tools test test-unit coverage check fmt fmt-check lint proto proto-check help-pages build dist demo clean fixtures
+.PHONY: all lib tools test test-unit coverage check fmt fmt-check lint proto proto-check abi help-pages build dist demo clean fixtures
 
 all: lib fixtures check lint fmt-check
 
@@ -53,7 +53,7 @@ $(TOOLS)/bin/deno: $(TOOLS_STAMP)
 
 lib: $(LIBIJR)
 
-$(IJR_INIT): $(INIT_SOURCES) $(FFI_HEADERS)
+$(IJR_INIT): $(INIT_SOURCES) $(FFI_HEADERS) $(wildcard ffi/init/*.h)
 	@mkdir -p $(BUILD)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -static -s -o $@ $(INIT_SOURCES)
 
@@ -101,6 +101,12 @@ proto-check: tools
 	  if ! diff -r $$tmp/lib/gen lib/gen; then \
 	    echo "lib/gen is stale: run 'make proto' and commit the result" >&2; exit 1; fi && \
 	  echo "lib/gen is fresh"
+
+# Re-render ffi/ijr_abi.h, the structs, enums and constants TypeScript and libijr share, from
+# lib/native/abi.ts; tests/unit/native_abi_test.ts fails while it is stale.
+abi: $(DENO_DEP)
+	$(DENO) run --allow-all lib/native/abi_render.ts > ffi/ijr_abi.h.tmp
+	mv ffi/ijr_abi.h.tmp ffi/ijr_abi.h
 
 # Re-render ijrctl's help pages (lib/ctl/help_pages.ts) after changing lib/ctl/program.ts;
 # tests/unit/ctl_help_pages_test.ts fails while they are stale.

@@ -24,26 +24,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct record {
-  uint32_t op;
-  uint32_t path_len;
-  uint32_t link_len;
-  uint32_t mode;
-  uint32_t uid;
-  uint32_t gid;
-  uint32_t mtime_nsec;
-  uint32_t reserved;
-  int64_t mtime_sec;
-  uint64_t data_len;
-};
-
-_Static_assert(sizeof(struct record) == IJR_EXTRACT_RECORD_HEADER, "record header layout");
+/* A record's header is struct ijr_extract_record, declared with the rest of what TypeScript
+ * and C share (lib/native/abi.ts, rendered into ijr_abi.h). */
 
 struct extract {
   int root_fd;
   /* The regular file being written, between FILE and FILE_END (it may span batches). */
   int file_fd;
-  struct record file_meta;
+  struct ijr_extract_record file_meta;
   char file_path[IJR_EXTRACT_PATH_MAX + 1];
   /* The last parent directory resolved: tarballs list a directory's entries together, so
    * most entries reuse it. Dropped whenever an entry replaces a non-directory, because that
@@ -58,7 +46,9 @@ struct extract {
   char scratch[IJR_EXTRACT_PATH_MAX + 1];
 };
 
-/* Writes "<what> <path>: <reason>" into err and returns -error. */
+/* Writes "<what> <path>: <reason>" into err and returns -error. Batches run on Deno's pool
+ * threads: strerror_r (GNU: returns the text, in buf or static), never strerror, whose buffer
+ * is shared. */
 static int32_t fail(char *err, size_t err_len, int error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -69,7 +59,8 @@ static int32_t fail(char *err, size_t err_len, int error, const char *fmt, ...) 
     int n = vsnprintf(err, err_len, fmt, args);
     va_end(args);
     if (n >= 0 && (size_t)n < err_len) {
-      snprintf(err + n, err_len - (size_t)n, ": %s", strerror(error));
+      char buf[128];
+      snprintf(err + n, err_len - (size_t)n, ": %s", strerror_r(error, buf, sizeof(buf)));
     }
   }
   return -error;
@@ -184,7 +175,7 @@ static int write_all(int fd, const uint8_t *data, size_t len) {
   return 0;
 }
 
-static void mtime_of(const struct record *r, struct timespec times[2]) {
+static void mtime_of(const struct ijr_extract_record *r, struct timespec times[2]) {
   times[0].tv_sec = 0;
   times[0].tv_nsec = UTIME_OMIT; /* atime: left at extraction time, as GNU tar does */
   times[1].tv_sec = (time_t)r->mtime_sec;
@@ -201,7 +192,7 @@ static int remove_for_replace(struct extract *x, int dir_fd, const char *name) {
 }
 
 /* Sets owner, then mode (chown clears setuid/setgid), then mtime of an open fd. */
-static int apply_meta(int fd, const struct record *r, int with_time) {
+static int apply_meta(int fd, const struct ijr_extract_record *r, int with_time) {
   if (fchown(fd, r->uid, r->gid) < 0) return -1;
   if (fchmod(fd, r->mode & 07777) < 0) return -1;
   if (with_time) {
@@ -212,7 +203,7 @@ static int apply_meta(int fd, const struct record *r, int with_time) {
   return 0;
 }
 
-static int32_t op_dir(struct extract *x, const struct record *r, char *err, size_t err_len) {
+static int32_t op_dir(struct extract *x, const struct ijr_extract_record *r, char *err, size_t err_len) {
   if (r->path_len == 0) {
     if (apply_meta(x->root_fd, r, 0) < 0) {
       return fail(err, err_len, errno, "cannot set owner and mode of the root directory");
@@ -243,7 +234,7 @@ static int32_t op_dir(struct extract *x, const struct record *r, char *err, size
   return 0;
 }
 
-static int32_t op_file(struct extract *x, const struct record *r, char *err, size_t err_len) {
+static int32_t op_file(struct extract *x, const struct ijr_extract_record *r, char *err, size_t err_len) {
   if (x->file_fd >= 0) return fail(err, err_len, EINVAL, "file \"/%s\" was not ended", x->file_path);
   const char *name;
   int dir_fd = resolve_parent(x, x->path, r->path_len, 1, &name);
@@ -278,7 +269,7 @@ static int32_t op_file_end(struct extract *x, char *err, size_t err_len) {
   return 0;
 }
 
-static int32_t op_symlink(struct extract *x, const struct record *r, char *err, size_t err_len) {
+static int32_t op_symlink(struct extract *x, const struct ijr_extract_record *r, char *err, size_t err_len) {
   const char *name;
   int dir_fd = resolve_parent(x, x->path, r->path_len, 1, &name);
   if (dir_fd < 0) return fail(err, err_len, errno, "cannot open the parent of \"/%s\"", x->path);
@@ -299,7 +290,7 @@ static int32_t op_symlink(struct extract *x, const struct record *r, char *err, 
   return 0;
 }
 
-static int32_t op_hardlink(struct extract *x, const struct record *r, char *err, size_t err_len) {
+static int32_t op_hardlink(struct extract *x, const struct ijr_extract_record *r, char *err, size_t err_len) {
   /* Resolve the source first, on its own fd: the parent cache holds the destination. */
   const char *slash = memrchr(x->link, '/', r->link_len);
   const char *source_name = slash ? slash + 1 : x->link;
@@ -345,7 +336,7 @@ static int32_t op_hardlink(struct extract *x, const struct record *r, char *err,
   return rc;
 }
 
-static int32_t op_dir_time(struct extract *x, const struct record *r, char *err, size_t err_len) {
+static int32_t op_dir_time(struct extract *x, const struct ijr_extract_record *r, char *err, size_t err_len) {
   struct timespec times[2];
   mtime_of(r, times);
   if (r->path_len == 0) {
@@ -388,7 +379,7 @@ int32_t ijr_extract_batch(void *handle, const uint8_t *batch, size_t len, char *
   struct extract *x = handle;
   size_t offset = 0;
   while (offset < len) {
-    struct record r;
+    struct ijr_extract_record r;
     if (len - offset < sizeof(r)) return fail(err, err_len, EINVAL, "truncated record header");
     memcpy(&r, batch + offset, sizeof(r));
     offset += sizeof(r);

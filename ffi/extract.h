@@ -5,11 +5,8 @@
  *
  * TypeScript parses the tar stream and sends the entries in batches (one FFI call per batch,
  * not per entry, and off the JavaScript thread): a batch is a sequence of records, each a
- * 48-byte little-endian header followed by path, link and data bytes:
- *
- *   u32 op, u32 path_len, u32 link_len, u32 mode, u32 uid, u32 gid, u32 mtime_nsec,
- *   u32 reserved, i64 mtime_sec, u64 data_len, then path[path_len], link[link_len],
- *   data[data_len]
+ * struct ijr_extract_record header (little-endian) followed by path[path_len],
+ * link[link_len] and data[data_len].
  *
  * Paths are relative to the root, already normalised by the caller: components separated by
  * one '/', no "." components, no trailing '/', last component not "..". An empty path is the
@@ -21,20 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Record operations. */
-#define IJR_EXTRACT_DIR 1      /* create (or keep) a directory; owner and mode now, mtime later */
-#define IJR_EXTRACT_FILE 2     /* create a regular file (O_EXCL); it stays open for DATA */
-#define IJR_EXTRACT_DATA 3     /* append data to the open file */
-#define IJR_EXTRACT_FILE_END 4 /* owner, mode (after chown: chown clears setuid), mtime, close */
-#define IJR_EXTRACT_SYMLINK 5  /* symlink with the target (link) verbatim; owner, mtime */
-#define IJR_EXTRACT_HARDLINK 6 /* hard link to link, an existing path inside the root */
-#define IJR_EXTRACT_DIR_TIME 7 /* set a directory's mtime, once its children exist */
+#include "ijr_abi.h"
 
-/* Longest path or link target a record may carry, in bytes. */
-#define IJR_EXTRACT_PATH_MAX 4096
-
-/* Size of a record header. */
-#define IJR_EXTRACT_RECORD_HEADER 48
+/* Record operations are enum ijr_extract_op, the header struct ijr_extract_record and the
+ * longest path IJR_EXTRACT_PATH_MAX, all in ijr_abi.h (declared in lib/native/abi.ts). */
 
 /* Opens the (existing, empty) directory root_path as the root of an extraction. Returns a
  * handle, or NULL with a message in err. */

@@ -24,17 +24,17 @@ static int kept(int cap) {
   return 0;
 }
 
-int ijr_drop_capabilities(const struct ijr_child *child) {
+int ijr_drop_capabilities(struct ijr_child *child) {
   /* The bounding set first: dropping needs CAP_SETPCAP, which capset below keeps anyway. */
   for (int cap = 0; cap < 64; cap++) {
     if (kept(cap)) continue;
     if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
       if (errno == EINVAL) break; /* past the kernel's last capability */
-      return ijr_report(child->error_fd, errno, "cannot drop a capability from the bounding set", "", "");
+      return ijr_fail(child, errno, "bounding set", "");
     }
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
-    return ijr_report(child->error_fd, errno, "cannot clear ambient capabilities", "", "");
+    return ijr_fail(child, errno, "ambient set", "");
   }
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
@@ -44,7 +44,7 @@ int ijr_drop_capabilities(const struct ijr_child *child) {
     data[*k / 32].inheritable |= 1u << (*k % 32);
   }
   if (syscall(SYS_capset, &header, data) != 0) {
-    return ijr_report(child->error_fd, errno, "cannot set capabilities", "", "");
+    return ijr_fail(child, errno, "capset", "");
   }
   return 0;
 }

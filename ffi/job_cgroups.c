@@ -6,15 +6,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-int ijr_join_cgroups(const struct ijr_child *child) {
+int ijr_join_cgroups(struct ijr_child *child) {
   for (const char *const *path = child->cgroup_procs; path && *path; path++) {
     int fd = open(*path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return ijr_report(child->error_fd, errno, "cannot join cgroup ", *path, "");
+    if (fd < 0) return ijr_fail(child, errno, *path, "");
     /* "0" means the writing process itself. */
     ssize_t written = write(fd, "0", 1);
-    int err = errno;
-    close(fd);
-    if (written != 1) return ijr_report(child->error_fd, err, "cannot join cgroup ", *path, "");
+    int err = written == 1 ? 0 : (written < 0 ? errno : EIO);
+    if (close(fd) != 0 && err == 0) err = errno;
+    if (err != 0) return ijr_fail(child, err, *path, "");
   }
   return 0;
 }

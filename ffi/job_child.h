@@ -1,9 +1,13 @@
 /*
- * Internal to the spawner: the steps the cloned child runs, one file per kernel concern.
+ * Internal to the spawner: the steps the cloned child runs, one file per kernel concern, and
+ * the report they send when one fails.
+ *
  * The child shares the daemon's memory (CLONE_VM|CLONE_VFORK) while the daemon's thread
- * waits, so every step is async-signal-safe and writes only to its own stack: no malloc, no
- * stdio, no locks, no globals. Each step returns 0 or reports through the error pipe and
- * returns -1. The init program (ffi/init/) uses the same report format and struct.
+ * waits, so every step is async-signal-safe and writes nothing of the daemon's: no malloc,
+ * no stdio, no locks, no static data. It writes to its own stack, and to errno: errno is a
+ * thread-local of the thread that called clone, whose value the spawner does not read after
+ * the child is gone. Each step returns 0, or sends a report (step, errno, detail) over the
+ * error pipe and returns -1. The init program (ffi/init/) reports the same way.
  */
 #ifndef IJR_JOB_CHILD_H
 #define IJR_JOB_CHILD_H
@@ -11,13 +15,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ijr_abi.h"
+
 #define IJR_HIDDEN __attribute__((visibility("hidden")))
 
-/* Longest path accepted for the rootfs, the scratch folder and the mount point: the overlay's
- * options (three paths and their keys) must fit in the page of data mount() takes. */
-#define IJR_LAYER_PATH_MAX 1200
-
-/* What the child works from; prepared by the parent before clone. */
+/* What the child works from; prepared by the parent before clone, copied onto the child's
+ * stack as its first act, so the child may update its own copy (the step, the descriptors
+ * after they move). */
 struct ijr_child {
   const char *mount_point;  /* the job's root is mounted here (memory scratch: below it) */
   const char *lower_dir;    /* the rootfs */
@@ -27,34 +31,63 @@ struct ijr_child {
   const char *workdir;
   char *const *argv;
   char *const *envp;
-  const char *const *cgroup_procs;
-  int error_fd;  /* write end of the CLOEXEC error pipe */
-  int output_fd; /* the job's output file */
-  int status_fd; /* write end of the pipe the init reports the command's final status on */
+  const char *const *cgroup_procs; /* v1: cgroup.procs files to join; NULL-terminated */
+  int unshare_cgroup_namespace;    /* v1: the clone could not do it (no CLONE_INTO_CGROUP) */
+  int parent_death_signal;         /* die with the spawning thread */
+  int init_program_fd;             /* the sealed memfd holding ijr-init */
+  int error_fd;                    /* write end of the CLOEXEC error pipe */
+  int output_fd;                   /* the job's output file */
+  int status_fd;                   /* write end of the status pipe */
+  enum ijr_spawn_step step;        /* the step running, named in reports */
+  /* The overlay's folders, filled in by the writable layer's step. */
+  char upper[IJR_LAYER_PATH_MAX + 16];
+  char work[IJR_LAYER_PATH_MAX + 16];
+  char root[IJR_LAYER_PATH_MAX + 16];
 };
 
-/* The message sent over the error pipe: errno and a line of text. */
-struct ijr_report {
-  int32_t err;
-  char message[252];
+/* Sends a report (step, err, detail "<a><b>") on fd and returns -1. Async-signal-safe. */
+IJR_HIDDEN int ijr_report(int fd, enum ijr_spawn_step step, int err, const char *a,
+                          const char *b);
+
+/* ijr_report for the child's current step. */
+IJR_HIDDEN int ijr_fail(const struct ijr_child *child, int err, const char *a, const char *b);
+
+/* Small text building on the stack (no snprintf in the child): one formatter for numbers. */
+struct ijr_text {
+  char *buf;
+  size_t len;
+  size_t cap;
+  int truncated; /* something did not fit */
 };
+IJR_HIDDEN void ijr_text_put(struct ijr_text *text, const char *s);
+IJR_HIDDEN void ijr_text_put_u64(struct ijr_text *text, uint64_t value);
 
-/* Sends a report "<a><b><c>: <strerror-like>" and returns -1. Async-signal-safe. */
-IJR_HIDDEN int ijr_report(int fd, int err, const char *a, const char *b, const char *c);
+/* A step of the child's checklist (ffi/job_child.c runs them in order). */
+typedef int (*ijr_step_fn)(struct ijr_child *child);
 
-/* Steps, in the order the child runs them. */
-IJR_HIDDEN int ijr_join_cgroups(const struct ijr_child *child);
-IJR_HIDDEN int ijr_setup_mounts(const struct ijr_child *child);
-IJR_HIDDEN int ijr_mask_proc(const struct ijr_child *child);
-IJR_HIDDEN int ijr_loopback_up(const struct ijr_child *child);
-IJR_HIDDEN int ijr_drop_capabilities(const struct ijr_child *child);
+/* The steps, by concern. */
+IJR_HIDDEN int ijr_join_cgroups(struct ijr_child *child);            /* job_cgroups.c */
+IJR_HIDDEN int ijr_make_mounts_private(struct ijr_child *child);     /* job_mounts.c */
+IJR_HIDDEN int ijr_mount_scratch(struct ijr_child *child);
+IJR_HIDDEN int ijr_prepare_writable_layer(struct ijr_child *child);
+IJR_HIDDEN int ijr_inspect_rootfs(struct ijr_child *child);
+IJR_HIDDEN int ijr_mount_root(struct ijr_child *child);
+IJR_HIDDEN int ijr_mount_proc(struct ijr_child *child);
+IJR_HIDDEN int ijr_mount_dev(struct ijr_child *child);
+IJR_HIDDEN int ijr_mount_sys(struct ijr_child *child);
+IJR_HIDDEN int ijr_mount_tmp(struct ijr_child *child);
+IJR_HIDDEN int ijr_pivot_root(struct ijr_child *child);
+IJR_HIDDEN int ijr_mask_paths(struct ijr_child *child);              /* job_mask.c */
+IJR_HIDDEN int ijr_loopback_up(struct ijr_child *child);             /* job_net.c */
+IJR_HIDDEN int ijr_arrange_descriptors(struct ijr_child *child);     /* job_fds.c */
+IJR_HIDDEN int ijr_drop_capabilities(struct ijr_child *child);       /* job_caps.c */
+
+/* The child's entry point (job_child.c): runs the checklist and execs the init; never
+ * returns. `child` is the parent's copy. */
+IJR_HIDDEN int ijr_child_main(void *child) __attribute__((noreturn));
 
 /* The static init program, embedded in libijr.so (ffi/init_blob.S). */
 extern const unsigned char ijr_init_blob[] IJR_HIDDEN;
 extern const unsigned char ijr_init_blob_end[] IJR_HIDDEN;
-
-/* The job's init program (ffi/init/): forks the command, forwards signals, reaps, never
- * returns. Only `argv`, `envp`, `workdir` and the three fds of `child` are used. */
-IJR_HIDDEN void ijr_run_init(const struct ijr_child *child) __attribute__((noreturn));
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * The job's file system view: a private mount tree, an overlay of the rootfs (read-only
  * lower layer, the job's own upper layer in memory or on disk), fresh /proc, a minimal /dev,
- * read-only /sys, a private /tmp, then pivot_root into it with the old root detached.
+ * read-only /sys, a private /tmp, then pivot_root into it with the old root detached. One
+ * step per mount, in the order ffi/job_child.c runs them.
  */
 #include "job_child.h"
 
@@ -10,15 +11,13 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <stdint.h>
 #include <unistd.h>
 
+/* mount(2), reporting the target (relative targets are under the job's new root). */
 static int do_mount(const struct ijr_child *child, const char *source, const char *target,
                     const char *type, unsigned long flags, const char *data) {
   if (mount(source, target, type, flags, data) != 0) {
-    (void)source;
-    (void)type;
-    return ijr_report(child->error_fd, errno, "cannot mount ", target[0] == '/' ? "" : "/", target);
+    return ijr_fail(child, errno, target[0] == '/' ? "" : "/", target);
   }
   return 0;
 }
@@ -29,82 +28,66 @@ static int ensure_dir(const struct ijr_child *child, const char *path, mode_t mo
   struct stat st;
   if (lstat(path, &st) == 0) {
     if (S_ISDIR(st.st_mode)) return 0;
-    return ijr_report(child->error_fd, ENOTDIR, "the rootfs has a non-directory at /", path, "");
+    return ijr_fail(child, ENOTDIR, "/", path);
   }
-  if (errno != ENOENT) return ijr_report(child->error_fd, errno, "cannot inspect /", path, "");
+  if (errno != ENOENT) return ijr_fail(child, errno, "/", path);
   /* The write lands in the job's upper layer, never in the uploaded rootfs. */
-  if (mkdir(path, mode) != 0 && errno != EEXIST) {
-    return ijr_report(child->error_fd, errno, "cannot create /", path, "");
+  if (mkdir(path, mode) != 0 && errno != EEXIST) return ijr_fail(child, errno, "/", path);
+  return 0;
+}
+
+int ijr_make_mounts_private(struct ijr_child *child) {
+  /* Nothing the job mounts or unmounts may propagate back to the host. */
+  return do_mount(child, 0, "/", 0, MS_REC | MS_PRIVATE, 0);
+}
+
+/* Memory scratch: a tmpfs of the job's own, mounted inside its mount namespace, holding
+ * upper/ and work/ and the folder the overlay goes on. Its pages are charged to the job's
+ * memory cgroup, it is bounded by its size, it never touches the state disk, and it
+ * vanishes with the namespace, so there is nothing to clean up. */
+int ijr_mount_scratch(struct ijr_child *child) {
+  if (child->scratch_dir) return 0;
+  char opts_buf[64];
+  struct ijr_text opts = {opts_buf, 0, sizeof(opts_buf), 0};
+  ijr_text_put(&opts, "mode=0700,size=");
+  ijr_text_put_u64(&opts, child->scratch_bytes);
+  return do_mount(child, "ijr-scratch", child->mount_point, "tmpfs", MS_NOSUID | MS_NODEV,
+                  opts_buf);
+}
+
+/* The overlay's upper, work and root folders: in the scratch tmpfs (made here), or the disk
+ * scratch folder ijrd made under the state folder. */
+int ijr_prepare_writable_layer(struct ijr_child *child) {
+  const char *base = child->scratch_dir ? child->scratch_dir : child->mount_point;
+  struct ijr_text upper = {child->upper, 0, sizeof(child->upper), 0};
+  struct ijr_text work = {child->work, 0, sizeof(child->work), 0};
+  struct ijr_text root = {child->root, 0, sizeof(child->root), 0};
+  ijr_text_put(&upper, base);
+  ijr_text_put(&upper, "/upper");
+  ijr_text_put(&work, base);
+  ijr_text_put(&work, "/work");
+  ijr_text_put(&root, child->scratch_dir ? child->mount_point : base);
+  if (!child->scratch_dir) ijr_text_put(&root, "/root");
+  if (upper.truncated || work.truncated || root.truncated) {
+    return ijr_fail(child, ENAMETOOLONG, base, "");
+  }
+  if (!child->scratch_dir) {
+    const char *dirs[] = {child->upper, child->work, child->root};
+    for (int i = 0; i < 3; i++) {
+      if (mkdir(dirs[i], 0700) != 0) return ijr_fail(child, errno, dirs[i], "");
+    }
   }
   return 0;
 }
 
-/* Text building on the stack (no snprintf in the child). */
-struct text {
-  char *buf;
-  size_t len;
-  size_t cap;
-};
-
-static void put(struct text *t, const char *s) {
-  while (*s && t->len + 1 < t->cap) t->buf[t->len++] = *s++;
-  t->buf[t->len] = '\0';
-}
-
-static void put_number(struct text *t, uint64_t value) {
-  char digits[24];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value);
-  char out[2] = {0, 0};
-  while (n > 0) {
-    out[0] = digits[--n];
-    put(t, out);
-  }
-}
-
-#define LAYER_TEXT (IJR_LAYER_PATH_MAX + 16)
-
-/* The job's writable layer. Memory: a tmpfs of the job's own, mounted inside its mount
- * namespace, holding upper/ and work/ and the folder the overlay goes on. Its pages are
- * charged to the job's memory cgroup, it is bounded by its size, it never touches the state
- * disk, and it vanishes with the namespace, so there is nothing to clean up. Disk: the
- * scratch folder ijrd made under the state folder. */
-static int prepare_layer(const struct ijr_child *child, struct text *upper, struct text *work,
-                         struct text *root) {
-  const char *base = child->scratch_dir;
-  if (!base) {
-    char opts_buf[64];
-    struct text opts = {opts_buf, 0, sizeof(opts_buf)};
-    put(&opts, "mode=0700,size=");
-    put_number(&opts, child->scratch_bytes);
-    if (do_mount(child, "ijr-scratch", child->mount_point, "tmpfs", MS_NOSUID | MS_NODEV,
-                 opts_buf) != 0) {
-      return -1;
-    }
-    base = child->mount_point;
-  }
-  put(upper, base);
-  put(upper, "/upper");
-  put(work, base);
-  put(work, "/work");
-  if (child->scratch_dir) {
-    put(root, child->mount_point);
-  } else {
-    put(root, base);
-    put(root, "/root");
-    if (mkdir(upper->buf, 0700) != 0 || mkdir(work->buf, 0700) != 0 || mkdir(root->buf, 0700) != 0) {
-      return ijr_report(child->error_fd, errno, "cannot make the job's writable layer", "", "");
-    }
-  }
-  /* The overlay's "/" takes its mode and owner from the upper folder: give it the rootfs's,
-   * or a job running as another user could not even traverse "/". */
+/* The overlay's "/" takes its mode and owner from the upper folder: give it the rootfs's,
+ * or a job running as another user could not even traverse "/". */
+int ijr_inspect_rootfs(struct ijr_child *child) {
   struct stat st;
-  if (stat(child->lower_dir, &st) != 0) return ijr_report(child->error_fd, errno, "the rootfs is gone", "", "");
-  if (chown(upper->buf, st.st_uid, st.st_gid) != 0 || chmod(upper->buf, st.st_mode & 07777) != 0) {
-    return ijr_report(child->error_fd, errno, "cannot set the mode of the job's /", "", "");
+  if (stat(child->lower_dir, &st) != 0) return ijr_fail(child, errno, child->lower_dir, "");
+  if (chown(child->upper, st.st_uid, st.st_gid) != 0 ||
+      chmod(child->upper, st.st_mode & 07777) != 0) {
+    return ijr_fail(child, errno, child->upper, "");
   }
   return 0;
 }
@@ -113,31 +96,44 @@ static int prepare_layer(const struct ijr_child *child, struct text *upper, stru
  * syncing its upper file system: without it, unmounting the overlay when the job ends calls
  * syncfs on the whole file system below (the state disk, for disk scratch), once per job.
  * Nothing is lost by it: a job's upper layer never outlives the job. Older kernels refuse the
- * option and get a plain overlay. */
-static int mount_root(const struct ijr_child *child) {
-  char upper_buf[LAYER_TEXT], work_buf[LAYER_TEXT], root_buf[LAYER_TEXT];
-  struct text upper = {upper_buf, 0, sizeof(upper_buf)};
-  struct text work = {work_buf, 0, sizeof(work_buf)};
-  struct text root = {root_buf, 0, sizeof(root_buf)};
-  if (prepare_layer(child, &upper, &work, &root) != 0) return -1;
-  char opts_buf[3 * LAYER_TEXT + 64];
-  struct text opts = {opts_buf, 0, sizeof(opts_buf)};
-  put(&opts, "lowerdir=");
-  put(&opts, child->lower_dir);
-  put(&opts, ",upperdir=");
-  put(&opts, upper.buf);
-  put(&opts, ",workdir=");
-  put(&opts, work.buf);
+ * option and get a plain overlay. nodev and nosuid: device nodes and setuid files from an
+ * uploaded tarball grant nothing. */
+int ijr_mount_root(struct ijr_child *child) {
+  char opts_buf[3 * (IJR_LAYER_PATH_MAX + 16) + 64];
+  struct ijr_text opts = {opts_buf, 0, sizeof(opts_buf), 0};
+  ijr_text_put(&opts, "lowerdir=");
+  ijr_text_put(&opts, child->lower_dir);
+  ijr_text_put(&opts, ",upperdir=");
+  ijr_text_put(&opts, child->upper);
+  ijr_text_put(&opts, ",workdir=");
+  ijr_text_put(&opts, child->work);
   size_t plain = opts.len;
-  put(&opts, ",volatile");
+  ijr_text_put(&opts, ",volatile");
+  if (opts.truncated) return ijr_fail(child, ENAMETOOLONG, child->lower_dir, "");
   const unsigned long flags = MS_NODEV | MS_NOSUID;
-  if (mount("overlay", root.buf, "overlay", flags, opts_buf) != 0) {
-    if (errno != EINVAL) return ijr_report(child->error_fd, errno, "cannot mount the job's root", "", "");
+  if (mount("overlay", child->root, "overlay", flags, opts_buf) != 0) {
+    if (errno != EINVAL) return ijr_fail(child, errno, child->root, "");
     opts_buf[plain] = '\0';
-    if (do_mount(child, "overlay", root.buf, "overlay", flags, opts_buf) != 0) return -1;
+    if (mount("overlay", child->root, "overlay", flags, opts_buf) != 0) {
+      return ijr_fail(child, errno, child->root, "");
+    }
   }
-  if (chdir(root.buf) != 0) return ijr_report(child->error_fd, errno, "chdir ", root.buf, "");
+  if (chdir(child->root) != 0) return ijr_fail(child, errno, child->root, "");
   return 0;
+}
+
+/* /proc of the job's PID namespace. hidepid=ptraceable: a process the caller may not ptrace
+ * is not even listed, so the job's init (non-dumpable, and the job has no CAP_SYS_PTRACE)
+ * has no /proc/1 in the job at all: no fd/, mem, environ, root or cwd to try. (Not
+ * hidepid=invisible: it lets members of the mount's gid= group, root's group by default,
+ * see everything, and a job's root can join any group.) */
+int ijr_mount_proc(struct ijr_child *child) {
+  if (ensure_dir(child, "proc", 0555) != 0) return -1;
+  const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (mount("proc", "proc", "proc", flags, "hidepid=ptraceable") == 0) return 0;
+  /* Kernels before 5.8 know only the number. */
+  if (errno == EINVAL) return do_mount(child, "proc", "proc", "proc", flags, "hidepid=2");
+  return ijr_fail(child, errno, "/", "proc");
 }
 
 static const char *const HOST_DEVICES[] = {"null", "zero", "full", "random", "urandom", "tty", 0};
@@ -147,79 +143,70 @@ struct dev_link {
   const char *target;
 };
 static const struct dev_link DEV_LINKS[] = {
-    {"dev/fd", "/proc/self/fd"},     {"dev/stdin", "/proc/self/fd/0"},
+    {"dev/fd", "/proc/self/fd"},       {"dev/stdin", "/proc/self/fd/0"},
     {"dev/stdout", "/proc/self/fd/1"}, {"dev/stderr", "/proc/self/fd/2"},
-    {"dev/ptmx", "pts/ptmx"},        {0, 0},
+    {"dev/ptmx", "pts/ptmx"},          {0, 0},
 };
 
 /* /dev: a small tmpfs with the harmless host character devices bind-mounted in (a job cannot
  * create device nodes itself: no CAP_MKNOD, and the tmpfs is its own), pts and shm. */
-static int setup_dev(const struct ijr_child *child) {
+int ijr_mount_dev(struct ijr_child *child) {
   if (ensure_dir(child, "dev", 0755) != 0) return -1;
   if (do_mount(child, "tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME,
                "mode=755,size=65536k") != 0) {
     return -1;
   }
-  char target[32];
-  char source[32];
   for (const char *const *name = HOST_DEVICES; *name; name++) {
-    size_t n = 0;
-    for (const char *p = "dev/"; *p; p++) target[n++] = *p;
-    for (const char *p = *name; *p; p++) target[n++] = *p;
-    target[n] = '\0';
-    n = 0;
-    for (const char *p = "/dev/"; *p; p++) source[n++] = *p;
-    for (const char *p = *name; *p; p++) source[n++] = *p;
-    source[n] = '\0';
-    int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-    if (fd < 0) return ijr_report(child->error_fd, errno, "cannot create /", target, "");
-    close(fd);
-    if (do_mount(child, source, target, 0, MS_BIND, 0) != 0) return -1;
+    char target_buf[32], source_buf[32];
+    struct ijr_text target = {target_buf, 0, sizeof(target_buf), 0};
+    struct ijr_text source = {source_buf, 0, sizeof(source_buf), 0};
+    ijr_text_put(&target, "dev/");
+    ijr_text_put(&target, *name);
+    ijr_text_put(&source, "/dev/");
+    ijr_text_put(&source, *name);
+    int fd = open(target_buf, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+    if (fd < 0) return ijr_fail(child, errno, "/", target_buf);
+    if (close(fd) != 0) return ijr_fail(child, errno, "/", target_buf);
+    if (do_mount(child, source_buf, target_buf, 0, MS_BIND, 0) != 0) return -1;
   }
   for (const struct dev_link *link = DEV_LINKS; link->name; link++) {
-    if (symlink(link->target, link->name) != 0) {
-      return ijr_report(child->error_fd, errno, "cannot create /", link->name, "");
-    }
+    if (symlink(link->target, link->name) != 0) return ijr_fail(child, errno, "/", link->name);
   }
-  if (mkdir("dev/pts", 0755) != 0) return ijr_report(child->error_fd, errno, "mkdir /dev/pts", "", "");
+  if (mkdir("dev/pts", 0755) != 0) return ijr_fail(child, errno, "/", "dev/pts");
   if (do_mount(child, "devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                "newinstance,ptmxmode=0666,mode=0620") != 0) {
     return -1;
   }
-  if (mkdir("dev/shm", 01777) != 0) return ijr_report(child->error_fd, errno, "mkdir /dev/shm", "", "");
+  if (mkdir("dev/shm", 01777) != 0) return ijr_fail(child, errno, "/", "dev/shm");
   return do_mount(child, "shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   "mode=1777,size=65536k");
 }
 
-int ijr_setup_mounts(const struct ijr_child *child) {
-  /* Nothing the job mounts or unmounts may propagate back to the host. */
-  if (do_mount(child, 0, "/", 0, MS_REC | MS_PRIVATE, 0) != 0) return -1;
-  /* The job's root: its writes go to the upper layer; nodev and nosuid so device nodes and
-   * setuid files from an uploaded tarball grant nothing. */
-  if (mount_root(child) != 0) return -1;
-  if (ensure_dir(child, "proc", 0555) != 0) return -1;
-  if (do_mount(child, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) != 0) return -1;
-  if (setup_dev(child) != 0) return -1;
-  /* In the new network namespace, sysfs shows only the job's own interfaces. */
+/* In the new network namespace, sysfs shows only the job's own interfaces. */
+int ijr_mount_sys(struct ijr_child *child) {
   if (ensure_dir(child, "sys", 0555) != 0) return -1;
-  if (do_mount(child, "sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0) != 0) {
-    return -1;
-  }
+  return do_mount(child, "sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+}
+
+/* With a memory scratch, /tmp gets the same bound as the writable layer: both are the job's
+ * files in memory. (A disk scratch leaves tmpfs's default, half of the RAM.) */
+int ijr_mount_tmp(struct ijr_child *child) {
   if (ensure_dir(child, "tmp", 01777) != 0) return -1;
-  /* With a memory scratch, /tmp gets the same bound as the writable layer: both are the
-   * job's files in memory. (A disk scratch leaves tmpfs's default, half of the RAM.) */
-  char tmp_opts_buf[64];
-  struct text tmp_opts = {tmp_opts_buf, 0, sizeof(tmp_opts_buf)};
-  put(&tmp_opts, "mode=1777");
+  char opts_buf[64];
+  struct ijr_text opts = {opts_buf, 0, sizeof(opts_buf), 0};
+  ijr_text_put(&opts, "mode=1777");
   if (!child->scratch_dir) {
-    put(&tmp_opts, ",size=");
-    put_number(&tmp_opts, child->scratch_bytes);
+    ijr_text_put(&opts, ",size=");
+    ijr_text_put_u64(&opts, child->scratch_bytes);
   }
-  if (do_mount(child, "tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_opts_buf) != 0) return -1;
-  /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the job
-   * with no path to the host's tree at all. */
-  if (syscall(SYS_pivot_root, ".", ".") != 0) return ijr_report(child->error_fd, errno, "pivot_root", "", "");
-  if (umount2(".", MNT_DETACH) != 0) return ijr_report(child->error_fd, errno, "detach the old root", "", "");
-  if (chdir("/") != 0) return ijr_report(child->error_fd, errno, "chdir /", "", "");
+  return do_mount(child, "tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts_buf);
+}
+
+/* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves the job
+ * with no path to the host's tree at all. */
+int ijr_pivot_root(struct ijr_child *child) {
+  if (syscall(SYS_pivot_root, ".", ".") != 0) return ijr_fail(child, errno, child->root, "");
+  if (umount2(".", MNT_DETACH) != 0) return ijr_fail(child, errno, "/", "");
+  if (chdir("/") != 0) return ijr_fail(child, errno, "/", "");
   return 0;
 }

@@ -9,9 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int ijr_loopback_up(const struct ijr_child *child) {
+int ijr_loopback_up(struct ijr_child *child) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ijr_report(child->error_fd, errno, "socket for lo", "", "");
+  if (fd < 0) return ijr_fail(child, errno, "lo", "");
   struct ifreq request;
   memset(&request, 0, sizeof(request));
   memcpy(request.ifr_name, "lo", 3);
@@ -21,6 +21,9 @@ int ijr_loopback_up(const struct ijr_child *child) {
     rc = ioctl(fd, SIOCSIFFLAGS, &request);
   }
   int err = errno;
-  close(fd);
-  return rc == 0 ? 0 : ijr_report(child->error_fd, err, "bring lo up", "", "");
+  if (close(fd) != 0 && rc == 0) {
+    rc = -1;
+    err = errno;
+  }
+  return rc == 0 ? 0 : ijr_fail(child, err, "lo", "");
 }

@@ -1,6 +1,8 @@
 /*
- * ijr_spawn: the parent side of starting a job, and the child's checklist (in the style of
- * runc's standard_init_linux.go: one step per line, in order).
+ * ijr_spawn, the parent side of starting a job: prepare (validate the spec, open the output,
+ * make the pipes, load the init program, map the child's stack), clone the child into its
+ * namespaces (it runs the checklist in job_child.c and execs the init), then collect: the
+ * error pipe's EOF means the command runs, a report means it could not be started.
  */
 #include "job_spawn.h"
 #include "job_child.h"
@@ -8,13 +10,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,9 +24,38 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-/* Splits `count` NUL-separated strings into a NULL-terminated array (parent side: malloc is
- * fine here, the child only reads the copy it inherits). */
-static char **split_strings(const char *packed, uint64_t count) {
+/* The child's stack, with a PROT_NONE guard page below it: the child shares the daemon's
+ * memory, and an overflow must fault instead of writing into whatever lies below. */
+#define STACK_BYTES (512 * 1024)
+
+/* ffi/clone3_run.S: clone3 that runs fn(arg) on the child's new stack. */
+long ijr_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
+    __attribute__((visibility("hidden")));
+
+/* What one spawn holds, released whatever happens. */
+struct resources {
+  char **argv, **envp, **procs;
+  int output_fd;
+  int status_pipe[2];
+  int error_pipe[2];
+  void *stack_map;
+  size_t stack_map_bytes;
+};
+
+static int fail(struct ijr_spawn_error *error, enum ijr_spawn_step step, int err,
+                const char *detail) {
+  memset(error, 0, sizeof(*error));
+  error->errno_value = err;
+  error->step = (int32_t)step;
+  struct ijr_text text = {error->detail, 0, sizeof(error->detail), 0};
+  ijr_text_put(&text, detail);
+  return -err;
+}
+
+/* Splits `count` NUL-separated strings into a NULL-terminated array (the child only reads
+ * the copy it shares). */
+static char **split_strings(uint64_t packed_ptr, uint64_t count) {
+  const char *packed = (const char *)(uintptr_t)packed_ptr;
   char **list = calloc(count + 1, sizeof(char *));
   if (!list) return NULL;
   for (uint64_t i = 0; i < count; i++) {
@@ -35,21 +65,12 @@ static char **split_strings(const char *packed, uint64_t count) {
   return list;
 }
 
-static void copy_message(const struct ijr_spawn_spec *spec, const char *text) {
-  char *out = (char *)(uintptr_t)spec->error_buf;
-  size_t len = (size_t)spec->error_buf_len;
-  if (!out || len == 0) return;
-  size_t n = strlen(text);
-  if (n >= len) n = len - 1;
-  memcpy(out, text, n);
-  out[n] = '\0';
-}
-
-/* The init program in a sealed memfd, made once: each job execs it with execveat. */
+/* The init program in a sealed memfd, made once per process (under a lock: ijr_spawn may be
+ * called from any thread), then exec'd by every job with execveat. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int init_memfd = -1;
 
-static int init_program_fd(void) {
-  if (init_memfd >= 0) return init_memfd;
+static int make_init_memfd(void) {
   int fd = memfd_create("ijr-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return -errno;
   const unsigned char *p = ijr_init_blob;
@@ -71,234 +92,178 @@ static int init_program_fd(void) {
     close(fd);
     return -err;
   }
-  init_memfd = fd;
   return fd;
 }
 
-/* Writes a small non-negative number as decimal text (no stdio in the child). */
-static void format_fd(char out[12], int value) {
-  char digits[12];
-  int n = 0;
-  do {
-    digits[n++] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value && n < 11);
-  int i = 0;
-  while (n > 0) out[i++] = digits[--n];
-  out[i] = '\0';
+static int init_program_fd(void) {
+  int rc = pthread_mutex_lock(&init_lock);
+  if (rc != 0) return -rc;
+  if (init_memfd < 0) init_memfd = make_init_memfd();
+  int fd = init_memfd; /* a failure is not kept: the next spawn tries again */
+  if (fd < 0) init_memfd = -1;
+  pthread_mutex_unlock(&init_lock);
+  return fd;
 }
 
-/* The child runs with CLONE_VM|CLONE_VFORK: it shares the daemon's memory (the daemon's
- * thread waits until the init is exec'd) and must write to nothing but its own stack. */
-struct child_start {
-  struct ijr_child *child;
-  int use_cgroup_ns_unshare;
-  int init_fd;
-};
-
-/* The child: set up the job's world step by step, then exec the job's init. */
-static void __attribute__((noreturn)) child_main(const struct child_start *start) {
-  struct ijr_child *child = start->child;
-  /* Die with the daemon: a job must not outlive the process that supervises it. */
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
-    ijr_report(child->error_fd, errno, "prctl(PR_SET_PDEATHSIG)", "", "");
-    _exit(125);
-  }
-  if (ijr_join_cgroups(child) != 0) _exit(125);
-  /* v1: the cgroup namespace root is the cgroup at unshare time, so join first. */
-  if (start->use_cgroup_ns_unshare && unshare(CLONE_NEWCGROUP) != 0) {
-    ijr_report(child->error_fd, errno, "unshare(CLONE_NEWCGROUP)", "", "");
-    _exit(125);
-  }
-  if (sethostname(child->hostname, strlen(child->hostname)) != 0) {
-    ijr_report(child->error_fd, errno, "sethostname", "", "");
-    _exit(125);
-  }
-  if (ijr_setup_mounts(child) != 0) _exit(125);
-  if (ijr_mask_proc(child) != 0) _exit(125);
-  if (ijr_loopback_up(child) != 0) _exit(125);
-  if (ijr_drop_capabilities(child) != 0) _exit(125);
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    ijr_report(child->error_fd, errno, "prctl(PR_SET_NO_NEW_PRIVS)", "", "");
-    _exit(125);
-  }
-  /* The init inherits these three descriptors; it marks them close-on-exec again itself. */
-  int fds[3] = {child->status_fd, child->error_fd, child->output_fd};
-  char names[3][12];
-  for (int i = 0; i < 3; i++) {
-    fcntl(fds[i], F_SETFD, 0);
-    format_fd(names[i], fds[i]);
-  }
-  size_t argc = 0;
-  while (child->argv[argc]) argc++;
-  char *init_argv[IJR_SPAWN_MAX_STRINGS + 6];
-  init_argv[0] = "ijr-init";
-  init_argv[1] = names[0];
-  init_argv[2] = names[1];
-  init_argv[3] = names[2];
-  init_argv[4] = (char *)child->workdir;
-  for (size_t i = 0; i <= argc; i++) init_argv[5 + i] = child->argv[i];
-  syscall(SYS_execveat, start->init_fd, "", init_argv, child->envp, AT_EMPTY_PATH);
-  ijr_report(child->error_fd, errno, "cannot start the job's init", "", "");
-  _exit(125);
+static int valid_path(uint64_t ptr) {
+  return ptr != 0 && strlen((const char *)(uintptr_t)ptr) <= IJR_LAYER_PATH_MAX;
 }
 
-static int child_entry(void *arg) {
-  child_main(arg);
-}
-
-/* ffi/clone3_run.S: clone3 that runs fn(arg) on the child's new stack. */
-long ijr_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
-    __attribute__((visibility("hidden")));
-
-int32_t ijr_spawn(struct ijr_spawn_spec *spec) {
+/* Everything before the clone. Returns 0, or -errno with `error` filled. */
+static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
+                   struct ijr_child *child, struct ijr_spawn_error *error) {
   if (spec->argc == 0 || spec->argc > IJR_SPAWN_MAX_STRINGS || spec->envc > IJR_SPAWN_MAX_STRINGS ||
-      spec->cgroup_procs_count > 64) {
-    copy_message(spec, "invalid spawn spec: argv must have 1..4096 entries, env at most 4096");
-    return -EINVAL;
+      spec->cgroup_procs_count > IJR_SPAWN_MAX_CGROUPS) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "argc, envc or cgroup_procs_count");
   }
-  const char *scratch_dir = (const char *)(uintptr_t)spec->scratch_dir;
-  if ((scratch_dir == NULL) == (spec->scratch_bytes == 0)) {
-    copy_message(spec, "invalid spawn spec: give a scratch folder or a scratch size, not both");
-    return -EINVAL;
+  if ((spec->scratch_dir == 0) == (spec->scratch_bytes == 0)) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "scratch_dir or scratch_bytes");
   }
-  if (strlen((const char *)(uintptr_t)spec->mount_point) > IJR_LAYER_PATH_MAX ||
-      strlen((const char *)(uintptr_t)spec->lower_dir) > IJR_LAYER_PATH_MAX ||
-      (scratch_dir && strlen(scratch_dir) > IJR_LAYER_PATH_MAX)) {
-    copy_message(spec, "the rootfs, scratch or mount point path is too long for an overlay mount");
-    return -ENAMETOOLONG;
+  if (!valid_path(spec->mount_point) || !valid_path(spec->lower_dir) ||
+      (spec->scratch_dir && !valid_path(spec->scratch_dir))) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, ENAMETOOLONG, "mount_point, lower_dir or scratch_dir");
   }
-  struct ijr_child child = {
-      .mount_point = (const char *)(uintptr_t)spec->mount_point,
-      .lower_dir = (const char *)(uintptr_t)spec->lower_dir,
-      .scratch_dir = scratch_dir,
-      .scratch_bytes = spec->scratch_bytes,
-      .hostname = (const char *)(uintptr_t)spec->hostname,
-      .workdir = (const char *)(uintptr_t)spec->workdir,
-      .output_fd = -1,
-      .status_fd = -1,
-      .error_fd = -1,
-  };
-  char **argv = split_strings((const char *)(uintptr_t)spec->argv, spec->argc);
-  char **envp = split_strings((const char *)(uintptr_t)spec->envp, spec->envc);
-  char **procs = split_strings((const char *)(uintptr_t)spec->cgroup_procs, spec->cgroup_procs_count);
-  int pipe_fds[2] = {-1, -1};
-  int status_pipe[2] = {-1, -1};
-  void *stack = NULL;
-  int32_t result = -ENOMEM;
-  if (!argv || !envp || !procs) {
-    copy_message(spec, "out of memory preparing the job");
-    goto out;
+  if (!spec->hostname || !spec->output_path || !spec->workdir || !spec->argv) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "a required string is missing");
   }
-  child.argv = argv;
-  child.envp = envp;
-  child.cgroup_procs = (const char *const *)procs;
-
-  /* Opened here, before any namespace change, with host paths; CLOEXEC so only the init
-   * keeps them (the command gets the output as stdout/stderr through dup2). */
-  child.output_fd = open((const char *)(uintptr_t)spec->output_path,
-                         O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-  if (child.output_fd < 0) {
-    result = -errno;
-    copy_message(spec, "cannot open the job's output file");
-    goto out;
+  res->argv = split_strings(spec->argv, spec->argc);
+  res->envp = split_strings(spec->envp, spec->envc);
+  res->procs = split_strings(spec->cgroup_procs, spec->cgroup_procs_count);
+  if (!res->argv || !res->envp || !res->procs) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, ENOMEM, "");
   }
-  /* The command's status travels back through a pipe rather than a file: nothing to create
-   * and remove on disk per job, and the bytes wait in the pipe until the daemon reaps the
-   * init. Only the read end stays open here, non-blocking (an init that was killed writes
-   * nothing). */
-  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
-    result = -errno;
-    copy_message(spec, "pipe2 for the job's status failed");
-    goto out;
+  /* Opened here, with the host's paths, before any namespace changes; close-on-exec, and the
+   * child moves it to IJR_INIT_OUTPUT_FD for the init. */
+  const char *output_path = (const char *)(uintptr_t)spec->output_path;
+  res->output_fd = open(output_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (res->output_fd < 0) return fail(error, IJR_STEP_OPEN_OUTPUT, errno, output_path);
+  /* The command's status travels back through a pipe: nothing to create on disk per job,
+   * and the bytes wait in the pipe until the daemon reaps the init. Only its read end stays
+   * here, non-blocking (an init that was killed writes nothing). */
+  if (pipe2(res->status_pipe, O_CLOEXEC) != 0) return fail(error, IJR_STEP_MAKE_PIPES, errno, "status");
+  if (fcntl(res->status_pipe[0], F_SETFL, O_NONBLOCK) != 0) {
+    return fail(error, IJR_STEP_MAKE_PIPES, errno, "status");
   }
-  if (fcntl(status_pipe[0], F_SETFL, O_NONBLOCK) != 0) {
-    result = -errno;
-    copy_message(spec, "cannot make the job's status pipe non-blocking");
-    goto out;
-  }
-  child.status_fd = status_pipe[1];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    result = -errno;
-    copy_message(spec, "pipe2 failed");
-    goto out;
-  }
-  child.error_fd = pipe_fds[1];
+  if (pipe2(res->error_pipe, O_CLOEXEC) != 0) return fail(error, IJR_STEP_MAKE_PIPES, errno, "error");
   int init_fd = init_program_fd();
-  if (init_fd < 0) {
-    result = init_fd;
-    copy_message(spec, "cannot prepare the job's init program");
-    goto out;
-  }
+  if (init_fd < 0) return fail(error, IJR_STEP_LOAD_INIT, -init_fd, "");
+  long page = sysconf(_SC_PAGESIZE);
+  res->stack_map_bytes = STACK_BYTES + (size_t)page;
+  void *map = mmap(NULL, res->stack_map_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (map == MAP_FAILED) return fail(error, IJR_STEP_ALLOCATE_STACK, errno, "");
+  res->stack_map = map;
+  if (mprotect(map, (size_t)page, PROT_NONE) != 0) return fail(error, IJR_STEP_ALLOCATE_STACK, errno, "");
 
+  child->mount_point = (const char *)(uintptr_t)spec->mount_point;
+  child->lower_dir = (const char *)(uintptr_t)spec->lower_dir;
+  child->scratch_dir = (const char *)(uintptr_t)spec->scratch_dir;
+  child->scratch_bytes = spec->scratch_bytes;
+  child->hostname = (const char *)(uintptr_t)spec->hostname;
+  child->workdir = (const char *)(uintptr_t)spec->workdir;
+  child->argv = res->argv;
+  child->envp = res->envp;
+  child->cgroup_procs = (const char *const *)res->procs;
+  child->unshare_cgroup_namespace = spec->cgroup_dir_fd < 0;
+  child->parent_death_signal = (spec->flags & IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL) != 0;
+  child->init_program_fd = init_fd;
+  child->error_fd = res->error_pipe[1];
+  child->output_fd = res->output_fd;
+  child->status_fd = res->status_pipe[1];
+  return 0;
+}
+
+/* Clones the child. Returns its PID, or -errno with `error` filled. */
+static long clone_child(const struct ijr_spawn_spec *spec, struct resources *res,
+                        struct ijr_child *child, struct ijr_spawn_error *error) {
   uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
   int v2 = spec->cgroup_dir_fd >= 0;
   if (v2) flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
-  /* CLONE_VM|CLONE_VFORK: no copy of this (large) process's page tables; this thread waits
-   * until the child has exec'd the init or exited. The child runs on its own stack. */
-  size_t stack_size = 512 * 1024;
-  stack = malloc(stack_size);
-  if (!stack) {
-    copy_message(spec, "out of memory preparing the job");
-    goto out;
-  }
-  struct child_start start = {&child, !v2, init_fd};
+  char *stack = (char *)res->stack_map + (res->stack_map_bytes - STACK_BYTES);
   /* Signals stay blocked in the child until the init sets its own mask: a handler of the
    * daemon must never run in a child that shares its memory. */
   sigset_t all, saved;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &saved);
+  int rc = pthread_sigmask(SIG_SETMASK, &all, &saved);
+  if (rc != 0) return fail(error, IJR_STEP_CLONE, rc, "pthread_sigmask");
+  /* CLONE_VM|CLONE_VFORK: no copy of this (large) process's page tables; this thread waits
+   * until the child has exec'd the init or exited. */
   struct clone_args args;
   memset(&args, 0, sizeof(args));
   args.flags = flags | CLONE_VM | CLONE_VFORK;
   args.exit_signal = SIGCHLD;
   args.cgroup = v2 ? (uint64_t)spec->cgroup_dir_fd : 0;
   args.stack = (uint64_t)(uintptr_t)stack;
-  args.stack_size = stack_size;
-  long pid = ijr_clone3_run(&args, sizeof(args), child_entry, &start);
+  args.stack_size = STACK_BYTES;
+  long pid = ijr_clone3_run(&args, sizeof(args), ijr_child_main, child);
   if (pid == -ENOSYS && !v2) {
     /* Kernels before 5.3 have no clone3; without cgroup v2 the old call does the same. */
-    pid = clone(child_entry, (char *)stack + stack_size,
-                (int)(flags | CLONE_VM | CLONE_VFORK) | SIGCHLD, &start);
+    pid = clone(ijr_child_main, stack + STACK_BYTES, (int)(flags | CLONE_VM | CLONE_VFORK) | SIGCHLD,
+                child);
     if (pid < 0) pid = -errno;
   }
-  pthread_sigmask(SIG_SETMASK, &saved, 0);
-  if (pid < 0) {
-    result = (int32_t)pid;
-    copy_message(spec, v2 ? "clone3 into the job's cgroup failed" : "clone failed");
-    goto out;
-  }
+  rc = pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  if (pid < 0) return fail(error, IJR_STEP_CLONE, (int)-pid, v2 ? "clone3" : "clone");
+  /* Restoring a mask saved a moment ago cannot fail; if it did, this thread would stay deaf
+   * to signals, so say so rather than carry on. */
+  if (rc != 0) abort();
+  return pid;
+}
 
-  close(pipe_fds[1]);
-  pipe_fds[1] = -1;
-  /* EOF without a report: the command was exec'd. A report: the job failed to start, and
-   * its init exits; reap it so no zombie is left. */
-  struct ijr_report report;
-  ssize_t got;
-  do {
-    got = read(pipe_fds[0], &report, sizeof(report));
-  } while (got < 0 && errno == EINTR);
-  if (got == (ssize_t)sizeof(report)) {
-    report.message[sizeof(report.message) - 1] = '\0';
-    copy_message(spec, report.message);
-    result = report.err > 0 ? -report.err : -EIO;
-    while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR) {
-    }
-  } else {
-    result = (int32_t)pid;
-    spec->status_fd_out = status_pipe[0];
-    status_pipe[0] = -1;
+/* Reads the child's report, if any: EOF without one means the command was exec'd. */
+static int32_t collect(long pid, struct resources *res, struct ijr_spawn_error *error) {
+  close(res->error_pipe[1]);
+  res->error_pipe[1] = -1;
+  struct ijr_spawn_error report;
+  size_t got = 0;
+  while (got < sizeof(report)) {
+    ssize_t n = read(res->error_pipe[0], (char *)&report + got, sizeof(report) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
   }
+  if (got == 0) return (int32_t)pid;
+  /* The job failed to start and its init exits: reap it, so no zombie is left. */
+  while (waitpid((pid_t)pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  if (got != sizeof(report) || report.step < 0 || report.step >= IJR_STEP_COUNT_ ||
+      report.errno_value <= 0 || report.errno_value > 4095) {
+    return fail(error, IJR_STEP_EXEC_INIT, EPROTO, "malformed report from the job's child");
+  }
+  report.detail[sizeof(report.detail) - 1] = '\0';
+  *error = report;
+  return -report.errno_value;
+}
 
-out:
-  if (pipe_fds[0] >= 0) close(pipe_fds[0]);
-  if (pipe_fds[1] >= 0) close(pipe_fds[1]);
-  if (child.output_fd >= 0) close(child.output_fd);
-  if (status_pipe[0] >= 0) close(status_pipe[0]);
-  if (status_pipe[1] >= 0) close(status_pipe[1]);
-  free(argv);
-  free(envp);
-  free(procs);
-  free(stack);
+static void release(struct resources *res) {
+  int fds[] = {res->output_fd,    res->status_pipe[0], res->status_pipe[1],
+               res->error_pipe[0], res->error_pipe[1]};
+  for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+    if (fds[i] >= 0) close(fds[i]);
+  }
+  free(res->argv);
+  free(res->envp);
+  free(res->procs);
+  if (res->stack_map) munmap(res->stack_map, res->stack_map_bytes);
+}
+
+int32_t ijr_spawn(struct ijr_spawn_spec *spec) {
+  struct ijr_spawn_error *error = (struct ijr_spawn_error *)(uintptr_t)spec->error;
+  if (!error) return -EINVAL;
+  struct resources res = {
+      .output_fd = -1, .status_pipe = {-1, -1}, .error_pipe = {-1, -1},
+  };
+  struct ijr_child child;
+  memset(&child, 0, sizeof(child));
+  int32_t result = prepare(spec, &res, &child, error);
+  if (result == 0) {
+    long pid = clone_child(spec, &res, &child, error);
+    result = pid > 0 ? collect(pid, &res, error) : (int32_t)pid;
+  }
+  if (result > 0) {
+    spec->status_fd = res.status_pipe[0];
+    res.status_pipe[0] = -1;
+  }
+  release(&res);
   return result;
 }

@@ -1,21 +1,23 @@
 /*
- * The job's init, PID 1 of its PID namespace, in the style of tini and catatonit. It is a
- * small static program of its own (built into libijr.so and exec'd from a memfd by the
- * spawner), so a job holds neither a copy of the daemon's memory nor its command line and
- * environment. It forks
- * the command, forwards the signals a supervisor sends (TERM, INT, HUP, QUIT, USR1, USR2) to
- * it, reaps every process that ends in the namespace (orphans are re-parented to PID 1), and
- * when the command ends, records its status and exits with it (128+n for signal n). Its exit
- * tears the namespace down: the kernel kills whatever the command left running.
+ * The job's init, PID 1 of its PID namespace, in the style of tini and catatonit. A small
+ * static program of its own (built into libijr.so and exec'd from a sealed memfd by the
+ * spawner), so a job holds nothing of the daemon's memory, command line or environment.
+ *
+ * It makes itself unreachable to the job (non-dumpable: /proc/1/fd, mem, environ need
+ * CAP_SYS_PTRACE, which no job has, and the job's /proc hides it altogether), starts the
+ * command, forwards the signals a supervisor sends (TERM, INT, HUP, QUIT, USR1, USR2) to it,
+ * reaps every process that ends in the namespace (orphans are re-parented to PID 1), and when
+ * the command ends, reports its status on the status pipe and exits with it (128+n for signal
+ * n). Its exit tears the namespace down: the kernel kills whatever the command left running.
  */
-#include "../job_child.h"
+#include "init.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -32,34 +34,26 @@ static const char *path_of(char *const *envp) {
   return DEFAULT_PATH;
 }
 
-/* execve, searching PATH for a name without a slash like execvp does, but reporting exactly
- * why nothing could run: not found, or found and not executable. */
-/* Says why execve of an existing-or-not `path` failed, in the user's terms. ENOENT for a file
- * that exists means its #! interpreter (or ELF loader) is missing. */
+/* Reports why execve of `path` failed, as data: ENOENT for a file that exists means its #!
+ * interpreter (or ELF loader) is missing; EACCES on a directory is EISDIR. */
 static void report_exec_failure(int fd, int err, const char *path) {
   struct stat st;
   int exists = stat(path, &st) == 0;
   if (err == ENOENT && exists) {
-    ijr_report(fd, err, "interpreter of the command not found in rootfs: ", path, "");
-  } else if (err == ENOENT) {
-    ijr_report(fd, err, "command not found in rootfs: ", path, "");
+    ijr_report(fd, IJR_STEP_EXEC_INTERPRETER, err, path, "");
   } else if (err == EACCES && exists && S_ISDIR(st.st_mode)) {
-    ijr_report(fd, err, "command is a directory: ", path, "");
-  } else if (err == EACCES) {
-    ijr_report(fd, err, "command is not executable: ", path, "");
-  } else if (err == ENOEXEC) {
-    ijr_report(fd, err, "command is not in an executable format (no #! line?): ", path, "");
+    ijr_report(fd, IJR_STEP_EXEC_COMMAND, EISDIR, path, "");
   } else {
-    ijr_report(fd, err, "cannot execute ", path, "");
+    ijr_report(fd, IJR_STEP_EXEC_COMMAND, err, path, "");
   }
 }
 
 /* execve, searching PATH for a name without a slash like execvp does, but reporting exactly
  * why nothing could run: not found, or found and not executable. */
-static void __attribute__((noreturn)) exec_command(const struct ijr_child *child, int report_fd) {
-  const char *name = child->argv[0];
+static void __attribute__((noreturn)) exec_command(const struct init_job *job, int report_fd) {
+  const char *name = job->argv[0];
   if (strchr(name, '/')) {
-    execve(name, child->argv, child->envp);
+    execve(name, job->argv, job->envp);
     report_exec_failure(report_fd, errno, name);
     _exit(127);
   }
@@ -67,7 +61,7 @@ static void __attribute__((noreturn)) exec_command(const struct ijr_child *child
   char denied[4096];
   denied[0] = '\0';
   size_t name_len = strlen(name);
-  const char *dir = path_of(child->envp);
+  const char *dir = path_of(job->envp);
   while (1) {
     const char *end = strchr(dir, ':');
     size_t dir_len = end ? (size_t)(end - dir) : strlen(dir);
@@ -78,7 +72,7 @@ static void __attribute__((noreturn)) exec_command(const struct ijr_child *child
       n += dir_len;
       candidate[n++] = '/';
       memcpy(candidate + n, name, name_len + 1);
-      execve(candidate, child->argv, child->envp);
+      execve(candidate, job->argv, job->envp);
       int err = errno;
       if (err == EACCES) {
         if (denied[0] == '\0') memcpy(denied, candidate, n + name_len + 1);
@@ -97,64 +91,72 @@ static void __attribute__((noreturn)) exec_command(const struct ijr_child *child
     dir = end + 1;
   }
   if (denied[0] != '\0') report_exec_failure(report_fd, EACCES, denied);
-  else ijr_report(report_fd, ENOENT, "command not found in rootfs: ", name, " (searched PATH)");
+  else ijr_report(report_fd, IJR_STEP_SEARCH_PATH, ENOENT, name, "");
   _exit(127);
 }
 
-/* The command's process: default signal dispositions and mask, its own session, stdin from
- * /dev/null, stdout and stderr into the job's output, the working directory, then exec. */
-static void __attribute__((noreturn)) start_command(const struct ijr_child *child, int report_fd) {
+/* The command's process: default signal dispositions and mask, its own session, stdout and
+ * stderr into the job's output (stdin is the init's: the job's /dev/null), the working
+ * directory, then exec. */
+static void __attribute__((noreturn)) start_command(const struct init_job *job, int report_fd) {
   struct sigaction dfl;
   memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < 65; sig++) sigaction(sig, &dfl, 0); /* EINVAL for KILL/STOP: fine */
+  for (int sig = 1; sig < 65; sig++) {
+    /* EINVAL: KILL and STOP, and the C library's own two real-time signals. */
+    if (sigaction(sig, &dfl, 0) != 0 && errno != EINVAL) {
+      ijr_report(report_fd, IJR_STEP_COMMAND_DESCRIPTORS, errno, "sigaction", "");
+      _exit(127);
+    }
+  }
   sigset_t none;
   sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, 0);
-  setsid();
-  int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(child->output_fd, 1) < 0 || dup2(child->output_fd, 2) < 0) {
-    ijr_report(report_fd, errno, "cannot set up stdin, stdout and stderr", "", "");
+  if (sigprocmask(SIG_SETMASK, &none, 0) != 0) {
+    ijr_report(report_fd, IJR_STEP_COMMAND_DESCRIPTORS, errno, "sigprocmask", "");
     _exit(127);
   }
-  if (null_fd > 2) close(null_fd);
-  if (chdir(child->workdir) != 0) {
-    ijr_report(report_fd, errno, "working directory not usable in rootfs: ", child->workdir, "");
+  if (setsid() < 0) {
+    ijr_report(report_fd, IJR_STEP_COMMAND_DESCRIPTORS, errno, "setsid", "");
     _exit(127);
   }
-  exec_command(child, report_fd);
+  if (dup2(IJR_INIT_OUTPUT_FD, 1) < 0 || dup2(IJR_INIT_OUTPUT_FD, 2) < 0) {
+    ijr_report(report_fd, IJR_STEP_COMMAND_DESCRIPTORS, errno, "dup2", "");
+    _exit(127);
+  }
+  if (chdir(job->workdir) != 0) {
+    ijr_report(report_fd, IJR_STEP_COMMAND_WORKDIR, errno, job->workdir, "");
+    _exit(127);
+  }
+  exec_command(job, report_fd);
 }
 
 struct command_start {
-  const struct ijr_child *child;
+  const struct init_job *job;
   int read_fd;
   int report_fd;
 };
 
 static int command_main(void *arg) {
   const struct command_start *start = arg;
-  close(start->read_fd);
-  start_command(start->child, start->report_fd);
+  close(start->read_fd); /* the init's end; the copy here only has to go */
+  start_command(start->job, start->report_fd);
 }
 
-static void write_status(int fd, const char *kind, int value) {
-  char text[32];
-  size_t n = 0;
-  for (const char *p = kind; *p; p++) text[n++] = *p;
-  text[n++] = ' ';
-  char digits[12];
-  int d = 0;
-  do {
-    digits[d++] = (char)('0' + value % 10);
-    value /= 10;
-  } while (value && d < 11);
-  while (d > 0) text[n++] = digits[--d];
-  text[n++] = '\n';
-  syscall(SYS_write, fd, text, n);
+/* Sends the command's end on the status pipe: one write of a few bytes, atomic. Nothing can
+ * be done if it fails: ijrd then has only the init's own exit status. */
+static void report_end(int kind, int value) {
+  struct ijr_init_status status;
+  memset(&status, 0, sizeof(status));
+  status.magic = IJR_INIT_STATUS_MAGIC;
+  status.version = IJR_INIT_PROTOCOL_VERSION;
+  status.kind = (uint16_t)kind;
+  status.value = value;
+  ssize_t written = syscall(SYS_write, IJR_INIT_STATUS_FD, &status, sizeof(status));
+  (void)written;
 }
 
 /* The init's life after the command started: wait for signals, forward them, reap. */
-static void __attribute__((noreturn)) supervise(pid_t command, int status_fd, const sigset_t *waited) {
+static void __attribute__((noreturn)) supervise(pid_t command, const sigset_t *waited) {
   sigset_t set = *waited;
   while (1) {
     siginfo_t info;
@@ -169,56 +171,92 @@ static void __attribute__((noreturn)) supervise(pid_t command, int status_fd, co
     while ((pid = syscall(SYS_wait4, -1, &status, WNOHANG, NULL)) > 0) {
       if (pid != command) continue; /* an orphan, reaped */
       if (WIFSIGNALED(status)) {
-        write_status(status_fd, "signal", WTERMSIG(status));
+        report_end(IJR_END_SIGNAL, WTERMSIG(status));
         syscall(SYS_exit_group, 128 + WTERMSIG(status));
       }
-      write_status(status_fd, "exit", WEXITSTATUS(status));
+      report_end(IJR_END_EXIT, WEXITSTATUS(status));
       syscall(SYS_exit_group, WEXITSTATUS(status));
     }
   }
 }
 
-void ijr_run_init(const struct ijr_child *child) {
-  /* Everything the init waits for is blocked and taken with sigwaitinfo: a PID 1 without
+void ijr_run_init(const struct init_job *job) {
+  /* Non-dumpable first: from here on the job's processes cannot open /proc/1/fd/N (the
+   * status pipe among them), /proc/1/mem or /proc/1/environ. exec made it dumpable again. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_INIT_PROTECT, errno, "PR_SET_DUMPABLE", "");
+    _exit(125);
+  }
+  /* Executed from a memfd, the process would be named "memfd:ijr-init" in ps. */
+  if (prctl(PR_SET_NAME, "ijr-init", 0, 0, 0) != 0) {
+    ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_INIT_PROTECT, errno, "PR_SET_NAME", "");
+    _exit(125);
+  }
+  /* None of the three may reach the command except its output, as its stdout and stderr
+   * (dup2 clears the flag on the copies). */
+  const int kept[] = {IJR_INIT_STATUS_FD, IJR_INIT_ERROR_FD, IJR_INIT_OUTPUT_FD};
+  for (int i = 0; i < 3; i++) {
+    if (fcntl(kept[i], F_SETFD, FD_CLOEXEC) != 0) {
+      ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_INIT_PROTECT, errno, "FD_CLOEXEC", "");
+      _exit(125);
+    }
+  }
+  /* Everything the init waits for is blocked and taken with sigtimedwait: a PID 1 without
    * handlers would otherwise have the kernel drop these signals. */
   sigset_t waited;
   sigemptyset(&waited);
   sigaddset(&waited, SIGCHLD);
   for (const int *sig = FORWARDED; *sig; sig++) sigaddset(&waited, *sig);
-  sigprocmask(SIG_BLOCK, &waited, 0);
-
-  int exec_pipe[2];
-  if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
-    ijr_report(child->error_fd, errno, "pipe2 for exec", "", "");
+  if (sigprocmask(SIG_BLOCK, &waited, 0) != 0) {
+    ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_INIT_SIGNALS, errno, "sigprocmask", "");
     _exit(125);
   }
-  /* The init is a copy-on-write image of the daemon; a plain fork would copy its page tables
-   * once more just to exec. CLONE_VM|CLONE_VFORK shares the memory and suspends the init
-   * until the command has exec'd (or failed), on a stack of its own. */
+  int exec_pipe[2];
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0) {
+    ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_START_COMMAND, errno, "pipe2", "");
+    _exit(125);
+  }
+  /* CLONE_VM|CLONE_VFORK: no copy of the init's page tables just to exec, and the init is
+   * suspended until the command has exec'd (or failed), on a stack of its own. */
   static char command_stack[256 * 1024] __attribute__((aligned(16)));
-  struct command_start start = {child, exec_pipe[0], exec_pipe[1]};
+  struct command_start start = {job, exec_pipe[0], exec_pipe[1]};
   pid_t command = clone(command_main, command_stack + sizeof(command_stack),
                         CLONE_VM | CLONE_VFORK | SIGCHLD, &start);
   if (command < 0) {
-    ijr_report(child->error_fd, errno, "start the command", "", "");
+    ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_START_COMMAND, errno, "clone", "");
     _exit(125);
   }
   close(exec_pipe[1]);
   /* The command's exec closes the pipe (CLOEXEC): EOF means it is running. A report means it
    * is not: pass it on to ijr_spawn and leave. */
-  struct ijr_report report;
-  ssize_t got;
-  do {
-    got = read(exec_pipe[0], &report, sizeof(report));
-  } while (got < 0 && errno == EINTR);
-  if (got == (ssize_t)sizeof(report)) {
-    ssize_t ignored = write(child->error_fd, &report, sizeof(report));
-    (void)ignored;
-    waitpid(command, 0, 0);
+  struct ijr_spawn_error report;
+  size_t got = 0;
+  while (got < sizeof(report)) {
+    ssize_t n = read(exec_pipe[0], (char *)&report + got, sizeof(report) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  if (got > 0) {
+    const char *p = (const char *)&report;
+    size_t left = got;
+    while (left > 0) {
+      ssize_t n = write(IJR_INIT_ERROR_FD, p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      p += n;
+      left -= (size_t)n;
+    }
+    while (waitpid(command, 0, 0) < 0 && errno == EINTR) {
+    }
     _exit(127);
   }
   close(exec_pipe[0]);
-  close(child->output_fd);
-  close(child->error_fd); /* ijr_spawn returns now */
-  supervise((pid_t)command, child->status_fd, &waited);
+  if (close(IJR_INIT_OUTPUT_FD) != 0) {
+    ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_START_COMMAND, errno, "close output", "");
+    _exit(125);
+  }
+  /* ijr_spawn returns at this EOF. A failed close of a pipe's write end still releases it. */
+  close(IJR_INIT_ERROR_FD);
+  supervise(command, &waited);
 }

@@ -7,6 +7,7 @@
 
 import { createCgroupController, type IjrCgroupController } from "../cgroup/mod.ts";
 import { JobManager } from "../job/mod.ts";
+import { markInheritedDescriptorsCloseOnExec } from "../native/mod.ts";
 import { RootfsStore } from "../rootfs/mod.ts";
 import { type DaemonSettings, preflight, PreflightError } from "./preflight.ts";
 import type { DaemonFlags } from "./program.ts";
@@ -17,6 +18,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
   let settings: DaemonSettings;
   let cgroups: IjrCgroupController | undefined;
   try {
+    markInheritedDescriptorsCloseOnExec();
     settings = preflight(flags);
     await Deno.mkdir(settings.stateDir, { recursive: true, mode: 0o700 });
     const rootfs = await RootfsStore.open({

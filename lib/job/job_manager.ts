@@ -25,6 +25,7 @@ import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
 import { type JobFolder, JobFolders } from "./job_folders.ts";
 import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
+import { commandEnd } from "./command_end.ts";
 import { Reaper } from "./reaper.ts";
 import {
   DEFAULT_SCRATCH,
@@ -130,12 +131,18 @@ export class JobManager {
     await ensureEmptyDir(manager.#mountPoint);
     for (const id of await listJobIds(options.stateDir)) {
       const paths = jobPaths(options.stateDir, id);
-      const job = await loadJob(options.stateDir, id);
-      if (!job) {
+      const loaded = await loadJob(options.stateDir, id);
+      if ("missing" in loaded) {
         // A start that crashed before its record was written: nothing to keep.
         await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
         continue;
       }
+      if ("invalid" in loaded) {
+        // Kept on disk for whoever wants to look, and left out of everything ijrd serves.
+        console.error(`ijrd: skipping job record ${loaded.file}: ${loaded.invalid}`);
+        continue;
+      }
+      const job = loaded.job;
       await Deno.remove(paths.scratch, { recursive: true }).catch(() => {});
       if (job.state === "running") {
         const lost: JobStatus = {
@@ -360,9 +367,7 @@ export class JobManager {
     live.reaped = true;
     const id = live.status.id;
     clearTimeout(live.timer);
-    // The command's own result, as its init saw it; if the init itself was killed (stop
-    // after the grace period, the OOM killer choosing it), its own status stands in.
-    const command = readCommandStatus(live.statusFd) ?? initResult;
+    const command = commandEnd(readCommandStatus(live.statusFd), initResult);
     let usage;
     let message: string | undefined;
     try {
@@ -384,7 +389,10 @@ export class JobManager {
       return;
     }
     let state: JobState;
-    if (command.exitCode !== undefined) {
+    if ("invalid" in command) {
+      state = "failed";
+      message ??= `the job's init reported an invalid status: ${command.invalid}`;
+    } else if ("exitCode" in command) {
       state = "exited";
     } else if (live.stopReason) {
       state = "stopped";
@@ -396,9 +404,10 @@ export class JobManager {
     const final: JobStatus = {
       ...live.status,
       state,
-      exitCode: command.exitCode,
-      signal: command.signal ??
-        (state === "stopped" && command.exitCode === undefined ? SIGKILL : undefined),
+      exitCode: "exitCode" in command ? command.exitCode : undefined,
+      signal: "signal" in command
+        ? command.signal
+        : (state === "stopped" && !("exitCode" in command) ? SIGKILL : undefined),
       oomKilled: usage?.oomKilled ?? false,
       cpuNanos: usage?.cpuNanos,
       memoryPeakBytes: usage?.memoryPeakBytes,

@@ -5,7 +5,9 @@
  */
 
 import { join } from "node:path";
+import { IjrError } from "../errors/mod.ts";
 import { writeFileAtomic } from "../native/record_file.ts";
+import { jobRecordProblem } from "./job_record.ts";
 import type { JobStatus } from "./types.ts";
 
 /** The on-disk form: dates as ISO strings, bigints as decimal strings. */
@@ -78,6 +80,9 @@ export async function saveJobAsync(
 }
 
 function recordOf(stateDir: string, job: JobStatus) {
+  // A record that would not pass loadJob's checks is ijrd's bug: refuse to store it.
+  const problem = jobRecordProblem(job);
+  if (problem) throw new IjrError("INTERNAL", `refusing to record job ${job.id}: ${problem}`);
   const paths = jobPaths(stateDir, job.id);
   const stored: StoredJob = {
     ...job,
@@ -90,22 +95,44 @@ function recordOf(stateDir: string, job: JobStatus) {
   return { record: paths.record, text };
 }
 
-/** Reads a job record; undefined when missing or unreadable (a start that never finished). */
-export async function loadJob(stateDir: string, id: string): Promise<JobStatus | undefined> {
-  let stored: StoredJob;
+/** What reading a job record found. */
+export type LoadedJob =
+  | { readonly job: JobStatus }
+  | { readonly missing: true }
+  | { readonly invalid: string; readonly file: string };
+
+/**
+ * Reads a job record: the job, `missing` when there is no record (a start that never
+ * finished), or `invalid` with the reason when the file is there but is not a record this
+ * ijrd can trust (edited, truncated, from a bug): such a record is never handed on.
+ */
+export async function loadJob(stateDir: string, id: string): Promise<LoadedJob> {
+  const file = jobPaths(stateDir, id).record;
+  let text: string;
   try {
-    stored = JSON.parse(await Deno.readTextFile(jobPaths(stateDir, id).record));
-  } catch {
-    return undefined;
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { missing: true };
+    return { invalid: `cannot be read: ${(error as Error).message}`, file };
   }
-  if (stored.version !== 1 || stored.id !== id) return undefined;
-  const { version: _, ...rest } = stored;
-  return {
-    ...rest,
-    startedAt: new Date(stored.startedAt),
-    endedAt: stored.endedAt ? new Date(stored.endedAt) : undefined,
-    cpuNanos: stored.cpuNanos === undefined ? undefined : BigInt(stored.cpuNanos),
-  };
+  let job: JobStatus;
+  try {
+    const stored: StoredJob = JSON.parse(text);
+    if (typeof stored !== "object" || stored === null) throw new Error("not a JSON object");
+    if (stored.version !== 1) throw new Error(`record version ${stored.version} is not 1`);
+    if (stored.id !== id) throw new Error(`it names job ${JSON.stringify(stored.id)}`);
+    const { version: _, ...rest } = stored;
+    job = {
+      ...rest,
+      startedAt: new Date(stored.startedAt),
+      endedAt: stored.endedAt === undefined ? undefined : new Date(stored.endedAt),
+      cpuNanos: stored.cpuNanos === undefined ? undefined : BigInt(stored.cpuNanos),
+    };
+  } catch (error) {
+    return { invalid: (error as Error).message, file };
+  }
+  const problem = jobRecordProblem(job);
+  return problem ? { invalid: problem, file } : { job };
 }
 
 /** IDs of every job folder under the state folder. */

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { abiConstant, enumValue, structLayout } from "./abi.ts";
+import { describeErrno } from "./errno.ts";
 import { cString } from "./libc.ts";
 import { libijr } from "./loader.ts";
 
@@ -39,20 +41,23 @@ export class ConfinedFsError extends Error {
   }
 }
 
-/** Record operations, as in ffi/extract.h. */
+/** Record operations (enum ijr_extract_op). */
 const OP = {
-  dir: 1,
-  file: 2,
-  data: 3,
-  fileEnd: 4,
-  symlink: 5,
-  hardlink: 6,
-  dirTime: 7,
+  dir: enumValue("ijr_extract_op", "dir"),
+  file: enumValue("ijr_extract_op", "file"),
+  data: enumValue("ijr_extract_op", "data"),
+  fileEnd: enumValue("ijr_extract_op", "file_end"),
+  symlink: enumValue("ijr_extract_op", "symlink"),
+  hardlink: enumValue("ijr_extract_op", "hardlink"),
+  dirTime: enumValue("ijr_extract_op", "dir_time"),
 } as const;
 
-const HEADER_BYTES = 48;
+/** Where each field of a record's header lies (struct ijr_extract_record). */
+const HEADER = structLayout("ijr_extract_record");
+const AT = HEADER.offsets;
+const HEADER_BYTES = HEADER.size;
 /** IJR_EXTRACT_PATH_MAX: the longest path or link target a record may carry. */
-export const CONFINED_PATH_MAX = 4096;
+export const CONFINED_PATH_MAX: number = abiConstant("IJR_EXTRACT_PATH_MAX");
 const ERROR_BYTES = 1024;
 const NO_META: EntryMeta = { mode: 0, uid: 0, gid: 0, mtimeSec: 0, mtimeNsec: 0 };
 
@@ -96,16 +101,16 @@ class Batch {
     this.reserve(HEADER_BYTES + path.length + link.length + dataLength);
     const view = this.view;
     const at = this.length;
-    view.setUint32(at, op, true);
-    view.setUint32(at + 4, path.length, true);
-    view.setUint32(at + 8, link.length, true);
-    view.setUint32(at + 12, meta.mode, true);
-    view.setUint32(at + 16, meta.uid, true);
-    view.setUint32(at + 20, meta.gid, true);
-    view.setUint32(at + 24, meta.mtimeNsec, true);
-    view.setUint32(at + 28, 0, true);
-    view.setBigInt64(at + 32, BigInt(meta.mtimeSec), true);
-    view.setBigUint64(at + 40, BigInt(dataLength), true);
+    view.setUint32(at + AT.op, op, true);
+    view.setUint32(at + AT.path_len, path.length, true);
+    view.setUint32(at + AT.link_len, link.length, true);
+    view.setUint32(at + AT.mode, meta.mode, true);
+    view.setUint32(at + AT.uid, meta.uid, true);
+    view.setUint32(at + AT.gid, meta.gid, true);
+    view.setUint32(at + AT.mtime_nsec, meta.mtimeNsec, true);
+    view.setUint32(at + AT.reserved, 0, true);
+    view.setBigInt64(at + AT.mtime_sec, BigInt(meta.mtimeSec), true);
+    view.setBigUint64(at + AT.data_len, BigInt(dataLength), true);
     let offset = at + HEADER_BYTES;
     this.bytes.set(path, offset);
     offset += path.length;
@@ -119,7 +124,7 @@ class Batch {
   /** Appends data to the DATA record that ends the buffer. */
   extendData(data: Uint8Array): void {
     this.reserve(data.length);
-    const lengthAt = this.lastData + 40;
+    const lengthAt = this.lastData + AT.data_len;
     this.view.setBigUint64(
       lengthAt,
       this.view.getBigUint64(lengthAt, true) + BigInt(data.length),
@@ -237,7 +242,7 @@ export class ConfinedWriter {
     this.#ended = true;
     const rc = libijr().ijr_extract_end(this.#handle);
     if (rc < 0 && !this.#failure) {
-      throw new ConfinedFsError(-rc, `closing the extracted file failed: errno ${-rc}`);
+      throw new ConfinedFsError(-rc, `closing the extracted file failed: ${describeErrno(-rc)}`);
     }
   }
 
@@ -272,11 +277,13 @@ export const RENAME_EXCHANGE = 2;
 /** renameat2(from, to, flags): throws ConfinedFsError with the errno on failure. */
 export function renamePath(from: string, to: string, flags: number): void {
   const rc = libijr().ijr_rename(cString(from), cString(to), flags);
-  if (rc < 0) throw new ConfinedFsError(-rc, `rename ${from} -> ${to} failed: errno ${-rc}`);
+  if (rc < 0) {
+    throw new ConfinedFsError(-rc, `rename ${from} -> ${to} failed: ${describeErrno(-rc)}`);
+  }
 }
 
 /** syncfs() on the file system holding path (off the JavaScript thread). */
 export async function syncFileSystem(path: string): Promise<void> {
   const rc = await libijr().ijr_syncfs(cString(path));
-  if (rc < 0) throw new ConfinedFsError(-rc, `syncfs ${path} failed: errno ${-rc}`);
+  if (rc < 0) throw new ConfinedFsError(-rc, `syncfs ${path} failed: ${describeErrno(-rc)}`);
 }

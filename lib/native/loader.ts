@@ -6,12 +6,10 @@
  * @module
  */
 
-import { lastErrno, openLibc } from "./libc.ts";
-import { cString } from "./libc.ts";
+import { abiHash } from "./abi.ts";
+import { describeErrno } from "./errno.ts";
+import { cString, lastErrno, openLibc } from "./libc.ts";
 import { LIBIJR_SYMBOLS, type LibijrSymbols } from "./symbols.ts";
-
-/** Must equal IJR_ABI_VERSION in ffi/libijr.h. */
-export const EXPECTED_ABI_VERSION = 2;
 
 /** Where `make lib` puts the library; `deno compile --include` embeds this same path. */
 export const LIBIJR_URL: URL = new URL("../../build/libijr.so", import.meta.url);
@@ -41,7 +39,7 @@ export function dlopenFromBytes<S extends Deno.ForeignLibraryInterface>(
 ): Deno.DynamicLibrary<S> {
   const libc = openLibc();
   const fd = libc.memfd_create(cString(name), MFD_CLOEXEC);
-  if (fd < 0) throw new Error(`memfd_create(${name}) failed: errno ${lastErrno()}`);
+  if (fd < 0) throw new Error(`memfd_create(${name}) failed: ${describeErrno(lastErrno())}`);
   const path = `/proc/self/fd/${fd}`;
   try {
     Deno.writeFileSync(path, bytes);
@@ -54,14 +52,18 @@ export function dlopenFromBytes<S extends Deno.ForeignLibraryInterface>(
 
 let library: LibijrSymbols | undefined;
 
-/** Opens libijr once per process and checks that it speaks the expected ABI. */
+/**
+ * Opens libijr once per process and checks that it was built from the same declaration of
+ * what the two sides share (lib/native/abi.ts): a stale library is refused, not misread.
+ */
 export function libijr(): LibijrSymbols {
   if (library) return library;
   const opened = dlopenFromBytes("libijr.so", readLibijrBytes(), LIBIJR_SYMBOLS).symbols;
-  const abi = opened.ijr_abi_version();
-  if (abi !== EXPECTED_ABI_VERSION) {
+  const built = opened.ijr_abi_hash();
+  if (built !== abiHash()) {
     throw new Error(
-      `libijr.so speaks ABI ${abi}, this build expects ${EXPECTED_ABI_VERSION}: run 'make lib'`,
+      `libijr.so was built from another ABI (hash ${built.toString(16)}, this code has ` +
+        `${abiHash().toString(16)}): run 'make abi lib'`,
     );
   }
   library = opened;

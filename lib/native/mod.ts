@@ -5,4 +5,5 @@
 
 export { dlopenFromBytes, libijr, readLibijrBytes } from "./loader.ts";
 export { cString, lastErrno, openLibc } from "./libc.ts";
+export { markInheritedDescriptorsCloseOnExec } from "./descriptors.ts";
 export type { LibijrSymbols } from "./symbols.ts";

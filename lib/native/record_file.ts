@@ -7,6 +7,7 @@
  * @module
  */
 
+import { describeErrno } from "./errno.ts";
 import { cString } from "./libc.ts";
 import { libijr } from "./loader.ts";
 
@@ -35,7 +36,7 @@ export async function writeFileAtomic(
     keepAlive(tempC, pathC, bytes);
   }
   if (result < 0) {
-    throw new Error(`cannot write ${path}: ${errnoName(-result)}`);
+    throw new Error(`cannot write ${path}: ${describeErrno(-result)}`);
   }
 }
 
@@ -43,17 +44,4 @@ const alive = new WeakSet<object>();
 
 function keepAlive(...buffers: object[]): void {
   for (const buffer of buffers) alive.add(buffer);
-}
-
-function errnoName(errno: number): string {
-  const names: Record<number, string> = {
-    2: "no such file or directory (ENOENT)",
-    13: "permission denied (EACCES)",
-    20: "not a directory (ENOTDIR)",
-    21: "is a directory (EISDIR)",
-    28: "no space left on device (ENOSPC)",
-    30: "read-only file system (EROFS)",
-    40: "too many levels of symbolic links (ELOOP)",
-  };
-  return names[errno] ?? `errno ${errno}`;
 }

@@ -7,8 +7,11 @@
  */
 
 import { IjrError } from "../errors/mod.ts";
+import { abiConstant, enumValue, structLayout, StructView } from "./abi.ts";
+import { describeErrno } from "./errno.ts";
 import { cString, lastErrno, openLibc } from "./libc.ts";
 import { libijr } from "./loader.ts";
+import { spawnError } from "./spawn_errors.ts";
 
 /** What ijr_spawn needs, all prepared by the caller. */
 export interface SpawnSpec {
@@ -56,14 +59,19 @@ function overlayPath(path: string): string {
   if (/[,:\\\n]/.test(path)) {
     throw new IjrError("INVALID_ARGUMENT", `path ${path} cannot be used in an overlay mount`);
   }
+  if (new TextEncoder().encode(path).length > abiConstant("IJR_LAYER_PATH_MAX")) {
+    throw new IjrError("INVALID_ARGUMENT", `path ${path} is too long for an overlay mount`);
+  }
   return path;
 }
 
+const decoder = new TextDecoder();
+
 /**
  * Spawns the job and returns its init's pid, once the command is exec'd, and the read end of
- * the pipe the init reports the command's final status on (see readCommandStatus). A failure
- * to set up or to exec throws an IjrError with the child's precise message:
- * FAILED_PRECONDITION for problems with the command or rootfs, INTERNAL for the rest.
+ * the pipe the init reports the command's end on (see readCommandStatus). A failure to set
+ * up or to exec throws an IjrError worded from the step, errno and path the child reported
+ * (lib/native/spawn_errors.ts).
  */
 export function spawnJob(spec: SpawnSpec): SpawnedJob {
   const O_DIRECTORY = 0o200000;
@@ -74,7 +82,8 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   if (spec.cgroupDir !== undefined) {
     cgroupFd = libc.open(cString(spec.cgroupDir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (cgroupFd < 0) {
-      throw new IjrError("INTERNAL", `cannot open cgroup ${spec.cgroupDir}: errno ${lastErrno()}`);
+      const reason = describeErrno(lastErrno());
+      throw new IjrError("INTERNAL", `cannot open cgroup ${spec.cgroupDir}: ${reason}`);
     }
   }
   // Every buffer stays referenced until ijr_spawn returns.
@@ -89,41 +98,34 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
     env: packStrings(spec.env, "environment entries"),
     procs: packStrings(spec.cgroupProcsFiles, "cgroup paths"),
   };
-  const error = new Uint8Array(256);
-  const STATUS_FD_SLOT = 6;
-  const slots = new BigInt64Array([
-    pointerValue(strings.mountPoint),
-    pointerValue(strings.lower),
-    scratchDir ? pointerValue(scratchDir) : 0n,
-    "memoryBytes" in spec.scratch ? BigInt(spec.scratch.memoryBytes) : 0n,
-    pointerValue(strings.hostname),
-    pointerValue(strings.output),
-    -1n, // out: the status pipe's read end
-    pointerValue(strings.workdir),
-    pointerValue(strings.argv),
-    BigInt(spec.argv.length),
-    pointerValue(strings.env),
-    BigInt(spec.env.length),
-    pointerValue(strings.procs),
-    BigInt(spec.cgroupProcsFiles.length),
-    BigInt(cgroupFd),
-    pointerValue(error),
-    BigInt(error.length),
-  ]);
+  const error = new StructView("ijr_spawn_error");
+  const request = new StructView("ijr_spawn_spec");
+  request.set("mount_point", pointerValue(strings.mountPoint));
+  request.set("lower_dir", pointerValue(strings.lower));
+  request.set("scratch_dir", scratchDir ? pointerValue(scratchDir) : 0n);
+  request.set("scratch_bytes", "memoryBytes" in spec.scratch ? spec.scratch.memoryBytes : 0);
+  request.set("hostname", pointerValue(strings.hostname));
+  request.set("output_path", pointerValue(strings.output));
+  request.set("workdir", pointerValue(strings.workdir));
+  request.set("argv", pointerValue(strings.argv));
+  request.set("argc", spec.argv.length);
+  request.set("envp", pointerValue(strings.env));
+  request.set("envc", spec.env.length);
+  request.set("cgroup_procs", pointerValue(strings.procs));
+  request.set("cgroup_procs_count", spec.cgroupProcsFiles.length);
+  request.set("cgroup_dir_fd", cgroupFd);
+  request.set("flags", abiConstant("IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL"));
+  request.set("status_fd", -1);
+  request.set("error", pointerValue(error.bytes));
   let result: number;
   try {
-    result = libijr().ijr_spawn(new Uint8Array(slots.buffer));
+    result = libijr().ijr_spawn(request.bytes);
   } finally {
     if (cgroupFd >= 0) libc.close(cgroupFd);
   }
-  if (result > 0) return { pid: result, statusFd: Number(slots[STATUS_FD_SLOT]) };
-  const message = new TextDecoder().decode(error.subarray(0, error.indexOf(0)));
-  const userProblem = /^(command |interpreter of the command |working directory |the rootfs )/
-    .test(message);
-  throw new IjrError(
-    userProblem ? "FAILED_PRECONDITION" : "INTERNAL",
-    message || `spawn failed: errno ${-result}`,
-  );
+  if (result > 0) return { pid: result, statusFd: Number(request.get("status_fd")) };
+  const errno = Number(error.get("errno_value")) || -result;
+  throw spawnError(Number(error.get("step")), errno, decoder.decode(error.text("detail")));
 }
 
 /** A spawned job's init. */
@@ -134,20 +136,60 @@ export interface SpawnedJob {
 }
 
 /**
- * Reads what the init reported about the command ("exit N" or "signal N") once the init has
- * ended, and closes the pipe. Undefined when the init died before it could report (killed
- * after the grace period, or by the OOM killer).
+ * What the init reported about the command: how it ended, or why the report cannot be
+ * trusted (`invalid`); undefined when it reported nothing (the init was killed first: stop
+ * after the grace period, or the OOM killer).
  */
-export function readCommandStatus(statusFd: number): WaitResult | undefined {
+export type CommandStatus =
+  | { readonly exitCode: number }
+  | { readonly signal: number }
+  | { readonly invalid: string };
+
+/**
+ * Reads what the init reported on the status pipe once the init has ended, validates it
+ * (parseCommandStatus), and closes the pipe.
+ */
+export function readCommandStatus(statusFd: number): CommandStatus | undefined {
   const libc = openLibc();
-  const buffer = new Uint8Array(32);
+  // Room for more than one report: a second one is a sign of forgery, not a detail.
+  const buffer = new Uint8Array(structLayout("ijr_init_status").size * 2);
   const got = Number(libc.read(statusFd, buffer, BigInt(buffer.length)));
   libc.close(statusFd);
-  if (got <= 0) return undefined;
-  const [kind, value] = new TextDecoder().decode(buffer.subarray(0, got)).trim().split(" ");
-  if (kind === "exit") return { exitCode: Number(value) };
-  if (kind === "signal") return { signal: Number(value) };
-  return undefined;
+  return got <= 0 ? undefined : parseCommandStatus(buffer.subarray(0, got));
+}
+
+/**
+ * Validates the bytes the init sent: exactly one struct ijr_init_status of this protocol
+ * version, an exit status 0..255 or a signal 1..64, nothing else. Anything else is reported
+ * as `invalid` with the reason, never taken at its word.
+ */
+export function parseCommandStatus(bytes: Uint8Array<ArrayBuffer>): CommandStatus {
+  const size = structLayout("ijr_init_status").size;
+  if (bytes.length !== size) {
+    return { invalid: `the status report has ${bytes.length} bytes, not ${size}` };
+  }
+  const status = new StructView("ijr_init_status", bytes);
+  if (status.get("magic") !== abiConstant("IJR_INIT_STATUS_MAGIC")) {
+    return { invalid: "the status report has a wrong magic number" };
+  }
+  const version = status.get("version");
+  if (version !== abiConstant("IJR_INIT_PROTOCOL_VERSION")) {
+    return { invalid: `the status report has protocol version ${version}` };
+  }
+  if (status.get("reserved") !== 0) return { invalid: "the status report's reserved field is set" };
+  const kind = status.get("kind");
+  const value = Number(status.get("value"));
+  if (kind === enumValue("ijr_end_kind", "exit")) {
+    return value >= 0 && value <= 255
+      ? { exitCode: value }
+      : { invalid: `the status report has exit status ${value}` };
+  }
+  if (kind === enumValue("ijr_end_kind", "signal")) {
+    return value >= 1 && value <= 64
+      ? { signal: value }
+      : { invalid: `the status report has signal ${value}` };
+  }
+  return { invalid: `the status report has kind ${kind}` };
 }
 
 /** A reaped process: exit code or terminating signal. */

@@ -1,7 +1,6 @@
 /** Signatures of ffi/abi.c. @module */
 
-/** ABI identification and the round-trip probe. */
+/** ABI identification. */
 export const ABI_SYMBOLS = {
-  ijr_abi_version: { parameters: [], result: "i32" },
-  ijr_fnv1a64: { parameters: ["buffer", "usize"], result: "u64" },
+  ijr_abi_hash: { parameters: [], result: "u64" },
 } as const satisfies Deno.ForeignLibraryInterface;

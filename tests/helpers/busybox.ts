@@ -96,8 +96,10 @@ export async function busyboxTarball(): Promise<string> {
   const dir = await busyboxRootfsDir();
   const tarball = join(FIXTURES_DIR, "busybox-rootfs.tar.gz");
   try {
-    Deno.statSync(tarball);
-    return tarball;
+    // Fresh only when made after the tree it packs (rebuilt with a new probe).
+    const made = Deno.statSync(tarball).mtime!.getTime();
+    const tree = Deno.statSync(join(FIXTURES_DIR, "busybox-rootfs.done")).mtime!.getTime();
+    if (made >= tree) return tarball;
   } catch { /* not built yet */ }
   await run("tar", ["-C", dir, "--numeric-owner", "-czf", `${tarball}.tmp`, "."]);
   await Deno.rename(`${tarball}.tmp`, tarball);

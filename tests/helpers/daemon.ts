@@ -36,10 +36,20 @@ function freePort(): number {
   return port;
 }
 
+/** How a test daemon is started, beyond its flags. */
+export interface StartDaemonOptions {
+  /**
+   * Start ijrd the careless way a shell or service manager might: with a descriptor of the
+   * host's "/" at 8 and a pipe (a FIFO opened read-write) at 9, neither close-on-exec.
+   */
+  readonly inheritRootAndPipe?: boolean;
+}
+
 /** Starts ijrd and waits until it listens (or fails with its stderr). */
 export async function startDaemon(
   extraFlags: string[] = [],
   reuse?: { dir: string; port: number },
+  options: StartDaemonOptions = {},
 ): Promise<TestDaemon> {
   const pki = await testPki();
   const dir = reuse?.dir ?? Deno.makeTempDirSync({ prefix: "ijr-e2e-" });
@@ -64,8 +74,18 @@ export async function startDaemon(
   }
   const rootfsDir = join(dir, "rootfs");
   const stateDir = join(dir, "state");
-  const child = new Deno.Command(Deno.execPath(), {
+  let command = Deno.execPath();
+  let wrapper: string[] = [];
+  if (options.inheritRootAndPipe) {
+    const fifo = join(dir, "inherited.fifo");
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    if (!made.success) throw new Error(`mkfifo ${fifo} failed`);
+    command = "/bin/sh";
+    wrapper = ["-c", `exec 8</ 9<>"$0"; exec "$@"`, fifo, Deno.execPath()];
+  }
+  const child = new Deno.Command(command, {
     args: [
+      ...wrapper,
       "run",
       "-A",
       "--quiet",

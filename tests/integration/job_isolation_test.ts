@@ -30,9 +30,10 @@ rootTest(
       assert.deepEqual(root.split("\n").sort(), expected);
       assert.equal(pid, "2");
       const processes = ps.split("\n").slice(1).map((line) => line.trim().split(/\s+/));
-      // PID 1 is the init, 2 the shell, then ps itself: no host process is visible.
-      assert.deepEqual(processes.map(([p]) => p).slice(0, 2), ["1", "2"]);
-      assert.equal(processes.length, 3);
+      // 2 is the shell, then ps itself: no host process is visible, and neither is the init,
+      // PID 1 (non-dumpable, hidden by the job's /proc).
+      assert.equal(processes[0][0], "2");
+      assert.equal(processes.length, 2);
       assert.equal(net, "lo\nunknown");
       assert.equal(host, job.id);
     });
@@ -103,22 +104,20 @@ rootTest(
   "isolation: the job's init is its own small program, not a copy of the daemon",
   async () => {
     await withManager(async (manager) => {
-      const { output } = await run(manager, [
-        "sh",
-        "-c",
-        "tr '\\0' '|' < /proc/1/cmdline; echo; tr '\\0' '|' < /proc/1/environ; echo; " +
-        "cat /proc/1/comm; grep RssAnon /proc/1/status",
-      ]);
-      const [cmdline, environ, comm, rss] = output.split("\n");
-      // ijr-init STATUS_FD ERROR_FD OUTPUT_FD WORKDIR COMMAND...: no trace of the daemon.
-      assert.match(cmdline, /^ijr-init\|\d+\|\d+\|\d+\|\/\|sh\|-c\|/);
+      const job = await startBusybox(manager, ["sleep", "30"]);
+      const read = (file: string) =>
+        Deno.readTextFileSync(`/proc/${job.pid}/${file}`).replaceAll("\0", "|");
+      // Seen from the host: ijr-init WORKDIR COMMAND..., the job's environment, no trace of
+      // the daemon.
+      assert.equal(read("cmdline"), "ijr-init|/|sleep|30|");
       assert.equal(
-        environ,
+        read("environ"),
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|HOME=/root|TERM=xterm|",
       );
-      assert.equal(comm, "ijr-init");
-      const kib = Number(rss.match(/(\d+) kB/)![1]);
+      assert.equal(read("comm"), "ijr-init\n");
+      const kib = Number(read("status").match(/RssAnon:\s+(\d+) kB/)![1]);
       assert.ok(kib < 1024, `the init holds ${kib} KiB of anonymous memory`);
+      await manager.stop(job.id, { graceMs: 1000 });
     });
   },
 );
@@ -203,5 +202,45 @@ rootTest(
         Deno.errors.NotFound,
       );
     }, { scratch: { on: "disk" } });
+  },
+);
+
+rootTest(
+  "isolation: a descriptor the daemon leaked reaches neither the init nor the command",
+  async () => {
+    // A descriptor of "/" without close-on-exec, as a careless parent would leave one.
+    const libc = Deno.dlopen("libc.so.6", {
+      open: { parameters: ["buffer", "i32"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+    });
+    const leaked = libc.symbols.open(new TextEncoder().encode("/\0"), 0o200000);
+    assert.ok(leaked > 2);
+    try {
+      await withManager(async (manager) => {
+        const { output } = await run(manager, ["/bin/probe", "fds"]);
+        assert.equal(
+          output,
+          "fds=0,1,2\nfd0=/dev/null\nproc1listed=no\n" +
+            "proc1fd=EPERM\nproc1mem=EPERM\nproc1environ=EPERM\n",
+        );
+        // The init holds its 0, 1 and 2 on the job's /dev/null and its status pipe, nothing of
+        // the daemon's.
+        const job = await startBusybox(manager, ["sleep", "30"]);
+        const held = [...Deno.readDirSync(`/proc/${job.pid}/fd`)]
+          .map((e) => [Number(e.name), Deno.readLinkSync(`/proc/${job.pid}/fd/${e.name}`)])
+          .sort((a, b) => (a[0] as number) - (b[0] as number));
+        assert.deepEqual(held.map(([fd]) => fd), [0, 1, 2, 3]);
+        assert.deepEqual(held.slice(0, 3).map(([, target]) => target), [
+          "/dev/null",
+          "/dev/null",
+          "/dev/null",
+        ]);
+        assert.match(held[3][1] as string, /^pipe:\[\d+\]$/);
+        await manager.stop(job.id, { graceMs: 1000 });
+      });
+    } finally {
+      libc.symbols.close(leaked);
+      libc.close();
+    }
   },
 );
