@@ -100,7 +100,7 @@ static int make_parents(int root_fd, char *dir) {
         /* The umask may have narrowed 0755; an implicit directory must be traversable. */
         if (fd >= 0 && made && fchmod(fd, 0755) < 0) {
           int saved = errno;
-          close(fd);
+          (void)close(fd);
           errno = saved;
           fd = -1;
         }
@@ -108,7 +108,7 @@ static int make_parents(int root_fd, char *dir) {
     }
     if (current != root_fd) {
       int saved = errno;
-      close(current);
+      (void)close(current);
       errno = saved;
     }
     if (slash) *slash = '/';
@@ -229,7 +229,7 @@ static int32_t op_dir(struct extract *x, const struct ijr_extract_record *r, cha
   if (fd < 0) return fail(err, err_len, errno, "cannot open directory \"/%s\"", x->path);
   int rc = apply_meta(fd, r, 0);
   int saved = errno;
-  close(fd);
+  (void)close(fd);
   if (rc < 0) return fail(err, err_len, saved, "cannot set owner and mode of \"/%s\"", x->path);
   return 0;
 }
@@ -442,7 +442,7 @@ int32_t ijr_extract_end(void *handle) {
   int32_t rc = 0;
   if (x->file_fd >= 0 && close(x->file_fd) < 0) rc = -errno;
   drop_parent(x);
-  close(x->root_fd);
+  (void)close(x->root_fd);
   free(x);
   return rc;
 }
@@ -456,6 +456,6 @@ int32_t ijr_syncfs(const char *path) {
   int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return -errno;
   int rc = syncfs(fd) < 0 ? -errno : 0;
-  close(fd);
+  (void)close(fd);
   return rc;
 }

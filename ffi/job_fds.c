@@ -32,7 +32,7 @@ static int close_from(int first) {
     long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
     if (n < 0) {
       int err = errno;
-      close(dir);
+      (void)close(dir);
       errno = err;
       return -1;
     }

@@ -80,7 +80,7 @@ static int make_init_memfd(void) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EIO;
-      close(fd);
+      (void)close(fd);
       return -err;
     }
     p += n;
@@ -89,7 +89,7 @@ static int make_init_memfd(void) {
   /* Nobody, not even a later bug in this process, can change what every job runs. */
   if (fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) {
     int err = errno;
-    close(fd);
+    (void)close(fd);
     return -err;
   }
   return fd;
@@ -101,7 +101,8 @@ static int init_program_fd(void) {
   if (init_memfd < 0) init_memfd = make_init_memfd();
   int fd = init_memfd; /* a failure is not kept: the next spawn tries again */
   if (fd < 0) init_memfd = -1;
-  pthread_mutex_unlock(&init_lock);
+  /* Fails only for a mutex this thread does not hold; it holds it. */
+  (void)pthread_mutex_unlock(&init_lock);
   return fd;
 }
 
@@ -212,7 +213,9 @@ static long clone_child(const struct ijr_spawn_spec *spec, struct resources *res
 
 /* Reads the child's report, if any: EOF without one means the command was exec'd. */
 static int32_t collect(long pid, struct resources *res, struct ijr_spawn_error *error) {
-  close(res->error_pipe[1]);
+  /* Our copy of the write end must go for the EOF to come; close releases it whatever it
+   * returns. */
+  (void)close(res->error_pipe[1]);
   res->error_pipe[1] = -1;
   struct ijr_spawn_error report;
   size_t got = 0;
@@ -235,16 +238,18 @@ static int32_t collect(long pid, struct resources *res, struct ijr_spawn_error *
   return -report.errno_value;
 }
 
+/* Closing only releases (descriptors opened for writing nothing ijrd reads back here), and
+ * munmap of a mapping made here cannot fail: their results change nothing. */
 static void release(struct resources *res) {
   int fds[] = {res->output_fd,    res->status_pipe[0], res->status_pipe[1],
                res->error_pipe[0], res->error_pipe[1]};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-    if (fds[i] >= 0) close(fds[i]);
+    if (fds[i] >= 0) (void)close(fds[i]);
   }
   free(res->argv);
   free(res->envp);
   free(res->procs);
-  if (res->stack_map) munmap(res->stack_map, res->stack_map_bytes);
+  if (res->stack_map) (void)munmap(res->stack_map, res->stack_map_bytes);
 }
 
 int32_t ijr_spawn(struct ijr_spawn_spec *spec) {

@@ -1,7 +1,12 @@
 /*
  * libijr: the few kernel operations IJR's TypeScript cannot do itself, called through Deno
- * FFI. Every exported function is thread-safe and never forks and returns to the caller:
- * Deno is multi-threaded, so a forked copy of it must only exec or _exit.
+ * FFI. Every exported function may be called from any thread at any time (its only shared
+ * state, the init's memfd, is made under a lock; an extraction handle is used by one call at
+ * a time, as extract.h says), and none forks and returns to the caller: Deno is
+ * multi-threaded, so a forked copy of it must only exec or _exit.
+ *
+ * Every return value is checked. `(void)close(fd)` marks the close of a descriptor that only
+ * read, or is released on an error path: close always releases it, and nothing can be lost.
  *
  * Errors are returned as negative errno values (-ENOENT) so the caller needs no errno
  * access; functions that need more context fill a struct the caller provides (declared in

@@ -16,20 +16,20 @@ int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t 
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       int err = n < 0 ? errno : EIO;
-      close(fd);
-      unlink(temp);
+      (void)close(fd);
+      (void)unlink(temp);
       return -err;
     }
     done += (uint64_t)n;
   }
   if (close(fd) != 0) {
     int err = errno;
-    unlink(temp);
+    (void)unlink(temp);
     return -err;
   }
   if (rename(temp, path) != 0) {
     int err = errno;
-    unlink(temp);
+    (void)unlink(temp);
     return -err;
   }
   return 0;

@@ -138,7 +138,9 @@ struct command_start {
 
 static int command_main(void *arg) {
   const struct command_start *start = arg;
-  close(start->read_fd); /* the init's end; the copy here only has to go */
+  /* The init's end of the pipe; this process's copy only has to go (close releases the
+   * descriptor whatever it returns). */
+  (void)close(start->read_fd);
   start_command(start->job, start->report_fd);
 }
 
@@ -163,7 +165,9 @@ static void __attribute__((noreturn)) supervise(pid_t command, const sigset_t *w
     long sig = syscall(SYS_rt_sigtimedwait, &set, &info, NULL, sizeof(long));
     if (sig < 0) continue; /* EINTR */
     if (sig != SIGCHLD) {
-      syscall(SYS_kill, command, sig);
+      /* ESRCH: the command has ended and its SIGCHLD is queued; nothing else can fail. */
+      long sent = syscall(SYS_kill, command, sig);
+      (void)sent;
       continue;
     }
     int status;
@@ -226,7 +230,7 @@ void ijr_run_init(const struct init_job *job) {
     ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_START_COMMAND, errno, "clone", "");
     _exit(125);
   }
-  close(exec_pipe[1]);
+  (void)close(exec_pipe[1]); /* released whatever close returns: the EOF below depends on it */
   /* The command's exec closes the pipe (CLOEXEC): EOF means it is running. A report means it
    * is not: pass it on to ijr_spawn and leave. */
   struct ijr_spawn_error report;
@@ -251,12 +255,12 @@ void ijr_run_init(const struct init_job *job) {
     }
     _exit(127);
   }
-  close(exec_pipe[0]);
+  (void)close(exec_pipe[0]); /* read to EOF: nothing more can come */
   if (close(IJR_INIT_OUTPUT_FD) != 0) {
     ijr_report(IJR_INIT_ERROR_FD, IJR_STEP_START_COMMAND, errno, "close output", "");
     _exit(125);
   }
   /* ijr_spawn returns at this EOF. A failed close of a pipe's write end still releases it. */
-  close(IJR_INIT_ERROR_FD);
+  (void)close(IJR_INIT_ERROR_FD);
   supervise(command, &waited);
 }
