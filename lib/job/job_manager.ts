@@ -12,7 +12,7 @@
  */
 
 import { type CgroupController, type JobCgroup } from "../cgroup/types.ts";
-import { DEFAULT_CPU_SHARES, DEFAULT_PIDS, resolveJobLimits } from "../cgroup/limits.ts";
+import { DEFAULT_CPU_SHARES, DEFAULT_PIDS } from "../cgroup/limits.ts";
 import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import {
   readCommandStatus,
@@ -26,6 +26,7 @@ import { type JobFolder, JobFolders } from "./job_folders.ts";
 import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { Reaper } from "./reaper.ts";
+import { validateStartRequest } from "./start_request.ts";
 import {
   DEFAULT_SCRATCH,
   type JobScratch,
@@ -157,25 +158,11 @@ export class JobManager {
 
   /** Starts a job; returns once its command runs, or throws the precise reason it cannot. */
   async start(request: StartJobRequest): Promise<JobStatus> {
-    if (request.argv.length === 0 || request.argv[0] === "") {
-      throw invalidArgument("a job needs a command");
-    }
-    const env = request.env?.length ? [...request.env] : DEFAULT_ENV;
-    for (const entry of env) {
-      if (!/^[^=\0]+=/.test(entry)) {
-        throw invalidArgument(`environment entry "${entry}" is not KEY=VALUE`);
-      }
-    }
-    const workdir = request.workdir ?? "/";
-    if (!workdir.startsWith("/")) {
-      throw invalidArgument(`working directory must be absolute, got "${workdir}"`);
-    }
-    if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
-      throw invalidArgument("timeout must be positive");
-    }
-    const limits = await resolveJobLimits(request.limits ?? {}, {
+    const limits = await validateStartRequest(request, {
       defaults: { cpuShares: DEFAULT_CPU_SHARES, pids: this.#options.defaultPids },
     });
+    const env = request.env?.length ? [...request.env] : DEFAULT_ENV;
+    const workdir = request.workdir ?? "/";
     const folder = this.#folders.make();
     const { id, paths } = folder;
     let lease: RootfsLease;
