@@ -26,6 +26,7 @@ import { type JobFolder, JobFolders } from "./job_folders.ts";
 import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { Reaper } from "./reaper.ts";
+import { setLongTimeout } from "./long_timer.ts";
 import { validateStartRequest } from "./start_request.ts";
 import {
   DEFAULT_SCRATCH,
@@ -233,7 +234,7 @@ export class JobManager {
     this.#live.set(id, live);
     // The timer before the reaper: #finish clears it, however soon the job ends.
     if (request.timeoutMs !== undefined) {
-      live.timer = setTimeout(() => {
+      live.timer = setLongTimeout(() => {
         this.#stop(live, this.#options.defaultGraceMs, `timed out after ${request.timeoutMs} ms`);
       }, request.timeoutMs);
     }
