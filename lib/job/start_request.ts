@@ -18,7 +18,7 @@
  * @module
  */
 
-import { IjrError, invalidArgument } from "../errors/mod.ts";
+import { IjrError, invalidArgument, quoteValue } from "../errors/mod.ts";
 import {
   DEFAULT_CPU_SHARES,
   DEFAULT_PIDS,
@@ -64,9 +64,6 @@ export const MAX_GRACE_MS = 60 * 60 * 1000;
  */
 export const MAX_IOPS_DEVICES = 64;
 
-/** Longest excerpt of a refused value quoted back in an error message. */
-const QUOTE_CHARS = 40;
-
 /** Options of {@link validateStartRequest}. */
 export interface StartValidationOptions {
   /** Defaults for limits a request leaves out (the kernel's CPU default, 1024 pids). */
@@ -94,11 +91,6 @@ function isLowSurrogate(unit: number): boolean {
   return unit >= 0xdc00 && unit <= 0xdfff;
 }
 
-/** `text` quoted for an error message, cut short: an error never carries megabytes back. */
-function quote(text: string): string {
-  return JSON.stringify(text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS)}...` : text);
-}
-
 /** Checks one argv or env string: a string, no NUL, not longer than execve takes. */
 function checkString(field: string, value: unknown): number {
   if (typeof value !== "string") {
@@ -117,7 +109,7 @@ function checkString(field: string, value: unknown): number {
 /** Checks an absolute path inside the job or on the host: no NUL, at most PATH_MAX. */
 function checkPath(field: string, value: string): void {
   if (typeof value !== "string" || !value.startsWith("/")) {
-    throw invalidArgument(`${field} must be an absolute path, got ${quote(String(value))}`);
+    throw invalidArgument(`${field} must be an absolute path, got ${quoteValue(String(value))}`);
   }
   if (value.includes("\0")) throw invalidArgument(`${field} contains a NUL byte`);
   const bytes = utf8Length(value);
@@ -188,10 +180,10 @@ export function validateStartFields(request: StartJobRequest): void {
   env.forEach((entry, i) => {
     total += checkString(`env[${i}]`, entry) + 1;
     const equals = entry.indexOf("=");
-    if (equals < 0) throw invalidArgument(`env[${i}] must be KEY=VALUE, got ${quote(entry)}`);
+    if (equals < 0) throw invalidArgument(`env[${i}] must be KEY=VALUE, got ${quoteValue(entry)}`);
     if (equals === 0) {
       throw invalidArgument(
-        `env[${i}] must be KEY=VALUE with a non-empty KEY, got ${quote(entry)}`,
+        `env[${i}] must be KEY=VALUE with a non-empty KEY, got ${quoteValue(entry)}`,
       );
     }
   });
