@@ -5,7 +5,10 @@
 
 export {
   addService,
+  type AddServiceOptions,
   type CallContext,
+  type CallObserver,
+  type CallRecord,
   type ClientCallOptions,
   type ClientMethod,
   createClient,
@@ -26,8 +29,8 @@ export { canAccessJob, type Identity, identityFromCertificate, requireAdmin } fr
 export { type JobBackend, jobServiceHandlers, jobToProto } from "./job_service.ts";
 export { type RootfsBackend, rootfsServiceHandlers, rootfsToProto } from "./rootfs_service.ts";
 export {
+  requestLog,
   type RequestLogEntry,
   type RequestLogger,
   stderrLogger,
-  withRequestLog,
 } from "./request_log.ts";
