@@ -82,7 +82,11 @@ export async function serve(parts: DaemonParts): Promise<number> {
   addService(server, JobService, jobServiceHandlers(parts.jobs, { shutdown: shutdown.signal }), {
     onCallEnd,
   });
-  addService(server, RootfsService, rootfsServiceHandlers(parts.rootfs), { onCallEnd });
+  // Rootfs listings show users the IDs of their own jobs only: they need the jobs' owners.
+  const jobOwner = (id: string) => parts.jobs.get(id)?.owner;
+  addService(server, RootfsService, rootfsServiceHandlers(parts.rootfs, { jobOwner }), {
+    onCallEnd,
+  });
   const host = settings.listen.includes(":") ? `[${settings.listen}]` : settings.listen;
   const address = `${host}:${settings.port}`;
   const stopRequested = parts.stopRequested ?? signalled();

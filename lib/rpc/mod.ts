@@ -27,7 +27,13 @@ export {
 } from "./tls.ts";
 export { canAccessJob, type Identity, identityFromCertificate, requireAdmin } from "./authz.ts";
 export { type JobBackend, jobServiceHandlers, jobToProto } from "./job_service.ts";
-export { type RootfsBackend, rootfsServiceHandlers, rootfsToProto } from "./rootfs_service.ts";
+export {
+  type RootfsBackend,
+  rootfsServiceHandlers,
+  type RootfsServiceOptions,
+  type RootfsSnapshot,
+  rootfsToProto,
+} from "./rootfs_service.ts";
 export {
   requestLog,
   type RequestLogEntry,

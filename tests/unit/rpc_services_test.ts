@@ -1,7 +1,7 @@
 /**
- * JobService handlers (lib/rpc/job_service.ts) over a fake engine: every field is checked
- * before the engine is asked anything, conversions are exact, and job IDs reach only those
- * who may see them.
+ * JobService and RootfsService handlers (lib/rpc/job_service.ts, rootfs_service.ts) over
+ * fake backends: every field is checked before the backend is asked anything, conversions are
+ * exact, and job IDs reach only those who may see them.
  */
 import assert from "node:assert/strict";
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
@@ -14,6 +14,13 @@ import {
   StopJobRequestSchema,
   StreamOutputRequestSchema,
 } from "../../lib/gen/ijr/v1/job_pb.ts";
+import {
+  DeleteRootfsRequestSchema,
+  ListRootfsRequestSchema,
+  UploadRootfsMetadataSchema,
+  type UploadRootfsRequest,
+  UploadRootfsRequestSchema,
+} from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import { IjrError } from "../../lib/errors/mod.ts";
 import type { JobStatus, StartJobRequest } from "../../lib/job/types.ts";
 import { fromPem } from "../../lib/pki/pem.ts";
@@ -22,6 +29,9 @@ import {
   type JobBackend,
   jobServiceHandlers,
   jobToProto,
+  type RootfsBackend,
+  rootfsServiceHandlers,
+  type RootfsSnapshot,
 } from "../../lib/rpc/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 
@@ -247,4 +257,146 @@ Deno.test("JobService: a record with a timeout no Duration can carry still seria
   toBinary(JobSchema, message);
   const fine = create(JobSchema, jobToProto(job(ALICE_JOB, "alice", { timeoutMs: 1500 })));
   assert.deepEqual([fine.timeout?.seconds, fine.timeout?.nanos], [1n, 500_000_000]);
+});
+
+/** A rootfs store with one rootfs that jobs of alice, bob and a starting job use. */
+class FakeStore implements RootfsBackend {
+  readonly calls: unknown[] = [];
+  readonly limits = { maxCompressedBytes: 1000 };
+  readonly snapshot: RootfsSnapshot = {
+    name: "bb",
+    sizeBytes: 10,
+    entries: 2,
+    createdAt: new Date(0),
+    runningJobs: [ALICE_JOB, BOB_JOB, "5ea1000000000002"],
+  };
+  async upload(chunks: AsyncIterable<Uint8Array>, metadata: unknown) {
+    this.calls.push(["upload", metadata]);
+    let bytes = 0;
+    for await (const chunk of chunks) bytes += chunk.length;
+    return { rootfs: this.snapshot, compressedBytes: bytes, skippedSpecialFiles: 0 };
+  }
+  list() {
+    return [this.snapshot];
+  }
+  delete(name: string) {
+    this.calls.push(["delete", name]);
+    return Promise.resolve();
+  }
+}
+
+function rootfsHandlers(store: RootfsBackend) {
+  const jobs = new FakeJobs();
+  return rootfsServiceHandlers(store, { jobOwner: (id) => jobs.get(id)?.owner });
+}
+
+Deno.test("RootfsService: users see how many jobs use a rootfs and the IDs of their own", async () => {
+  const handlers = rootfsHandlers(new FakeStore());
+  const request = create(ListRootfsRequestSchema);
+  const seen = async (user: User) => {
+    const { rootfs } = await handlers.listRootfs(request, await contextOf(user));
+    return rootfs!.map((r) => [r.runningJobCount, r.runningJobs]);
+  };
+  assert.deepEqual(await seen("alice"), [[3, [ALICE_JOB]]]);
+  assert.deepEqual(await seen("bob"), [[3, [BOB_JOB]]]);
+  // Admins see every job, the one still starting (no owner known yet) included.
+  assert.deepEqual(await seen("admin"), [[3, [ALICE_JOB, BOB_JOB, "5ea1000000000002"]]]);
+});
+
+async function* messages(...parts: UploadRootfsRequest["part"][]) {
+  for (const part of parts) yield create(UploadRootfsRequestSchema, { part });
+}
+
+Deno.test("RootfsService: upload metadata is checked before the store sees the upload", async () => {
+  const store = new FakeStore();
+  const handlers = rootfsHandlers(store);
+  const admin = await contextOf("admin");
+  const metadata = (value: MessageInitShape<typeof UploadRootfsMetadataSchema>) => ({
+    case: "metadata" as const,
+    value: create(UploadRootfsMetadataSchema, value),
+  });
+  const chunk = { case: "chunk" as const, value: new Uint8Array(3) };
+  const cases: [UploadRootfsRequest["part"][], string, string][] = [
+    [[], "INVALID_ARGUMENT", "an upload must start with a metadata message naming the rootfs"],
+    [[chunk], "INVALID_ARGUMENT", "an upload must start with a metadata message naming the rootfs"],
+    [
+      [metadata({ name: "b@d" })],
+      "INVALID_ARGUMENT",
+      "invalid rootfs name \"b@d\": it may only contain lower-case letters, digits, '.', '_' " +
+      "and '-' (pattern [a-z0-9][a-z0-9._-]{0,62})",
+    ],
+    [
+      [metadata({ name: "bb", size: 2n ** 64n - 1n })],
+      "INVALID_ARGUMENT",
+      "metadata.size must be from 0 to 9007199254740991, got 18446744073709551615",
+    ],
+    [
+      [metadata({ name: "bb", size: 1001n })],
+      "RESOURCE_EXHAUSTED",
+      "metadata.size is 1001 bytes; ijrd accepts tarballs of at most 1000",
+    ],
+    [
+      [metadata({ name: "bb", sha256: "ABC" })],
+      "INVALID_ARGUMENT",
+      'metadata.sha256 must be empty or 64 lower-case hex digits, got "ABC"',
+    ],
+  ];
+  for (const [parts, code, message] of cases) {
+    await rejectsWith(handlers.uploadRootfs(messages(...parts), admin), code, message);
+  }
+  assert.deepEqual(store.calls, []);
+  // Out of place messages after the metadata fail the upload the store is reading.
+  await rejectsWith(
+    handlers.uploadRootfs(messages(metadata({ name: "bb" }), chunk, metadata({})), admin),
+    "INVALID_ARGUMENT",
+    "request message 3 of the upload carries metadata; only the first one may",
+  );
+  await rejectsWith(
+    handlers.uploadRootfs(messages(metadata({ name: "bb" }), { case: undefined }), admin),
+    "INVALID_ARGUMENT",
+    "request message 2 of the upload has neither metadata nor chunk",
+  );
+  const sha256 = "a".repeat(64);
+  const done = await handlers.uploadRootfs(
+    messages(metadata({ name: "bb", size: 3n, sha256, replace: true }), chunk),
+    admin,
+  );
+  assert.equal(done.compressedBytes, 3n);
+  assert.deepEqual(store.calls.at(-1), ["upload", {
+    name: "bb",
+    size: 3,
+    sha256,
+    replace: true,
+  }]);
+});
+
+Deno.test("RootfsService: upload and delete are for admins, checked first", async () => {
+  const store = new FakeStore();
+  const handlers = rootfsHandlers(store);
+  const alice = await contextOf("alice");
+  let read = 0;
+  async function* counted() {
+    read++;
+    yield create(UploadRootfsRequestSchema);
+  }
+  await rejectsWith(
+    handlers.uploadRootfs(counted(), alice),
+    "PERMISSION_DENIED",
+    "rootfs upload needs the admin role; alice is a user",
+  );
+  assert.equal(read, 0);
+  await rejectsWith(
+    handlers.deleteRootfs(create(DeleteRootfsRequestSchema, { name: "../x" }), alice),
+    "PERMISSION_DENIED",
+    "rootfs delete needs the admin role; alice is a user",
+  );
+  await rejectsWith(
+    handlers.deleteRootfs(
+      create(DeleteRootfsRequestSchema, { name: "" }),
+      await contextOf("admin"),
+    ),
+    "INVALID_ARGUMENT",
+    'invalid rootfs name "": it is empty (pattern [a-z0-9][a-z0-9._-]{0,62})',
+  );
+  assert.deepEqual(store.calls, []);
 });

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ijr/v1/rootfs.proto.
  */
 export const file_ijr_v1_rootfs: GenFile = /*@__PURE__*/
-  fileDesc("ChNpanIvdjEvcm9vdGZzLnByb3RvEgZpanIudjEiUwoUVXBsb2FkUm9vdGZzTWV0YWRhdGESDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRIPCgdyZXBsYWNlGAQgASgIImAKE1VwbG9hZFJvb3Rmc1JlcXVlc3QSMAoIbWV0YWRhdGEYASABKAsyHC5panIudjEuVXBsb2FkUm9vdGZzTWV0YWRhdGFIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQigQEKBlJvb3RmcxIMCgRuYW1lGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSDwoHZW50cmllcxgDIAEoBBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxydW5uaW5nX2pvYnMYBSADKAkibwoUVXBsb2FkUm9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgASgLMg4uaWpyLnYxLlJvb3RmcxIYChBjb21wcmVzc2VkX2J5dGVzGAIgASgEEh0KFXNraXBwZWRfc3BlY2lhbF9maWxlcxgDIAEoBCITChFMaXN0Um9vdGZzUmVxdWVzdCI0ChJMaXN0Um9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgAygLMg4uaWpyLnYxLlJvb3RmcyIjChNEZWxldGVSb290ZnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiFgoURGVsZXRlUm9vdGZzUmVzcG9uc2Uy7AEKDVJvb3Rmc1NlcnZpY2USSwoMVXBsb2FkUm9vdGZzEhsuaWpyLnYxLlVwbG9hZFJvb3Rmc1JlcXVlc3QaHC5panIudjEuVXBsb2FkUm9vdGZzUmVzcG9uc2UoARJDCgpMaXN0Um9vdGZzEhkuaWpyLnYxLkxpc3RSb290ZnNSZXF1ZXN0GhouaWpyLnYxLkxpc3RSb290ZnNSZXNwb25zZRJJCgxEZWxldGVSb290ZnMSGy5panIudjEuRGVsZXRlUm9vdGZzUmVxdWVzdBocLmlqci52MS5EZWxldGVSb290ZnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChNpanIvdjEvcm9vdGZzLnByb3RvEgZpanIudjEiUwoUVXBsb2FkUm9vdGZzTWV0YWRhdGESDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRIPCgdyZXBsYWNlGAQgASgIImAKE1VwbG9hZFJvb3Rmc1JlcXVlc3QSMAoIbWV0YWRhdGEYASABKAsyHC5panIudjEuVXBsb2FkUm9vdGZzTWV0YWRhdGFIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQinAEKBlJvb3RmcxIMCgRuYW1lGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSDwoHZW50cmllcxgDIAEoBBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxydW5uaW5nX2pvYnMYBSADKAkSGQoRcnVubmluZ19qb2JfY291bnQYBiABKA0ibwoUVXBsb2FkUm9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgASgLMg4uaWpyLnYxLlJvb3RmcxIYChBjb21wcmVzc2VkX2J5dGVzGAIgASgEEh0KFXNraXBwZWRfc3BlY2lhbF9maWxlcxgDIAEoBCITChFMaXN0Um9vdGZzUmVxdWVzdCI0ChJMaXN0Um9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgAygLMg4uaWpyLnYxLlJvb3RmcyIjChNEZWxldGVSb290ZnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiFgoURGVsZXRlUm9vdGZzUmVzcG9uc2Uy7AEKDVJvb3Rmc1NlcnZpY2USSwoMVXBsb2FkUm9vdGZzEhsuaWpyLnYxLlVwbG9hZFJvb3Rmc1JlcXVlc3QaHC5panIudjEuVXBsb2FkUm9vdGZzUmVzcG9uc2UoARJDCgpMaXN0Um9vdGZzEhkuaWpyLnYxLkxpc3RSb290ZnNSZXF1ZXN0GhouaWpyLnYxLkxpc3RSb290ZnNSZXNwb25zZRJJCgxEZWxldGVSb290ZnMSGy5panIudjEuRGVsZXRlUm9vdGZzUmVxdWVzdBocLmlqci52MS5EZWxldGVSb290ZnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * UploadRootfsMetadata opens an upload.
@@ -134,11 +134,19 @@ export type Rootfs = Message<"ijr.v1.Rootfs"> & {
   createdAt?: Timestamp | undefined;
 
   /**
-   * IDs of the running jobs that use it.
+   * IDs of the running jobs that use it which the caller may see: the caller's own jobs for
+   * users, every job for admins (job IDs are not shown to other users).
    *
    * @generated from field: repeated string running_jobs = 5;
    */
   runningJobs: string[];
+
+  /**
+   * Number of running jobs that use it, whoever started them.
+   *
+   * @generated from field: uint32 running_job_count = 6;
+   */
+  runningJobCount: number;
 };
 
 /**
