@@ -3,8 +3,11 @@
 /* eslint-disable */
 
 // Root file system management API of ijrd. Uploading and deleting need the admin role;
-// listing is open to every authenticated user. Failures are gRPC status codes with a
-// message, never error fields in responses.
+// listing is open to every authenticated user, who sees the IDs of their own jobs only.
+// Failures are gRPC status codes with a message, never error fields in responses. Every
+// field of every request is checked against the range documented on it before anything is
+// done (INVALID_ARGUMENT naming the field, or for a message that does not decode, naming the
+// message type); INTERNAL means a bug in ijrd and nothing else.
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -25,7 +28,8 @@ export const file_ijr_v1_rootfs: GenFile = /*@__PURE__*/
  */
 export type UploadRootfsMetadata = Message<"ijr.v1.UploadRootfsMetadata"> & {
   /**
-   * Name of the root file system to create, the sub-folder of the daemon's --rootfs folder.
+   * Name of the root file system to create, the sub-folder of the daemon's --rootfs folder:
+   * [a-z0-9][a-z0-9._-]{0,62}.
    *
    * @generated from field: string name = 1;
    */
@@ -33,15 +37,16 @@ export type UploadRootfsMetadata = Message<"ijr.v1.UploadRootfsMetadata"> & {
 
   /**
    * Size of the compressed tarball in bytes, when known; the upload fails if the received
-   * size differs. 0 means unknown.
+   * size differs. 0 means unknown. At most 2^53-1 (INVALID_ARGUMENT beyond), and above the
+   * daemon's --max-upload-bytes (2 GiB by default) RESOURCE_EXHAUSTED before any chunk.
    *
    * @generated from field: uint64 size = 2;
    */
   size: bigint;
 
   /**
-   * SHA-256 of the compressed tarball, lower-case hex, when known; the upload fails if the
-   * received bytes hash differently. Empty means not checked.
+   * SHA-256 of the compressed tarball, 64 lower-case hex digits, when known; the upload fails
+   * if the received bytes hash differently. Empty means not checked.
    *
    * @generated from field: string sha256 = 3;
    */
@@ -69,7 +74,8 @@ export const UploadRootfsMetadataSchema: GenMessage<UploadRootfsMetadata> = /*@_
  */
 export type UploadRootfsRequest = Message<"ijr.v1.UploadRootfsRequest"> & {
   /**
-   * The first message carries metadata, every later one a chunk.
+   * The first message carries metadata, every later one a chunk (a message with neither,
+   * or with metadata after the first, is INVALID_ARGUMENT).
    *
    * @generated from oneof ijr.v1.UploadRootfsRequest.part
    */
@@ -192,7 +198,7 @@ export const UploadRootfsResponseSchema: GenMessage<UploadRootfsResponse> = /*@_
   messageDesc(file_ijr_v1_rootfs, 3);
 
 /**
- * ListRootfsRequest has no parameters yet.
+ * ListRootfsRequest has no parameters yet (unknown fields are ignored, as protobuf wants).
  *
  * @generated from message ijr.v1.ListRootfsRequest
  */
@@ -234,7 +240,7 @@ export const ListRootfsResponseSchema: GenMessage<ListRootfsResponse> = /*@__PUR
  */
 export type DeleteRootfsRequest = Message<"ijr.v1.DeleteRootfsRequest"> & {
   /**
-   * Name of the root file system.
+   * Name of the root file system: [a-z0-9][a-z0-9._-]{0,62}.
    *
    * @generated from field: string name = 1;
    */
@@ -275,7 +281,8 @@ export const RootfsService: GenService<{
    * temporary directory, which becomes visible under its name only when the upload has
    * completed; a failed or aborted upload leaves nothing. Names must match
    * [a-z0-9][a-z0-9._-]{0,62} (INVALID_ARGUMENT otherwise); an existing name is
-   * ALREADY_EXISTS unless replace is set; limits exceeded are RESOURCE_EXHAUSTED.
+   * ALREADY_EXISTS unless replace is set; limits exceeded are RESOURCE_EXHAUSTED. Each
+   * message, like every gRPC message to ijrd, is at most 4 MiB (ijrctl sends 256 KiB chunks).
    *
    * @generated from rpc ijr.v1.RootfsService.UploadRootfs
    */
@@ -285,7 +292,8 @@ export const RootfsService: GenService<{
     output: typeof UploadRootfsResponseSchema;
   },
   /**
-   * ListRootfs lists the uploaded root file systems, by name.
+   * ListRootfs lists the uploaded root file systems, by name, with how many jobs use each
+   * and the IDs of those the caller may see (their own; every job for admins).
    *
    * @generated from rpc ijr.v1.RootfsService.ListRootfs
    */
