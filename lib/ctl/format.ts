@@ -83,15 +83,20 @@ export function jobTable(jobs: readonly Job[]): string {
   );
 }
 
-/** The root file system table. */
+/**
+ * The root file system table. RUNNING counts every job running on a rootfs; JOBS lists the
+ * IDs of those the caller may see: their own, or all for admins.
+ */
 export function rootfsTable(list: readonly Rootfs[]): string {
   return table(
-    ["NAME", "SIZE", "ENTRIES", "CREATED", "RUNNING JOBS"],
+    ["NAME", "SIZE", "ENTRIES", "CREATED", "RUNNING", "JOBS"],
     list.map((r) => [
       r.name,
       formatByteSize(Number(r.sizeBytes)),
       String(r.entries),
       timestamp(r.createdAt),
+      // An ijrd from before the count existed sends only the IDs.
+      String(Math.max(r.runningJobCount, r.runningJobs.length)),
       r.runningJobs.length ? r.runningJobs.join(",") : "-",
     ]),
   );

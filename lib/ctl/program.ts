@@ -90,7 +90,10 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .option("--replace", "replace an existing root file system of that name (no job may use it)")
     .action(run("rootfs upload"));
   addConnectionOptions(rootfs.command("list"))
-    .description("list the uploaded root file systems")
+    .description(
+      "list the uploaded root file systems, how many jobs run on each, and which of them " +
+        "are yours (every job's ID for admins)",
+    )
     .option("--json", "print JSON for scripts")
     .action(run("rootfs list"));
   addConnectionOptions(rootfs.command("delete"))

@@ -10,7 +10,7 @@ import { JobService } from "../gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../gen/ijr/v1/rootfs_pb.ts";
 import { addService } from "../rpc/adapter.ts";
 import { type JobBackend, jobServiceHandlers } from "../rpc/job_service.ts";
-import { type RequestLogger, stderrLogger, withRequestLog } from "../rpc/request_log.ts";
+import { requestLog, type RequestLogger, stderrLogger } from "../rpc/request_log.ts";
 import { type RootfsBackend, rootfsServiceHandlers } from "../rpc/rootfs_service.ts";
 import { serverCredentials } from "../rpc/tls.ts";
 import { type DaemonSettings, PreflightError } from "./preflight.ts";
@@ -78,16 +78,15 @@ export async function serve(parts: DaemonParts): Promise<number> {
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
   });
-  addService(
-    server,
-    JobService,
-    withRequestLog(JobService, jobServiceHandlers(parts.jobs, { shutdown: shutdown.signal }), log),
-  );
-  addService(
-    server,
-    RootfsService,
-    withRequestLog(RootfsService, rootfsServiceHandlers(parts.rootfs), log),
-  );
+  const onCallEnd = requestLog(log);
+  addService(server, JobService, jobServiceHandlers(parts.jobs, { shutdown: shutdown.signal }), {
+    onCallEnd,
+  });
+  // Rootfs listings show users the IDs of their own jobs only: they need the jobs' owners.
+  const jobOwner = (id: string) => parts.jobs.get(id)?.owner;
+  addService(server, RootfsService, rootfsServiceHandlers(parts.rootfs, { jobOwner }), {
+    onCallEnd,
+  });
   const host = settings.listen.includes(":") ? `[${settings.listen}]` : settings.listen;
   const address = `${host}:${settings.port}`;
   const stopRequested = parts.stopRequested ?? signalled();

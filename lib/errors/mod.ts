@@ -43,3 +43,14 @@ export function notFound(message: string): IjrError {
 export function failedPrecondition(message: string): IjrError {
   return new IjrError("FAILED_PRECONDITION", message);
 }
+
+/** Longest excerpt of a refused value that an error message quotes. */
+const QUOTE_CHARS = 40;
+
+/**
+ * `text` quoted for an error message (JSON string syntax, so control characters show), cut
+ * short after 40 characters: an error about a megabyte-long value must not carry it back.
+ */
+export function quoteValue(text: string): string {
+  return JSON.stringify(text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS)}...` : text);
+}

@@ -12,7 +12,7 @@
  */
 
 import { type CgroupController, type JobCgroup } from "../cgroup/types.ts";
-import { DEFAULT_CPU_SHARES, DEFAULT_PIDS, resolveJobLimits } from "../cgroup/limits.ts";
+import { DEFAULT_CPU_SHARES, DEFAULT_PIDS } from "../cgroup/limits.ts";
 import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import {
   readCommandStatus,
@@ -27,6 +27,8 @@ import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from
 import { followOutput } from "./output_reader.ts";
 import { commandEnd } from "./command_end.ts";
 import { Reaper } from "./reaper.ts";
+import { setLongTimeout } from "./long_timer.ts";
+import { validateStartRequest } from "./start_request.ts";
 import {
   DEFAULT_SCRATCH,
   type JobScratch,
@@ -164,25 +166,11 @@ export class JobManager {
 
   /** Starts a job; returns once its command runs, or throws the precise reason it cannot. */
   async start(request: StartJobRequest): Promise<JobStatus> {
-    if (request.argv.length === 0 || request.argv[0] === "") {
-      throw invalidArgument("a job needs a command");
-    }
-    const env = request.env?.length ? [...request.env] : DEFAULT_ENV;
-    for (const entry of env) {
-      if (!/^[^=\0]+=/.test(entry)) {
-        throw invalidArgument(`environment entry "${entry}" is not KEY=VALUE`);
-      }
-    }
-    const workdir = request.workdir ?? "/";
-    if (!workdir.startsWith("/")) {
-      throw invalidArgument(`working directory must be absolute, got "${workdir}"`);
-    }
-    if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
-      throw invalidArgument("timeout must be positive");
-    }
-    const limits = await resolveJobLimits(request.limits ?? {}, {
+    const limits = await validateStartRequest(request, {
       defaults: { cpuShares: DEFAULT_CPU_SHARES, pids: this.#options.defaultPids },
     });
+    const env = request.env?.length ? [...request.env] : DEFAULT_ENV;
+    const workdir = request.workdir ?? "/";
     const folder = this.#folders.make();
     const { id, paths } = folder;
     let lease: RootfsLease;
@@ -253,7 +241,7 @@ export class JobManager {
     this.#live.set(id, live);
     // The timer before the reaper: #finish clears it, however soon the job ends.
     if (request.timeoutMs !== undefined) {
-      live.timer = setTimeout(() => {
+      live.timer = setLongTimeout(() => {
         this.#stop(live, this.#options.defaultGraceMs, `timed out after ${request.timeoutMs} ms`);
       }, request.timeoutMs);
     }

@@ -1,9 +1,14 @@
 /**
- * Turns a protobuf-es service descriptor into what grpc-js needs: a service definition
- * (method paths, streaming kinds, serializers using toBinary/fromBinary) for the server, and
- * a typed, promise-based client. Handlers and clients speak protobuf-es messages; grpc-js
- * only ever sees bytes. Unary, server-streaming and client-streaming methods are supported
- * (IJR's API has no bidirectional method).
+ * Turns a protobuf-es service descriptor into what grpc-js needs: a service definition for
+ * the server, and a typed, promise-based client. Handlers and clients speak protobuf-es
+ * messages; grpc-js only ever sees bytes. Unary, server-streaming and client-streaming
+ * methods are supported (IJR's API has no bidirectional method).
+ *
+ * On the server the adapter owns each call from its first byte to its status: it decodes the
+ * request (bytes that are not a valid message are INVALID_ARGUMENT naming the message type),
+ * runs the handler, encodes the response before grpc-js sees it (a response that cannot be
+ * serialized is INTERNAL, its real error kept for the log), sends the status, and tells an
+ * observer (the request log) the status the client was sent.
  * @module
  */
 
@@ -21,7 +26,8 @@ import {
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
-import { RpcError, toStatus } from "./status.ts";
+import { invalidArgument } from "../errors/mod.ts";
+import { RpcError, type StatusObject, toStatus } from "./status.ts";
 
 type MethodShape = GenServiceMethods[string];
 type In<M extends MethodShape> = M["input"];
@@ -93,21 +99,67 @@ export function methodPath(method: DescMethod): string {
 // grpc-js sees messages as plain objects; the typed surfaces above keep the real types.
 type AnyMessage = object;
 
-function serializer(schema: DescMessage): (value: AnyMessage) => Buffer {
-  // create() returns an already-created message unchanged, so handlers may return either.
-  return (value) =>
-    Buffer.from(toBinary(schema, create(schema, value as MessageInitShape<DescMessage>)));
+/** How a call ended: the status ijrd sent and what it knows about the call. */
+export interface CallRecord {
+  /** The full method path, such as "/ijr.v1.JobService/StartJob". */
+  readonly method: string;
+  /** The call's context (caller certificate, cancellation). */
+  readonly context: CallContext;
+  /** The first request message, when one was decoded. */
+  readonly request?: AnyMessage;
+  /** The response of a unary or client-streaming call that succeeded. */
+  readonly response?: AnyMessage;
+  /** Server streaming: the messages sent. */
+  readonly messages?: number;
+  /** The status code the client was sent. */
+  readonly code: grpc.status;
+  /** The status message the client was sent. */
+  readonly details: string;
+  /** What caused a non-OK status; for INTERNAL the real error, which the client never sees. */
+  readonly error?: unknown;
+  /** From the call reaching ijrd's code to its status, in milliseconds. */
+  readonly durationMs: number;
 }
 
-function deserializer(schema: DescMessage): (bytes: Buffer) => AnyMessage {
-  // A plain Uint8Array view, so `bytes` fields come out as Uint8Array and not node Buffers.
-  return (bytes) =>
-    fromBinary(schema, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+/** Told once per call, when the call's status has been handed to grpc-js. */
+export type CallObserver = (record: CallRecord) => void;
+
+/** Options of {@link addService}. */
+export interface AddServiceOptions {
+  /** Called at the end of every call, with the status the client was sent. */
+  readonly onCallEnd?: CallObserver;
 }
 
-/** The grpc-js service definition of a protobuf-es service. */
+const OK_STATUS: StatusObject = { code: grpc.status.OK, details: "OK" };
+
+/** The message of a request that does not decode as its type, naming the type. */
+function decodeRequest(schema: DescMessage, bytes: Uint8Array, what: string): AnyMessage {
+  try {
+    // A plain Uint8Array view, so `bytes` fields come out as Uint8Array and not node Buffers.
+    return fromBinary(schema, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+  } catch (error) {
+    throw invalidArgument(
+      `${what} is not a valid ${schema.typeName}: ${(error as Error).message ?? error}`,
+    );
+  }
+}
+
+/** Serializes a message; create() returns an already-created message unchanged. */
+function encodeMessage(schema: DescMessage, value: unknown): Buffer {
+  const bytes = toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * The grpc-js service definition ijrd serves: bytes in, bytes out. The adapter decodes each
+ * request and encodes each response itself, so that a request that is not a valid message
+ * is INVALID_ARGUMENT naming its type (grpc-js would answer INTERNAL "Error deserializing
+ * request"), and a response that cannot be serialized is an INTERNAL whose real cause is
+ * logged, with a status the request log knows.
+ */
 export function serviceDefinition(service: DescService): grpc.ServiceDefinition {
-  const definition: Record<string, grpc.MethodDefinition<AnyMessage, AnyMessage>> = {};
+  const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
+  const bytes = (value: Buffer) => value;
   for (const method of service.methods) {
     if (method.methodKind === "bidi_streaming") {
       throw new Error(`${methodPath(method)}: bidirectional streaming is not supported`);
@@ -116,10 +168,10 @@ export function serviceDefinition(service: DescService): grpc.ServiceDefinition 
       path: methodPath(method),
       requestStream: method.methodKind === "client_streaming",
       responseStream: method.methodKind === "server_streaming",
-      requestSerialize: serializer(method.input),
-      requestDeserialize: deserializer(method.input),
-      responseSerialize: serializer(method.output),
-      responseDeserialize: deserializer(method.output),
+      requestSerialize: bytes,
+      requestDeserialize: bytes,
+      responseSerialize: bytes,
+      responseDeserialize: bytes,
       originalName: method.name,
     };
   }
@@ -128,14 +180,83 @@ export function serviceDefinition(service: DescService): grpc.ServiceDefinition 
 
 interface ServerCallLike {
   getAuthContext(): { sslPeerCertificate?: { raw: Uint8Array } } | null;
+  getDeadline(): grpc.Deadline;
   on(event: "cancelled", listener: () => void): unknown;
 }
 
 function contextOf(call: ServerCallLike, method: DescMethod): CallContext {
   const controller = new AbortController();
+  // grpc-js emits "cancelled" once a call is over, whichever way: after its status is sent,
+  // and when the client cancels, the deadline passes or grpc-js refuses a message.
   call.on("cancelled", () => controller.abort(new RpcError(grpc.status.CANCELLED, "cancelled")));
   const peer = call.getAuthContext()?.sslPeerCertificate;
   return { method: methodPath(method), peerCertificate: peer, signal: controller.signal };
+}
+
+/** One call on the server side: its context, what it decoded, and its single end. */
+class ServerCall {
+  readonly context: CallContext;
+  request?: AnyMessage;
+  response?: AnyMessage;
+  messages?: number;
+  readonly #call: ServerCallLike;
+  readonly #path: string;
+  readonly #observer?: CallObserver;
+  readonly #started = performance.now();
+  #ended = false;
+
+  constructor(call: ServerCallLike, method: DescMethod, observer?: CallObserver) {
+    this.#call = call;
+    this.#path = methodPath(method);
+    this.#observer = observer;
+    this.context = contextOf(call, method);
+  }
+
+  /** Ends the call with an error: its status, the real error kept for the observer. */
+  fail(error: unknown, send: (status: StatusObject) => void): void {
+    const status = toStatus(error);
+    this.end(status, error, () => send(status));
+  }
+
+  /**
+   * Hands `status` to grpc-js through `send`, once, and tells the observer what the client
+   * received: when grpc-js has already ended the call (the client cancelled, the deadline
+   * passed, it refused an oversized message), the client got that instead.
+   */
+  end(status: StatusObject, error: unknown, send: () => void): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const received = this.context.signal.aborted ? this.#endedByGrpc() : status;
+    send();
+    try {
+      this.#observer?.({
+        method: this.#path,
+        context: this.context,
+        request: this.request,
+        response: received.code === grpc.status.OK ? this.response : undefined,
+        messages: this.messages,
+        code: received.code,
+        details: received.details,
+        error,
+        durationMs: performance.now() - this.#started,
+      });
+    } catch (failure) {
+      console.error(`ijr: the call observer failed: ${(failure as Error)?.stack ?? failure}`);
+    }
+  }
+
+  #endedByGrpc(): StatusObject {
+    const deadline = this.#call.getDeadline();
+    const due = deadline instanceof Date ? deadline.getTime() : deadline;
+    return due <= Date.now()
+      ? { code: grpc.status.DEADLINE_EXCEEDED, details: "Deadline exceeded" }
+      : { code: grpc.status.CANCELLED, details: "cancelled" };
+  }
+}
+
+/** Runs `fn`, turning a synchronous throw into a rejection. */
+function settle<T>(fn: () => T | Promise<T>): Promise<T> {
+  return new Promise<T>((resolve) => resolve(fn()));
 }
 
 /** Adds a service's handlers to a grpc-js server. */
@@ -143,13 +264,14 @@ export function addService<T extends GenServiceMethods>(
   server: grpc.Server,
   service: GenService<T>,
   handlers: ServiceHandlers<T>,
+  options: AddServiceOptions = {},
 ): void {
   const implementation: grpc.UntypedServiceImplementation = {};
   const table = handlers as Record<string, (...args: unknown[]) => unknown>;
   for (const method of service.methods) {
     const handler = table[method.localName];
     if (!handler) throw new Error(`${methodPath(method)}: no handler`);
-    implementation[method.localName] = adaptHandler(method, handler);
+    implementation[method.localName] = adaptHandler(method, handler, options.onCallEnd);
   }
   server.addService(serviceDefinition(service), implementation);
 }
@@ -157,39 +279,61 @@ export function addService<T extends GenServiceMethods>(
 function adaptHandler(
   method: DescMethod,
   handler: (...args: unknown[]) => unknown,
+  observer: CallObserver | undefined,
 ): grpc.UntypedHandleCall {
   switch (method.methodKind) {
     case "unary":
-      return (
-        call: grpc.ServerUnaryCall<unknown, unknown>,
-        callback: grpc.sendUnaryData<unknown>,
-      ) => {
-        (handler(call.request, contextOf(call, method)) as Promise<unknown>).then(
-          (response) => callback(null, response),
-          (error) => callback(toStatus(error)),
+      return (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        const server = new ServerCall(call, method, observer);
+        const reply = (status: StatusObject) => callback(status);
+        try {
+          server.request = decodeRequest(method.input, call.request, "request");
+        } catch (error) {
+          server.fail(error, reply);
+          return;
+        }
+        settle(() => handler(server.request, server.context)).then(
+          (response) => respond(server, method, response, (bytes) => callback(null, bytes), reply),
+          (error) => server.fail(error, reply),
         );
       };
     case "client_streaming":
       return (
-        call: grpc.ServerReadableStream<unknown, unknown>,
-        callback: grpc.sendUnaryData<unknown>,
+        call: grpc.ServerReadableStream<Buffer, Buffer>,
+        callback: grpc.sendUnaryData<Buffer>,
       ) => {
-        const requests = call as AsyncIterable<unknown>;
-        (handler(requests, contextOf(call, method)) as Promise<unknown>).then(
-          (response) => callback(null, response),
+        const server = new ServerCall(call, method, observer);
+        const reply = (status: StatusObject) => callback(status);
+        // A message that does not decode fails the call, whatever the handler makes of it.
+        let malformed: unknown;
+        const requests = decodeRequests(call, method.input, server, (error) => malformed = error);
+        settle(() => handler(requests, server.context)).then(
+          (response) =>
+            malformed === undefined
+              ? respond(server, method, response, (bytes) => callback(null, bytes), reply)
+              : server.fail(malformed, reply),
           (error) => {
             call.destroy(); // stop reading the rest of an upload we refused
-            callback(toStatus(error));
+            server.fail(malformed ?? error, reply);
           },
         );
       };
     case "server_streaming":
-      return (call: grpc.ServerWritableStream<unknown, unknown>) => {
-        const context = contextOf(call, method);
-        const responses = handler(call.request, context) as AsyncIterable<unknown>;
-        streamResponses(call, responses, context).then(
-          () => call.end(),
-          (error) => call.emit("error", toStatus(error)),
+      return (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+        const server = new ServerCall(call, method, observer);
+        server.messages = 0;
+        const reply = (status: StatusObject) => call.emit("error", status);
+        let responses: AsyncIterable<unknown>;
+        try {
+          server.request = decodeRequest(method.input, call.request, "request");
+          responses = handler(server.request, server.context) as AsyncIterable<unknown>;
+        } catch (error) {
+          server.fail(error, reply);
+          return;
+        }
+        streamResponses(call, method.output, responses, server).then(
+          () => server.end(OK_STATUS, undefined, () => call.end()),
+          (error) => server.fail(error, reply),
         );
       };
     default:
@@ -197,18 +341,77 @@ function adaptHandler(
   }
 }
 
-/** Writes responses with back-pressure; stops early when the client goes away. */
+/** Serializes a unary or client-streaming response and sends it, or fails the call. */
+function respond(
+  server: ServerCall,
+  method: DescMethod,
+  response: unknown,
+  send: (bytes: Buffer) => void,
+  reply: (status: StatusObject) => void,
+): void {
+  let bytes: Buffer;
+  try {
+    bytes = encodeMessage(method.output, response);
+  } catch (error) {
+    server.fail(error, reply);
+    return;
+  }
+  server.response = response as AnyMessage;
+  server.end(OK_STATUS, undefined, () => send(bytes));
+}
+
+/** A client stream's messages, decoded; the first is kept for the observer. */
+async function* decodeRequests(
+  call: AsyncIterable<Buffer>,
+  schema: DescMessage,
+  server: ServerCall,
+  onMalformed: (error: unknown) => void,
+): AsyncGenerator<AnyMessage> {
+  let index = 0;
+  for await (const bytes of call) {
+    index++;
+    let message: AnyMessage;
+    try {
+      message = decodeRequest(schema, bytes, `request message ${index}`);
+    } catch (error) {
+      onMalformed(error);
+      throw error;
+    }
+    server.request ??= message;
+    yield message;
+  }
+}
+
+/**
+ * Serializes and writes responses with back-pressure; stops early when the client goes away.
+ * A response that cannot be serialized ends the handler's iteration and rejects.
+ */
 async function streamResponses(
-  call: grpc.ServerWritableStream<unknown, unknown>,
+  call: grpc.ServerWritableStream<Buffer, Buffer>,
+  schema: DescMessage,
   responses: AsyncIterable<unknown>,
-  context: CallContext,
+  server: ServerCall,
 ): Promise<void> {
+  const { signal } = server.context;
   for await (const response of responses) {
-    if (context.signal.aborted) return;
-    if (!call.write(response)) {
-      await Promise.race([once(call, "drain"), once(context.signal, "abort")]);
+    if (signal.aborted) return;
+    const bytes = encodeMessage(schema, response);
+    server.messages = (server.messages ?? 0) + 1;
+    if (!call.write(bytes)) {
+      await Promise.race([once(call, "drain"), once(signal, "abort")]);
     }
   }
+}
+
+/** The protobuf-es serializers a client uses. */
+function serializer(schema: DescMessage): (value: AnyMessage) => Buffer {
+  return (value) => encodeMessage(schema, value);
+}
+
+function deserializer(schema: DescMessage): (bytes: Buffer) => AnyMessage {
+  // A plain Uint8Array view, so `bytes` fields come out as Uint8Array and not node Buffers.
+  return (bytes) =>
+    fromBinary(schema, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
 }
 
 function callOptions(options?: ClientCallOptions): grpc.CallOptions {

@@ -1,6 +1,8 @@
 /**
- * ijr.v1.JobService: authorization and translation between the API and the job engine.
- * Users reach only their own jobs; another user's job answers exactly like a missing one.
+ * ijr.v1.JobService: checks, authorization and translation between the API and the job
+ * engine. Every field of every request is checked before the engine is asked anything
+ * (INVALID_ARGUMENT naming the field); users reach only their own jobs, and another user's
+ * job answers exactly like a missing one.
  * @module
  */
 
@@ -12,17 +14,20 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
+  type DeviceIopsLimit,
   type JobSchema,
   JobService,
   JobState,
   type ResourceLimits,
   type ResourceLimitsSchema,
 } from "../gen/ijr/v1/job_pb.ts";
-import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
+import { IjrError, notFound } from "../errors/mod.ts";
 import type { ServiceHandlers } from "./adapter.ts";
 import { canAccessJob } from "./authz.ts";
 import { callerOf } from "./caller.ts";
 import type { JobStatus, StartJobRequest } from "../job/types.ts";
+import { MAX_GRACE_MS, MAX_TIMEOUT_MS, validateStartFields } from "../job/start_request.ts";
+import { checkJobId, type DurationRange, durationToMs, optionalUint64 } from "./request_fields.ts";
 
 /** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
@@ -54,6 +59,18 @@ function timestamp(date: Date | undefined): Timestamp | undefined {
   return date ? timestampFromDate(date) : undefined;
 }
 
+/**
+ * A job's timeout as a Duration. Records written before the API checked timeouts may hold one
+ * that no Duration can carry (2^63 s in milliseconds): it is left out rather than making
+ * every listing of the job fail to serialize.
+ */
+function timeoutToProto(timeoutMs: number | undefined): Duration | undefined {
+  if (timeoutMs === undefined || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+    return undefined;
+  }
+  return durationFromMs(timeoutMs);
+}
+
 /** The API's view of a job. */
 export function jobToProto(job: JobStatus): MessageInitShape<typeof JobSchema> {
   const limits: MessageInitShape<typeof ResourceLimitsSchema> = {
@@ -71,7 +88,7 @@ export function jobToProto(job: JobStatus): MessageInitShape<typeof JobSchema> {
     env: [...job.env],
     workdir: job.workdir,
     limits,
-    timeout: job.timeoutMs === undefined ? undefined : durationFromMs(job.timeoutMs),
+    timeout: timeoutToProto(job.timeoutMs),
     state: STATES[job.state],
     exitCode: job.exitCode ?? 0,
     signal: job.signal ?? 0,
@@ -87,19 +104,25 @@ export function jobToProto(job: JobStatus): MessageInitShape<typeof JobSchema> {
   };
 }
 
-function durationToMs(duration: Duration | undefined): number | undefined {
-  if (!duration) return undefined;
-  const ms = Number(duration.seconds) * 1000 + duration.nanos / 1e6;
-  if (ms < 0) throw invalidArgument("durations must not be negative");
-  return Math.round(ms);
-}
+/** The timeout's range, as the API states it. */
+const TIMEOUT_RANGE: DurationRange = {
+  minMs: 1,
+  maxMs: MAX_TIMEOUT_MS,
+  text: `from 0.001s to ${MAX_TIMEOUT_MS / 1000}s (30 days)`,
+};
 
-function toNumber(field: string, value: bigint): number | undefined {
-  if (value === 0n) return undefined;
-  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`${field} is too large`);
-  return Number(value);
-}
+/** The grace period's range, as the API states it. */
+const GRACE_RANGE: DurationRange = {
+  minMs: 0,
+  maxMs: MAX_GRACE_MS,
+  text: `from 0s to ${MAX_GRACE_MS / 1000}s (1 hour)`,
+};
 
+/**
+ * A StartJobRequest in the engine's terms, every field checked (validateStartFields, then
+ * the timeout): uint64 limits stay bigints so that the range checks see the exact value, and
+ * zeros become "the default".
+ */
 function startRequestFromProto(
   owner: string,
   request: {
@@ -111,27 +134,30 @@ function startRequestFromProto(
     timeout?: Duration;
   },
 ): StartJobRequest {
-  if (request.argv.length === 0 || request.argv[0] === "") {
-    throw invalidArgument("argv must name a command");
-  }
   const limits = request.limits;
-  const devices = (list: { device: string; iops: bigint }[] | undefined, field: string) =>
-    (list ?? []).map((l) => ({ device: l.device, iops: toNumber(field, l.iops) ?? 0 }));
-  return {
+  const devices = (list: DeviceIopsLimit[] | undefined) =>
+    (list ?? []).map((l) => ({ device: l.device, iops: l.iops }));
+  const fields: StartJobRequest = {
     owner,
     rootfs: request.rootfs,
     argv: request.argv,
     env: request.env,
-    workdir: request.workdir || undefined,
+    workdir: request.workdir === "" ? undefined : request.workdir,
     limits: {
-      cpuShares: toNumber("cpu_shares", limits?.cpuShares ?? 0n),
-      memoryBytes: toNumber("memory_bytes", limits?.memoryBytes ?? 0n),
-      readIops: devices(limits?.readIops, "read_iops"),
-      writeIops: devices(limits?.writeIops, "write_iops"),
-      pids: toNumber("pids", limits?.pids ?? 0n),
+      cpuShares: optionalUint64(limits?.cpuShares ?? 0n),
+      memoryBytes: optionalUint64(limits?.memoryBytes ?? 0n),
+      readIops: devices(limits?.readIops),
+      writeIops: devices(limits?.writeIops),
+      pids: optionalUint64(limits?.pids ?? 0n),
     },
-    timeoutMs: durationToMs(request.timeout),
   };
+  validateStartFields(fields);
+  return { ...fields, timeoutMs: durationToMs("timeout", request.timeout, TIMEOUT_RANGE) };
+}
+
+/** The result of synchronous work as a promise: a throw becomes a rejection. */
+function settled<T>(work: () => T): Promise<T> {
+  return new Promise((resolve) => resolve(work()));
 }
 
 /** The JobService handlers over a job engine. */
@@ -141,7 +167,7 @@ export function jobServiceHandlers(
 ): ServiceHandlers<typeof JobService.method> {
   const visibleJob = (context: Parameters<typeof callerOf>[0], id: string): JobStatus => {
     const caller = callerOf(context);
-    const job = id ? backend.get(id) : undefined;
+    const job = backend.get(id);
     // The same answer for "missing" and "someone else's": IDs cannot be probed.
     if (!job || !canAccessJob(caller, job.owner)) throw notFound(`job ${id} not found`);
     return job;
@@ -149,24 +175,35 @@ export function jobServiceHandlers(
   return {
     async startJob(request, context) {
       const caller = callerOf(context);
+      // Every field is checked here, before the engine creates anything.
       const job = await backend.start(startRequestFromProto(caller.name, request));
       return { job: jobToProto(job) };
     },
     async stopJob(request, context) {
+      callerOf(context);
+      checkJobId("job_id", request.jobId);
+      const graceMs = durationToMs("grace_period", request.gracePeriod, GRACE_RANGE);
       visibleJob(context, request.jobId);
-      const graceMs = durationToMs(request.gracePeriod);
       return { job: jobToProto(await backend.stop(request.jobId, { graceMs })) };
     },
     getJob(request, context) {
-      return Promise.resolve({ job: jobToProto(visibleJob(context, request.jobId)) });
+      return settled(() => {
+        callerOf(context);
+        checkJobId("job_id", request.jobId);
+        return { job: jobToProto(visibleJob(context, request.jobId)) };
+      });
     },
     listJobs(request, context) {
-      const caller = callerOf(context);
-      const jobs = backend.list({ includeFinished: request.includeFinished })
-        .filter((job) => canAccessJob(caller, job.owner));
-      return Promise.resolve({ jobs: jobs.map(jobToProto) });
+      return settled(() => {
+        const caller = callerOf(context);
+        const jobs = backend.list({ includeFinished: request.includeFinished })
+          .filter((job) => canAccessJob(caller, job.owner));
+        return { jobs: jobs.map(jobToProto) };
+      });
     },
     async *streamOutput(request, context) {
+      callerOf(context);
+      checkJobId("job_id", request.jobId);
       visibleJob(context, request.jobId);
       const signal = options.shutdown
         ? AbortSignal.any([context.signal, options.shutdown])

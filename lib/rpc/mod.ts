@@ -5,7 +5,10 @@
 
 export {
   addService,
+  type AddServiceOptions,
   type CallContext,
+  type CallObserver,
+  type CallRecord,
   type ClientCallOptions,
   type ClientMethod,
   createClient,
@@ -24,10 +27,16 @@ export {
 } from "./tls.ts";
 export { canAccessJob, type Identity, identityFromCertificate, requireAdmin } from "./authz.ts";
 export { type JobBackend, jobServiceHandlers, jobToProto } from "./job_service.ts";
-export { type RootfsBackend, rootfsServiceHandlers, rootfsToProto } from "./rootfs_service.ts";
 export {
+  type RootfsBackend,
+  rootfsServiceHandlers,
+  type RootfsServiceOptions,
+  type RootfsSnapshot,
+  rootfsToProto,
+} from "./rootfs_service.ts";
+export {
+  requestLog,
   type RequestLogEntry,
   type RequestLogger,
   stderrLogger,
-  withRequestLog,
 } from "./request_log.ts";

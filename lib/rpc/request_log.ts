@@ -1,14 +1,17 @@
 /**
  * One structured line per request on stderr: when, who, which method, which job or rootfs,
- * the outcome (OK or the status code's name) and how long it took. Internal errors are
- * logged here with their real message, which the caller never sees.
+ * the outcome (OK or the status code's name) and how long it took. The line is written when
+ * the adapter sends the call's status (lib/rpc/adapter.ts), so the outcome is what the
+ * client received, including a response that failed to serialize (INTERNAL) and a request
+ * that did not decode (INVALID_ARGUMENT). Internal errors are logged here with their real
+ * message, which the caller never sees.
  * @module
  */
 
-import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
-import type { CallContext, ServiceHandlers } from "./adapter.ts";
+import { status as Status } from "@grpc/grpc-js";
+import type { CallContext, CallObserver } from "./adapter.ts";
 import { callerOf } from "./caller.ts";
-import { statusName, toStatus } from "./status.ts";
+import { statusName } from "./status.ts";
 
 /** One request's log entry. */
 export interface RequestLogEntry {
@@ -31,14 +34,26 @@ export const stderrLogger: RequestLogger = (entry) => {
   console.error(JSON.stringify(entry));
 };
 
+/** Longest job or rootfs value logged: a request may carry megabytes where a name belongs. */
+const SUBJECT_CHARS = 80;
+
+function shortened(value: unknown): string | undefined {
+  if (typeof value !== "string" || value === "") return undefined;
+  return value.length > SUBJECT_CHARS ? `${value.slice(0, SUBJECT_CHARS)}...` : value;
+}
+
 function subjectOf(request: unknown, response?: unknown): { job?: string; rootfs?: string } {
   const req = request as Record<string, unknown> | undefined;
   const res = response as { job?: { id?: string }; rootfs?: { name?: string } } | undefined;
-  const job = (req?.jobId as string | undefined) || res?.job?.id || undefined;
   const part = req?.part as { case?: string; value?: { name?: string } } | undefined;
-  const rootfs = (req?.rootfs as string | undefined) || (req?.name as string | undefined) ||
-    (part?.case === "metadata" ? part.value?.name : undefined) || res?.rootfs?.name || undefined;
-  return { job, rootfs };
+  const job = shortened(req?.jobId) ?? shortened(res?.job?.id);
+  const rootfs = shortened(req?.rootfs) ?? shortened(req?.name) ??
+    shortened(part?.case === "metadata" ? part.value?.name : undefined) ??
+    shortened(res?.rootfs?.name);
+  return {
+    ...(job === undefined ? {} : { job }),
+    ...(rootfs === undefined ? {} : { rootfs }),
+  };
 }
 
 function who(context: CallContext): string {
@@ -50,86 +65,20 @@ function who(context: CallContext): string {
   }
 }
 
-/** Wraps every handler of a service so each call is logged once, when it ends. */
-export function withRequestLog<T extends GenServiceMethods>(
-  service: GenService<T>,
-  handlers: ServiceHandlers<T>,
-  log: RequestLogger,
-): ServiceHandlers<T> {
-  const wrapped: Record<string, unknown> = {};
-  const table = handlers as Record<string, (...args: unknown[]) => unknown>;
-  for (const method of service.methods) {
-    const handler = table[method.localName];
-    const path = `/${service.typeName}/${method.name}`;
-    const finish = (
-      started: number,
-      context: CallContext,
-      subject: { job?: string; rootfs?: string },
-      error?: unknown,
-      messages?: number,
-    ) => {
-      const status = error === undefined ? undefined : toStatus(error);
-      log({
-        time: new Date().toISOString(),
-        identity: who(context),
-        method: path,
-        ...subject,
-        outcome: status ? statusName(status.code) : "OK",
-        durationMs: Math.round(performance.now() - started),
-        ...(status?.code === 13 ? { error: String((error as Error)?.stack ?? error) } : {}),
-        ...(messages === undefined ? {} : { messages }),
-      });
-    };
-    if (method.methodKind === "server_streaming") {
-      wrapped[method.localName] = async function* (request: unknown, context: CallContext) {
-        const started = performance.now();
-        let messages = 0;
-        try {
-          for await (const message of handler(request, context) as AsyncIterable<unknown>) {
-            messages++;
-            yield message;
-          }
-          finish(started, context, subjectOf(request), undefined, messages);
-        } catch (error) {
-          finish(started, context, subjectOf(request), error, messages);
-          throw error;
-        }
-      };
-    } else if (method.methodKind === "client_streaming") {
-      wrapped[method.localName] = async (
-        requests: AsyncIterable<unknown>,
-        context: CallContext,
-      ) => {
-        const started = performance.now();
-        let first: unknown;
-        async function* observed() {
-          for await (const request of requests) {
-            first ??= request;
-            yield request;
-          }
-        }
-        try {
-          const response = await (handler(observed(), context) as Promise<unknown>);
-          finish(started, context, subjectOf(first, response));
-          return response;
-        } catch (error) {
-          finish(started, context, subjectOf(first), error);
-          throw error;
-        }
-      };
-    } else {
-      wrapped[method.localName] = async (request: unknown, context: CallContext) => {
-        const started = performance.now();
-        try {
-          const response = await (handler(request, context) as Promise<unknown>);
-          finish(started, context, subjectOf(request, response));
-          return response;
-        } catch (error) {
-          finish(started, context, subjectOf(request), error);
-          throw error;
-        }
-      };
-    }
-  }
-  return wrapped as ServiceHandlers<T>;
+/** A call observer for {@link addService} that writes one entry per call to `log`. */
+export function requestLog(log: RequestLogger = stderrLogger): CallObserver {
+  return (call) => {
+    log({
+      time: new Date().toISOString(),
+      identity: who(call.context),
+      method: call.method,
+      ...subjectOf(call.request, call.response),
+      outcome: call.code === Status.OK ? "OK" : statusName(call.code),
+      durationMs: Math.round(call.durationMs),
+      ...(call.code === Status.INTERNAL
+        ? { error: String((call.error as Error)?.stack ?? call.error) }
+        : {}),
+      ...(call.messages === undefined ? {} : { messages: call.messages }),
+    });
+  };
 }

@@ -126,6 +126,22 @@ rootTest("e2e: users reach only their own jobs; only admins change root file sys
     );
     const adminView = JSON.parse((await daemon.ctl("admin", ["job", "list", "--json"])).stdout);
     assert.deepEqual(adminView.map((j: { id: string }) => j.id), [bobs]);
+    // rootfs list counts every job on a rootfs, and shows users the IDs of their own only.
+    for (const [user, ids] of [["alice", []], ["bob", [bobs]], ["admin", [bobs]]] as const) {
+      const listed = JSON.parse((await daemon.ctl(user, ["rootfs", "list", "--json"])).stdout);
+      assert.deepEqual(
+        listed.map((r: { runningJobCount: number; runningJobs: string[] }) => [
+          r.runningJobCount,
+          r.runningJobs,
+        ]),
+        [[1, ids]],
+        user,
+      );
+    }
+    const aliceTable = (await daemon.ctl("alice", ["rootfs", "list"])).stdout;
+    assert.match(aliceTable, /^NAME +SIZE +ENTRIES +CREATED +RUNNING +JOBS\n/);
+    assert.match(aliceTable, /\nbb +[\d.]+ [KMG]?i?B +\d+ +\S+Z +1 +-\n$/);
+    assert.ok(!aliceTable.includes(bobs));
 
     const upload2 = await daemon.ctl("alice", [
       "rootfs",

@@ -170,24 +170,28 @@ rootTest("start errors are synchronous, precise, and leave nothing behind", asyn
           message: "working directory not usable in rootfs: /nope: no such file or directory",
         },
         { rootfs: "nope", argv: ["true"], code: "NOT_FOUND", message: "rootfs nope not found" },
-        { argv: [], code: "INVALID_ARGUMENT", message: "a job needs a command" },
+        {
+          argv: [],
+          code: "INVALID_ARGUMENT",
+          message: "argv must not be empty: argv[0] is the command",
+        },
         {
           argv: ["true"],
           env: ["NOEQUALS"],
           code: "INVALID_ARGUMENT",
-          message: 'environment entry "NOEQUALS" is not KEY=VALUE',
+          message: 'env[0] must be KEY=VALUE, got "NOEQUALS"',
         },
         {
           argv: ["true"],
           workdir: "etc",
           code: "INVALID_ARGUMENT",
-          message: 'working directory must be absolute, got "etc"',
+          message: 'workdir must be an absolute path, got "etc"',
         },
         {
           argv: ["true"],
           limits: { cpuShares: 1 },
           code: "INVALID_ARGUMENT",
-          message: "CPU shares must be from 2 to 262144, got 1",
+          message: "limits.cpu_shares must be from 2 to 262144, got 1",
         },
       ];
       for (const { code, message, ...request } of cases) {

@@ -6,6 +6,12 @@
 // users see and control only their own jobs (another user's job answers NOT_FOUND, exactly
 // like a missing one); admins see and control all jobs. Failures are gRPC status codes with
 // a message, never error fields in responses.
+//
+// Every field of every request is checked against the range documented on it before
+// anything is done: a value out of range, or bytes that do not decode as the request
+// message, is INVALID_ARGUMENT with a message naming the field ("argv[2]",
+// "limits.cpu_shares", "timeout.nanos", "job_id"). INTERNAL means a bug in ijrd and nothing
+// else (docs/security.md, "Limits on requests").
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -26,15 +32,16 @@ export const file_ijr_v1_job: GenFile = /*@__PURE__*/
  */
 export type DeviceIopsLimit = Message<"ijr.v1.DeviceIopsLimit"> & {
   /**
-   * Path of a block device on the worker, such as "/dev/vda" or "/dev/sda1". A partition is
-   * throttled on its whole disk, since the kernel throttles whole disks.
+   * Absolute path of a block device on the worker, such as "/dev/vda" or "/dev/sda1", at
+   * most 4095 bytes. A partition is throttled on its whole disk, since the kernel throttles
+   * whole disks.
    *
    * @generated from field: string device = 1;
    */
   device: string;
 
   /**
-   * Operations per second, at least 1.
+   * Operations per second, 1..4294967294 (the kernel keeps a 32-bit count).
    *
    * @generated from field: uint64 iops = 2;
    */
@@ -63,28 +70,30 @@ export type ResourceLimits = Message<"ijr.v1.ResourceLimits"> & {
   cpuShares: bigint;
 
   /**
-   * Memory limit in bytes (swap is not allowed beyond it); 0 means no limit.
+   * Memory limit in bytes (swap is not allowed beyond it), 4194304 (4 MiB)..2^53-1; 0 means
+   * no limit.
    *
    * @generated from field: uint64 memory_bytes = 2;
    */
   memoryBytes: bigint;
 
   /**
-   * Read IOPS limits, at most one per device.
+   * Read IOPS limits: at most 64, at most one per whole disk.
    *
    * @generated from field: repeated ijr.v1.DeviceIopsLimit read_iops = 3;
    */
   readIops: DeviceIopsLimit[];
 
   /**
-   * Write IOPS limits, at most one per device.
+   * Write IOPS limits: at most 64, at most one per whole disk.
    *
    * @generated from field: repeated ijr.v1.DeviceIopsLimit write_iops = 4;
    */
   writeIops: DeviceIopsLimit[];
 
   /**
-   * Maximum number of processes and threads in the job; 0 means the daemon's default.
+   * Maximum number of processes and threads in the job, 2..4194304; 0 means the daemon's
+   * default (1024 unless ijrd's --pids says otherwise).
    *
    * @generated from field: uint64 pids = 5;
    */
@@ -105,29 +114,33 @@ export const ResourceLimitsSchema: GenMessage<ResourceLimits> = /*@__PURE__*/
  */
 export type StartJobRequest = Message<"ijr.v1.StartJobRequest"> & {
   /**
-   * Name of an uploaded root file system, such as "alpine".
+   * Name of an uploaded root file system, such as "alpine" ([a-z0-9][a-z0-9._-]{0,62}).
    *
    * @generated from field: string rootfs = 1;
    */
   rootfs: string;
 
   /**
-   * Command and arguments; argv[0] is resolved against PATH inside the rootfs when it has
-   * no slash. Must not be empty.
+   * Command and arguments, 1..4096 entries; argv[0] is not empty and is resolved against
+   * PATH inside the rootfs when it has no slash. Each string (argv and env alike) is at most
+   * 131071 bytes of UTF-8 (the kernel's 128 KiB with its NUL) and holds no NUL byte; argv
+   * and env together are at most 1048576 bytes, each string counted with a NUL.
    *
    * @generated from field: repeated string argv = 2;
    */
   argv: string[];
 
   /**
-   * Environment as "KEY=VALUE" strings. When empty, a minimal PATH, HOME and TERM are set.
+   * Environment as "KEY=VALUE" strings with a non-empty KEY, at most 4096 entries (and see
+   * argv for sizes). When empty, a minimal PATH, HOME and TERM are set.
    *
    * @generated from field: repeated string env = 3;
    */
   env: string[];
 
   /**
-   * Working directory inside the rootfs; empty means "/".
+   * Absolute working directory inside the rootfs, at most 4095 bytes, no NUL; empty means
+   * "/".
    *
    * @generated from field: string workdir = 4;
    */
@@ -141,7 +154,9 @@ export type StartJobRequest = Message<"ijr.v1.StartJobRequest"> & {
   limits?: ResourceLimits | undefined;
 
   /**
-   * Stop the job after this long (SIGTERM, grace period, then kill); unset means no timeout.
+   * Stop the job after this long (SIGTERM, the daemon's grace period, then kill): 1 ms to 30
+   * days (2592000 s); unset means no timeout. A valid Duration: nanos within
+   * -999999999..999999999 and of the same sign as seconds.
    *
    * @generated from field: google.protobuf.Duration timeout = 6;
    */
@@ -183,15 +198,16 @@ export const StartJobResponseSchema: GenMessage<StartJobResponse> = /*@__PURE__*
  */
 export type StopJobRequest = Message<"ijr.v1.StopJobRequest"> & {
   /**
-   * Job ID returned by StartJob.
+   * Job ID returned by StartJob: 16 lower-case hex digits.
    *
    * @generated from field: string job_id = 1;
    */
   jobId: string;
 
   /**
-   * How long to wait after SIGTERM before killing every process of the job; unset means the
-   * daemon's default (10 s).
+   * How long to wait after SIGTERM before killing every process of the job, 0 to 1 hour
+   * (3600 s; 0 kills at once); unset means the daemon's default (10 s). A valid Duration, as
+   * for StartJobRequest.timeout.
    *
    * @generated from field: google.protobuf.Duration grace_period = 2;
    */
@@ -233,7 +249,7 @@ export const StopJobResponseSchema: GenMessage<StopJobResponse> = /*@__PURE__*/
  */
 export type GetJobRequest = Message<"ijr.v1.GetJobRequest"> & {
   /**
-   * Job ID returned by StartJob.
+   * Job ID returned by StartJob: 16 lower-case hex digits.
    *
    * @generated from field: string job_id = 1;
    */
@@ -275,7 +291,8 @@ export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
  */
 export type ListJobsRequest = Message<"ijr.v1.ListJobsRequest"> & {
   /**
-   * Include jobs that have ended; by default only running jobs are listed.
+   * Include jobs that have ended; by default only running jobs are listed. (Any value is
+   * valid.)
    *
    * @generated from field: bool include_finished = 1;
    */
@@ -317,7 +334,7 @@ export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*
  */
 export type StreamOutputRequest = Message<"ijr.v1.StreamOutputRequest"> & {
   /**
-   * Job ID returned by StartJob.
+   * Job ID returned by StartJob: 16 lower-case hex digits.
    *
    * @generated from field: string job_id = 1;
    */
@@ -588,7 +605,8 @@ export const JobService: GenService<{
    * StartJob starts a command inside an uploaded root file system and returns once the
    * command has been exec'd inside its namespaces and cgroups. A command that cannot be
    * started (missing rootfs, command not found, not executable, bad limit) fails with
-   * INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION and leaves no job behind.
+   * INVALID_ARGUMENT, NOT_FOUND or FAILED_PRECONDITION and leaves no job behind: no record,
+   * job folder or cgroup.
    *
    * @generated from rpc ijr.v1.JobService.StartJob
    */

@@ -3,8 +3,11 @@
 /* eslint-disable */
 
 // Root file system management API of ijrd. Uploading and deleting need the admin role;
-// listing is open to every authenticated user. Failures are gRPC status codes with a
-// message, never error fields in responses.
+// listing is open to every authenticated user, who sees the IDs of their own jobs only.
+// Failures are gRPC status codes with a message, never error fields in responses. Every
+// field of every request is checked against the range documented on it before anything is
+// done (INVALID_ARGUMENT naming the field, or for a message that does not decode, naming the
+// message type); INTERNAL means a bug in ijrd and nothing else.
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -16,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ijr/v1/rootfs.proto.
  */
 export const file_ijr_v1_rootfs: GenFile = /*@__PURE__*/
-  fileDesc("ChNpanIvdjEvcm9vdGZzLnByb3RvEgZpanIudjEiUwoUVXBsb2FkUm9vdGZzTWV0YWRhdGESDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRIPCgdyZXBsYWNlGAQgASgIImAKE1VwbG9hZFJvb3Rmc1JlcXVlc3QSMAoIbWV0YWRhdGEYASABKAsyHC5panIudjEuVXBsb2FkUm9vdGZzTWV0YWRhdGFIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQigQEKBlJvb3RmcxIMCgRuYW1lGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSDwoHZW50cmllcxgDIAEoBBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxydW5uaW5nX2pvYnMYBSADKAkibwoUVXBsb2FkUm9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgASgLMg4uaWpyLnYxLlJvb3RmcxIYChBjb21wcmVzc2VkX2J5dGVzGAIgASgEEh0KFXNraXBwZWRfc3BlY2lhbF9maWxlcxgDIAEoBCITChFMaXN0Um9vdGZzUmVxdWVzdCI0ChJMaXN0Um9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgAygLMg4uaWpyLnYxLlJvb3RmcyIjChNEZWxldGVSb290ZnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiFgoURGVsZXRlUm9vdGZzUmVzcG9uc2Uy7AEKDVJvb3Rmc1NlcnZpY2USSwoMVXBsb2FkUm9vdGZzEhsuaWpyLnYxLlVwbG9hZFJvb3Rmc1JlcXVlc3QaHC5panIudjEuVXBsb2FkUm9vdGZzUmVzcG9uc2UoARJDCgpMaXN0Um9vdGZzEhkuaWpyLnYxLkxpc3RSb290ZnNSZXF1ZXN0GhouaWpyLnYxLkxpc3RSb290ZnNSZXNwb25zZRJJCgxEZWxldGVSb290ZnMSGy5panIudjEuRGVsZXRlUm9vdGZzUmVxdWVzdBocLmlqci52MS5EZWxldGVSb290ZnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChNpanIvdjEvcm9vdGZzLnByb3RvEgZpanIudjEiUwoUVXBsb2FkUm9vdGZzTWV0YWRhdGESDAoEbmFtZRgBIAEoCRIMCgRzaXplGAIgASgEEg4KBnNoYTI1NhgDIAEoCRIPCgdyZXBsYWNlGAQgASgIImAKE1VwbG9hZFJvb3Rmc1JlcXVlc3QSMAoIbWV0YWRhdGEYASABKAsyHC5panIudjEuVXBsb2FkUm9vdGZzTWV0YWRhdGFIABIPCgVjaHVuaxgCIAEoDEgAQgYKBHBhcnQinAEKBlJvb3RmcxIMCgRuYW1lGAEgASgJEhIKCnNpemVfYnl0ZXMYAiABKAQSDwoHZW50cmllcxgDIAEoBBIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxydW5uaW5nX2pvYnMYBSADKAkSGQoRcnVubmluZ19qb2JfY291bnQYBiABKA0ibwoUVXBsb2FkUm9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgASgLMg4uaWpyLnYxLlJvb3RmcxIYChBjb21wcmVzc2VkX2J5dGVzGAIgASgEEh0KFXNraXBwZWRfc3BlY2lhbF9maWxlcxgDIAEoBCITChFMaXN0Um9vdGZzUmVxdWVzdCI0ChJMaXN0Um9vdGZzUmVzcG9uc2USHgoGcm9vdGZzGAEgAygLMg4uaWpyLnYxLlJvb3RmcyIjChNEZWxldGVSb290ZnNSZXF1ZXN0EgwKBG5hbWUYASABKAkiFgoURGVsZXRlUm9vdGZzUmVzcG9uc2Uy7AEKDVJvb3Rmc1NlcnZpY2USSwoMVXBsb2FkUm9vdGZzEhsuaWpyLnYxLlVwbG9hZFJvb3Rmc1JlcXVlc3QaHC5panIudjEuVXBsb2FkUm9vdGZzUmVzcG9uc2UoARJDCgpMaXN0Um9vdGZzEhkuaWpyLnYxLkxpc3RSb290ZnNSZXF1ZXN0GhouaWpyLnYxLkxpc3RSb290ZnNSZXNwb25zZRJJCgxEZWxldGVSb290ZnMSGy5panIudjEuRGVsZXRlUm9vdGZzUmVxdWVzdBocLmlqci52MS5EZWxldGVSb290ZnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * UploadRootfsMetadata opens an upload.
@@ -25,7 +28,8 @@ export const file_ijr_v1_rootfs: GenFile = /*@__PURE__*/
  */
 export type UploadRootfsMetadata = Message<"ijr.v1.UploadRootfsMetadata"> & {
   /**
-   * Name of the root file system to create, the sub-folder of the daemon's --rootfs folder.
+   * Name of the root file system to create, the sub-folder of the daemon's --rootfs folder:
+   * [a-z0-9][a-z0-9._-]{0,62}.
    *
    * @generated from field: string name = 1;
    */
@@ -33,15 +37,16 @@ export type UploadRootfsMetadata = Message<"ijr.v1.UploadRootfsMetadata"> & {
 
   /**
    * Size of the compressed tarball in bytes, when known; the upload fails if the received
-   * size differs. 0 means unknown.
+   * size differs. 0 means unknown. At most 2^53-1 (INVALID_ARGUMENT beyond), and above the
+   * daemon's --max-upload-bytes (2 GiB by default) RESOURCE_EXHAUSTED before any chunk.
    *
    * @generated from field: uint64 size = 2;
    */
   size: bigint;
 
   /**
-   * SHA-256 of the compressed tarball, lower-case hex, when known; the upload fails if the
-   * received bytes hash differently. Empty means not checked.
+   * SHA-256 of the compressed tarball, 64 lower-case hex digits, when known; the upload fails
+   * if the received bytes hash differently. Empty means not checked.
    *
    * @generated from field: string sha256 = 3;
    */
@@ -69,7 +74,8 @@ export const UploadRootfsMetadataSchema: GenMessage<UploadRootfsMetadata> = /*@_
  */
 export type UploadRootfsRequest = Message<"ijr.v1.UploadRootfsRequest"> & {
   /**
-   * The first message carries metadata, every later one a chunk.
+   * The first message carries metadata, every later one a chunk (a message with neither,
+   * or with metadata after the first, is INVALID_ARGUMENT).
    *
    * @generated from oneof ijr.v1.UploadRootfsRequest.part
    */
@@ -134,11 +140,19 @@ export type Rootfs = Message<"ijr.v1.Rootfs"> & {
   createdAt?: Timestamp | undefined;
 
   /**
-   * IDs of the running jobs that use it.
+   * IDs of the running jobs that use it which the caller may see: the caller's own jobs for
+   * users, every job for admins (job IDs are not shown to other users).
    *
    * @generated from field: repeated string running_jobs = 5;
    */
   runningJobs: string[];
+
+  /**
+   * Number of running jobs that use it, whoever started them.
+   *
+   * @generated from field: uint32 running_job_count = 6;
+   */
+  runningJobCount: number;
 };
 
 /**
@@ -184,7 +198,7 @@ export const UploadRootfsResponseSchema: GenMessage<UploadRootfsResponse> = /*@_
   messageDesc(file_ijr_v1_rootfs, 3);
 
 /**
- * ListRootfsRequest has no parameters yet.
+ * ListRootfsRequest has no parameters yet (unknown fields are ignored, as protobuf wants).
  *
  * @generated from message ijr.v1.ListRootfsRequest
  */
@@ -226,7 +240,7 @@ export const ListRootfsResponseSchema: GenMessage<ListRootfsResponse> = /*@__PUR
  */
 export type DeleteRootfsRequest = Message<"ijr.v1.DeleteRootfsRequest"> & {
   /**
-   * Name of the root file system.
+   * Name of the root file system: [a-z0-9][a-z0-9._-]{0,62}.
    *
    * @generated from field: string name = 1;
    */
@@ -267,7 +281,8 @@ export const RootfsService: GenService<{
    * temporary directory, which becomes visible under its name only when the upload has
    * completed; a failed or aborted upload leaves nothing. Names must match
    * [a-z0-9][a-z0-9._-]{0,62} (INVALID_ARGUMENT otherwise); an existing name is
-   * ALREADY_EXISTS unless replace is set; limits exceeded are RESOURCE_EXHAUSTED.
+   * ALREADY_EXISTS unless replace is set; limits exceeded are RESOURCE_EXHAUSTED. Each
+   * message, like every gRPC message to ijrd, is at most 4 MiB (ijrctl sends 256 KiB chunks).
    *
    * @generated from rpc ijr.v1.RootfsService.UploadRootfs
    */
@@ -277,7 +292,8 @@ export const RootfsService: GenService<{
     output: typeof UploadRootfsResponseSchema;
   },
   /**
-   * ListRootfs lists the uploaded root file systems, by name.
+   * ListRootfs lists the uploaded root file systems, by name, with how many jobs use each
+   * and the IDs of those the caller may see (their own; every job for admins).
    *
    * @generated from rpc ijr.v1.RootfsService.ListRootfs
    */
