@@ -80,7 +80,9 @@ for (const { name, bytes, size } of workloads) {
     const m = median(values);
     const rate = bytes / (1 << 20) / (m / 1000);
     console.log(
-      `    ${runner.padEnd(26)} ${m.toFixed(0).padStart(6)} ms ${rate.toFixed(0).padStart(6)} MiB/s` +
+      `    ${runner.padEnd(26)} ${m.toFixed(0).padStart(6)} ms ${
+        rate.toFixed(0).padStart(6)
+      } MiB/s` +
         `  ${(m / base).toFixed(2)}x`,
     );
   }
