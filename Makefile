@@ -25,7 +25,7 @@ export DENO
 CC ?= gcc
 CFLAGS := -std=gnu11 -O2 -fPIC -Wall -Wextra -Werror -fvisibility=hidden -D_GNU_SOURCE
 FFI_SOURCES := $(wildcard ffi/*.c)
-FFI_HEADERS := $(wildcard ffi/*.h)
+FFI_HEADERS := $(wildcard ffi/*.h) ffi/ijr_abi.h
 LIBIJR := $(BUILD)/libijr.so
 # The job's init: a small static program, embedded in libijr.so (ffi/init_blob.S).
 INIT_SOURCES := $(wildcard ffi/init/*.c) ffi/job_report.c ffi/text.c
@@ -104,7 +104,9 @@ proto-check: tools
 
 # Re-render ffi/ijr_abi.h, the structs, enums and constants TypeScript and libijr share, from
 # lib/native/abi.ts; tests/unit/native_abi_test.ts fails while it is stale.
-abi: $(DENO_DEP)
+abi: ffi/ijr_abi.h
+
+ffi/ijr_abi.h: lib/native/abi.ts lib/native/abi_render.ts $(wildcard lib/native/symbols*.ts) $(DENO_DEP)
 	$(DENO) run --allow-all lib/native/abi_render.ts > ffi/ijr_abi.h.tmp
 	mv ffi/ijr_abi.h.tmp ffi/ijr_abi.h
 

@@ -19,6 +19,14 @@ const parent = Deno.args[1] ?? Deno.env.get("TMPDIR") ?? "/tmp";
 const rootfs = await busyboxRootfsDir();
 const stateDir = await Deno.makeTempDir({ dir: parent, prefix: "ijr-bench-" });
 const manager = await JobManager.open({ stateDir, rootfs: new FixtureRootfs({ busybox: rootfs }) });
+// The same with an output limit in force (far above what the job writes): RLIMIT_FSIZE, and
+// the init's watch on the output, which wakes on every write.
+const limitedStateDir = await Deno.makeTempDir({ dir: parent, prefix: "ijr-bench-" });
+const limited = await JobManager.open({
+  stateDir: limitedStateDir,
+  rootfs: new FixtureRootfs({ busybox: rootfs }),
+  maxOutputBytes: 64 * 2 ** 30,
+});
 
 const workloads = [
   { name: "1 GiB in 64 KiB writes", bytes: 1 << 30, size: 65536 },
@@ -34,14 +42,19 @@ async function timed(fn: () => Promise<string>): Promise<number> {
   return elapsed;
 }
 
-async function viaJob(bytes: number, size: number): Promise<string> {
+async function viaJob(manager: JobManager, bytes: number, size: number): Promise<string> {
   const job = await manager.start({
     owner: "bench",
     rootfs: "busybox",
     argv: ["/bin/probe", "flood", String(bytes), String(size)],
   });
   const end = await manager.wait(job.id);
-  const output = join(stateDir, "jobs", job.id, "output");
+  const output = join(
+    manager === limited ? limitedStateDir : stateDir,
+    "jobs",
+    job.id,
+    "output",
+  );
   const written = Deno.statSync(output).size;
   if (end.exitCode !== 0 || written !== bytes) {
     throw new Error(`job ${job.id}: ${end.state} ${end.exitCode}, ${written} bytes`);
@@ -66,11 +79,13 @@ console.log(`job output throughput, ${rounds} rounds, interleaved, state under $
 for (const { name, bytes, size } of workloads) {
   const samples: Record<string, number[]> = {
     "ijr job": [],
+    "ijr job, output limit": [],
     "host, straight to a file": [],
     "host, through a pipe": [],
   };
   for (let i = 0; i < rounds; i++) {
-    samples["ijr job"].push(await timed(() => viaJob(bytes, size)));
+    samples["ijr job"].push(await timed(() => viaJob(manager, bytes, size)));
+    samples["ijr job, output limit"].push(await timed(() => viaJob(limited, bytes, size)));
     samples["host, straight to a file"].push(await timed(() => onHost(bytes, size, "file")));
     samples["host, through a pipe"].push(await timed(() => onHost(bytes, size, "pipe")));
   }
@@ -89,4 +104,6 @@ for (const { name, bytes, size } of workloads) {
 }
 
 await manager.shutdown();
+await limited.shutdown();
 await Deno.remove(stateDir, { recursive: true });
+await Deno.remove(limitedStateDir, { recursive: true });

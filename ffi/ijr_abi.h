@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0xc27f8cdb2cccae5cULL
+#define IJR_ABI_HASH 0xb7161d5983028dbfULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096
@@ -27,8 +27,8 @@
 #define IJR_INIT_OUTPUT_FD 5
 /* 'IJRS' in little-endian order */
 #define IJR_INIT_STATUS_MAGIC 0x534a5249
-/* version of struct ijr_init_status */
-#define IJR_INIT_PROTOCOL_VERSION 1
+/* version of the init's command line and of struct ijr_init_status */
+#define IJR_INIT_PROTOCOL_VERSION 2
 /* longest path or link target of an extraction record */
 #define IJR_EXTRACT_PATH_MAX 4096
 
@@ -59,16 +59,19 @@ enum ijr_spawn_step {
   IJR_STEP_ARRANGE_DESCRIPTORS = 22,
   IJR_STEP_DROP_CAPABILITIES = 23,
   IJR_STEP_SET_NO_NEW_PRIVS = 24,
-  IJR_STEP_EXEC_INIT = 25,
-  IJR_STEP_INIT_PROTECT = 26,
-  IJR_STEP_INIT_SIGNALS = 27,
-  IJR_STEP_START_COMMAND = 28,
-  IJR_STEP_COMMAND_DESCRIPTORS = 29,
-  IJR_STEP_COMMAND_WORKDIR = 30,
-  IJR_STEP_EXEC_COMMAND = 31,
-  IJR_STEP_EXEC_INTERPRETER = 32,
-  IJR_STEP_SEARCH_PATH = 33,
-  IJR_STEP_COUNT_ = 34,
+  IJR_STEP_SET_RESOURCE_LIMITS = 25,
+  IJR_STEP_EXEC_INIT = 26,
+  IJR_STEP_INIT_ARGUMENTS = 27,
+  IJR_STEP_INIT_PROTECT = 28,
+  IJR_STEP_INIT_SIGNALS = 29,
+  IJR_STEP_INIT_WATCH = 30,
+  IJR_STEP_START_COMMAND = 31,
+  IJR_STEP_COMMAND_DESCRIPTORS = 32,
+  IJR_STEP_COMMAND_WORKDIR = 33,
+  IJR_STEP_EXEC_COMMAND = 34,
+  IJR_STEP_EXEC_INTERPRETER = 35,
+  IJR_STEP_SEARCH_PATH = 36,
+  IJR_STEP_COUNT_ = 37,
 };
 
 /* How a command ended. */
@@ -76,6 +79,14 @@ enum ijr_end_kind {
   IJR_END_EXIT = 1,
   IJR_END_SIGNAL = 2,
   IJR_END_COUNT_ = 3,
+};
+
+/* Why the init stopped the job itself (SIGTERM, the grace period, then everything killed), if it did. */
+enum ijr_stop_reason {
+  IJR_STOP_NONE = 0,
+  IJR_STOP_TIMEOUT = 1,
+  IJR_STOP_OUTPUT_LIMIT = 2,
+  IJR_STOP_COUNT_ = 3,
 };
 
 /* Extraction record operations. */
@@ -107,10 +118,13 @@ struct ijr_spawn_spec {
   uint64_t cgroup_procs_count; /* entries in cgroup_procs */
   int64_t cgroup_dir_fd; /* v2: cgroup folder for CLONE_INTO_CGROUP; -1 */
   uint64_t flags; /* IJR_SPAWN_FLAG_* bits */
+  uint64_t max_output_bytes; /* most bytes of output; 0: no limit */
+  uint64_t timeout_ms; /* the init stops the job after this; 0: never */
+  uint64_t grace_ms; /* between the init's SIGTERM and its kill */
   int64_t status_fd; /* out: read end of the init's status pipe */
   uint64_t error; /* out: a struct ijr_spawn_error filled on failure */
 };
-_Static_assert(sizeof(struct ijr_spawn_spec) == 136, "ijr_spawn_spec: size");
+_Static_assert(sizeof(struct ijr_spawn_spec) == 160, "ijr_spawn_spec: size");
 _Static_assert(offsetof(struct ijr_spawn_spec, mount_point) == 0, "ijr_spawn_spec.mount_point: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, lower_dir) == 8, "ijr_spawn_spec.lower_dir: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, scratch_dir) == 16, "ijr_spawn_spec.scratch_dir: offset");
@@ -126,8 +140,11 @@ _Static_assert(offsetof(struct ijr_spawn_spec, cgroup_procs) == 88, "ijr_spawn_s
 _Static_assert(offsetof(struct ijr_spawn_spec, cgroup_procs_count) == 96, "ijr_spawn_spec.cgroup_procs_count: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, cgroup_dir_fd) == 104, "ijr_spawn_spec.cgroup_dir_fd: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, flags) == 112, "ijr_spawn_spec.flags: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, status_fd) == 120, "ijr_spawn_spec.status_fd: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, error) == 128, "ijr_spawn_spec.error: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, max_output_bytes) == 120, "ijr_spawn_spec.max_output_bytes: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, timeout_ms) == 128, "ijr_spawn_spec.timeout_ms: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, grace_ms) == 136, "ijr_spawn_spec.grace_ms: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, status_fd) == 144, "ijr_spawn_spec.status_fd: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, error) == 152, "ijr_spawn_spec.error: offset");
 
 /* Why a job could not be started: the step, the errno and the path or name it was working on. Data, not prose: TypeScript words it. */
 struct ijr_spawn_error {
@@ -146,14 +163,20 @@ struct ijr_init_status {
   uint16_t version; /* IJR_INIT_PROTOCOL_VERSION */
   uint16_t kind; /* an IJR_END_* value */
   int32_t value; /* exit status 0..255, or signal 1..64 */
-  uint32_t reserved; /* zero */
+  uint16_t reason; /* an IJR_STOP_* value: why the init stopped it */
+  uint16_t reserved; /* zero */
+  int64_t end_sec; /* when the command ended (CLOCK_REALTIME), seconds */
+  int64_t end_nsec; /* nanoseconds of end_sec */
 };
-_Static_assert(sizeof(struct ijr_init_status) == 16, "ijr_init_status: size");
+_Static_assert(sizeof(struct ijr_init_status) == 32, "ijr_init_status: size");
 _Static_assert(offsetof(struct ijr_init_status, magic) == 0, "ijr_init_status.magic: offset");
 _Static_assert(offsetof(struct ijr_init_status, version) == 4, "ijr_init_status.version: offset");
 _Static_assert(offsetof(struct ijr_init_status, kind) == 6, "ijr_init_status.kind: offset");
 _Static_assert(offsetof(struct ijr_init_status, value) == 8, "ijr_init_status.value: offset");
-_Static_assert(offsetof(struct ijr_init_status, reserved) == 12, "ijr_init_status.reserved: offset");
+_Static_assert(offsetof(struct ijr_init_status, reason) == 12, "ijr_init_status.reason: offset");
+_Static_assert(offsetof(struct ijr_init_status, reserved) == 14, "ijr_init_status.reserved: offset");
+_Static_assert(offsetof(struct ijr_init_status, end_sec) == 16, "ijr_init_status.end_sec: offset");
+_Static_assert(offsetof(struct ijr_init_status, end_nsec) == 24, "ijr_init_status.end_nsec: offset");
 
 /* The header of one record of an extraction batch; path[path_len], link[link_len] and data[data_len] follow it. */
 struct ijr_extract_record {

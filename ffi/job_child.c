@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,15 +45,35 @@ static int set_no_new_privs(struct ijr_child *child) {
   return 0;
 }
 
-/* The init from its sealed memfd: `ijr-init WORKDIR COMMAND [ARGS...]`, with the job's
- * environment and the descriptors job_fds.c arranged. */
+/* The output limit, kept by the kernel: no file the job writes may grow past it
+ * (RLIMIT_FSIZE; a write that would is cut short, the next fails with EFBIG and SIGXFSZ),
+ * and its output file is one of them. Soft and hard: the job has no CAP_SYS_RESOURCE to
+ * raise it again. */
+static int set_resource_limits(struct ijr_child *child) {
+  if (child->max_output_bytes == 0) return 0;
+  struct rlimit fsize = {child->max_output_bytes, child->max_output_bytes};
+  if (setrlimit(RLIMIT_FSIZE, &fsize) != 0) return ijr_fail(child, errno, "RLIMIT_FSIZE", "");
+  return 0;
+}
+
+/* The init from its sealed memfd, with the job's environment and the descriptors job_fds.c
+ * arranged:
+ *   ijr-init PROTOCOL MAX_OUTPUT_BYTES TIMEOUT_MS GRACE_MS WORKDIR COMMAND [ARGS...] */
 static int exec_init(struct ijr_child *child) {
   size_t argc = 0;
   while (child->argv[argc]) argc++;
-  char *init_argv[IJR_SPAWN_MAX_STRINGS + 3];
+  char numbers[4][24];
+  const uint64_t values[4] = {IJR_INIT_PROTOCOL_VERSION, child->max_output_bytes,
+                              child->timeout_ms, child->grace_ms};
+  for (int i = 0; i < 4; i++) {
+    struct ijr_text text = {numbers[i], 0, sizeof(numbers[i]), 0};
+    ijr_text_put_u64(&text, values[i]);
+  }
+  char *init_argv[IJR_SPAWN_MAX_STRINGS + 7];
   init_argv[0] = "ijr-init";
-  init_argv[1] = (char *)child->workdir;
-  for (size_t i = 0; i <= argc; i++) init_argv[2 + i] = child->argv[i];
+  for (int i = 0; i < 4; i++) init_argv[1 + i] = numbers[i];
+  init_argv[5] = (char *)child->workdir;
+  for (size_t i = 0; i <= argc; i++) init_argv[6 + i] = child->argv[i];
   syscall(SYS_execveat, child->init_program_fd, "", init_argv, child->envp, AT_EMPTY_PATH);
   return ijr_fail(child, errno, "ijr-init", "");
 }
@@ -82,6 +103,7 @@ static const struct step CHECKLIST[] = {
     {IJR_STEP_ARRANGE_DESCRIPTORS, ijr_arrange_descriptors},
     {IJR_STEP_DROP_CAPABILITIES, ijr_drop_capabilities},
     {IJR_STEP_SET_NO_NEW_PRIVS, set_no_new_privs},
+    {IJR_STEP_SET_RESOURCE_LIMITS, set_resource_limits},
     {IJR_STEP_EXEC_INIT, exec_init}, /* returns only on failure */
 };
 

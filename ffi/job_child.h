@@ -32,6 +32,9 @@ struct ijr_child {
   char *const *argv;
   char *const *envp;
   const char *const *cgroup_procs; /* v1: cgroup.procs files to join; NULL-terminated */
+  uint64_t max_output_bytes;       /* the job's output limit (RLIMIT_FSIZE); 0: none */
+  uint64_t timeout_ms;             /* for the init: stop the job after this long; 0: never */
+  uint64_t grace_ms;               /* for the init: SIGTERM to kill when it stops the job */
   int unshare_cgroup_namespace;    /* v1: the clone could not do it (no CLONE_INTO_CGROUP) */
   int parent_death_signal;         /* die with the spawning thread */
   int init_program_fd;             /* the sealed memfd holding ijr-init */

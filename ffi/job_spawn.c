@@ -165,6 +165,9 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   child->argv = res->argv;
   child->envp = res->envp;
   child->cgroup_procs = (const char *const *)res->procs;
+  child->max_output_bytes = spec->max_output_bytes;
+  child->timeout_ms = spec->timeout_ms;
+  child->grace_ms = spec->grace_ms;
   child->unshare_cgroup_namespace = spec->cgroup_dir_fd < 0;
   child->parent_death_signal = (spec->flags & IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL) != 0;
   child->init_program_fd = init_fd;

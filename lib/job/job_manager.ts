@@ -27,7 +27,6 @@ import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from
 import { followOutput } from "./output_reader.ts";
 import { commandEnd } from "./command_end.ts";
 import { Reaper } from "./reaper.ts";
-import { setLongTimeout } from "./long_timer.ts";
 import { validateStartRequest } from "./start_request.ts";
 import {
   DEFAULT_SCRATCH,
@@ -59,6 +58,11 @@ export interface JobManagerOptions {
   readonly defaultPids?: number;
   /** Where jobs' writable layers live (default: DEFAULT_SCRATCH, 1 GiB of memory each). */
   readonly scratch?: JobScratch;
+  /**
+   * The output limit of a job that asks for none, and the most any job may ask for (ijrd
+   * --max-output); absent: no limit.
+   */
+  readonly maxOutputBytes?: number;
 }
 
 /** A running job's live parts. */
@@ -75,7 +79,6 @@ interface LiveJob {
   readonly ended: Promise<JobStatus>;
   readonly resolveEnded: (status: JobStatus) => void;
   stopReason?: string;
-  timer?: ReturnType<typeof setTimeout>;
   /** The init has been reaped: its pid may belong to another process now, never signal it. */
   reaped?: boolean;
   /** Its first record could not be written: the job is ended and forgotten, not listed. */
@@ -99,7 +102,9 @@ async function ensureEmptyDir(path: string): Promise<void> {
 
 /** Starts, supervises, stops and remembers jobs. */
 export class JobManager {
-  readonly #options: Required<Omit<JobManagerOptions, "cgroups">> & { cgroups?: CgroupController };
+  readonly #options:
+    & Required<Omit<JobManagerOptions, "cgroups" | "maxOutputBytes">>
+    & Pick<JobManagerOptions, "cgroups" | "maxOutputBytes">;
   readonly #finished = new Map<string, JobStatus>();
   readonly #live = new Map<string, LiveJob>();
   readonly #reaper = new Reaper();
@@ -171,6 +176,7 @@ export class JobManager {
     });
     const env = request.env?.length ? [...request.env] : DEFAULT_ENV;
     const workdir = request.workdir ?? "/";
+    const maxOutputBytes = this.#outputLimitOf(request);
     const folder = this.#folders.make();
     const { id, paths } = folder;
     let lease: RootfsLease;
@@ -189,6 +195,7 @@ export class JobManager {
       workdir,
       limits,
       timeoutMs: request.timeoutMs,
+      maxOutputBytes,
       state: "running",
       oomKilled: false,
       startedAt: new Date(),
@@ -215,6 +222,10 @@ export class JobManager {
         env,
         cgroupProcsFiles: cgroup?.joinProcsFiles ?? [],
         cgroupDir: cgroup?.cloneIntoDir,
+        // The init keeps both, even while ijrd is down: no timer here.
+        maxOutputBytes,
+        timeoutMs: request.timeoutMs,
+        graceMs: this.#options.defaultGraceMs,
       });
     } catch (error) {
       await recorded.catch(() => {}); // so the folder's removal cannot race the record's rename
@@ -239,12 +250,6 @@ export class JobManager {
       resolveEnded,
     };
     this.#live.set(id, live);
-    // The timer before the reaper: #finish clears it, however soon the job ends.
-    if (request.timeoutMs !== undefined) {
-      live.timer = setLongTimeout(() => {
-        this.#stop(live, this.#options.defaultGraceMs, `timed out after ${request.timeoutMs} ms`);
-      }, request.timeoutMs);
-    }
     this.#reaper.watch(pid, (result) => this.#finish(live, result));
     try {
       await recorded;
@@ -256,6 +261,20 @@ export class JobManager {
       throw new IjrError("INTERNAL", `cannot record job ${id}: ${(error as Error).message}`);
     }
     return status;
+  }
+
+  /** The request's output limit, checked against the worker's, or the worker's. */
+  #outputLimitOf(request: StartJobRequest): number | undefined {
+    const worker = this.#options.maxOutputBytes;
+    const asked = request.maxOutputBytes;
+    if (asked === undefined) return worker;
+    if (worker !== undefined && asked > worker) {
+      throw invalidArgument(
+        `limits.max_output_bytes ${asked} is above this worker's limit of ${worker} bytes ` +
+          "(ijrd --max-output)",
+      );
+    }
+    return asked;
   }
 
   /**
@@ -354,7 +373,6 @@ export class JobManager {
   async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
     live.reaped = true;
     const id = live.status.id;
-    clearTimeout(live.timer);
     const command = commandEnd(readCommandStatus(live.statusFd), initResult);
     let usage;
     let message: string | undefined;
@@ -376,12 +394,20 @@ export class JobManager {
       live.resolveEnded({ ...live.status, state: "failed", endedAt: new Date(), pid: undefined });
       return;
     }
+    // A stop the init began (timeout, output limit) is a stop like one asked for.
+    const stoppedBy = "stoppedBy" in command ? command.stoppedBy : undefined;
+    const outputLimitExceeded = stoppedBy === "output_limit";
+    if (stoppedBy === "timeout") live.stopReason ??= `timed out after ${live.status.timeoutMs} ms`;
+    if (outputLimitExceeded) {
+      live.stopReason ??= `output limit exceeded (${live.status.maxOutputBytes} bytes)`;
+    }
     let state: JobState;
     if ("invalid" in command) {
       state = "failed";
       message ??= `the job's init reported an invalid status: ${command.invalid}`;
     } else if ("exitCode" in command) {
       state = "exited";
+      if (stoppedBy) message ??= live.stopReason;
     } else if (live.stopReason) {
       state = "stopped";
       message ??= live.stopReason;
@@ -397,9 +423,10 @@ export class JobManager {
         ? command.signal
         : (state === "stopped" && !("exitCode" in command) ? SIGKILL : undefined),
       oomKilled: usage?.oomKilled ?? false,
+      ...(outputLimitExceeded ? { outputLimitExceeded } : {}),
       cpuNanos: usage?.cpuNanos,
       memoryPeakBytes: usage?.memoryPeakBytes,
-      endedAt: new Date(),
+      endedAt: ("endedAt" in command ? command.endedAt : undefined) ?? new Date(),
       pid: undefined,
       message,
     };

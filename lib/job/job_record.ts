@@ -93,6 +93,14 @@ function checkStatus(job: JobStatus): void {
   );
   check(job.signal === undefined || isInteger(job.signal, 1, 64), "signal is not 1..64");
   check(typeof job.oomKilled === "boolean", "oomKilled is not a boolean");
+  check(
+    job.outputLimitExceeded === undefined || typeof job.outputLimitExceeded === "boolean",
+    "outputLimitExceeded is not a boolean",
+  );
+  check(
+    job.maxOutputBytes === undefined || isInteger(job.maxOutputBytes, 1, Number.MAX_SAFE_INTEGER),
+    "maxOutputBytes is out of range",
+  );
   checkDate(job.startedAt, "startedAt");
   if (job.endedAt !== undefined) checkDate(job.endedAt, "endedAt");
   check(

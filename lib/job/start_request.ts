@@ -216,6 +216,13 @@ export function validateStartFields(request: StartJobRequest): void {
   checkIopsList("limits.read_iops", limits.readIops);
   checkIopsList("limits.write_iops", limits.writeIops);
 
+  if (request.maxOutputBytes !== undefined) {
+    checkInteger("limits.max_output_bytes", request.maxOutputBytes, {
+      min: 1,
+      max: Number.MAX_SAFE_INTEGER,
+    });
+  }
+
   const timeoutMs = request.timeoutMs;
   if (timeoutMs !== undefined) {
     if (!Number.isInteger(timeoutMs)) {

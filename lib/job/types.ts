@@ -26,12 +26,16 @@ export interface JobStatus {
   /** Limits in force, defaults filled in. */
   readonly limits: JobLimits;
   readonly timeoutMs?: number;
+  /** Most bytes the job may write to its output (and to any one file); absent: no limit. */
+  readonly maxOutputBytes?: number;
   readonly state: JobState;
   /** The command's exit status, when it exited. */
   readonly exitCode?: number;
   /** The signal that ended the command, when one did. */
   readonly signal?: number;
   readonly oomKilled: boolean;
+  /** True when the job was stopped because its output reached maxOutputBytes. */
+  readonly outputLimitExceeded?: boolean;
   readonly startedAt: Date;
   readonly endedAt?: Date;
   /** CPU time of the whole job in nanoseconds, from its cgroup. */
@@ -60,6 +64,11 @@ export interface StartJobRequest {
   readonly limits?: JobLimitsRequest;
   /** Stop the job after this many milliseconds. */
   readonly timeoutMs?: number;
+  /**
+   * Most bytes of output (stdout and stderr together); the job is stopped when its output
+   * reaches it. Absent: the manager's limit; never above it.
+   */
+  readonly maxOutputBytes?: number;
 }
 
 /**

@@ -68,10 +68,13 @@ export const SPAWN_STEPS = [
   "arrange_descriptors",
   "drop_capabilities",
   "set_no_new_privs",
+  "set_resource_limits",
   "exec_init",
   // the job's init (ffi/init/)
+  "init_arguments",
   "init_protect",
   "init_signals",
+  "init_watch",
   "start_command",
   // the command's process, before its exec
   "command_descriptors",
@@ -105,6 +108,9 @@ export const STRUCTS = {
       { name: "cgroup_procs_count", type: "u64", doc: "entries in cgroup_procs" },
       { name: "cgroup_dir_fd", type: "i64", doc: "v2: cgroup folder for CLONE_INTO_CGROUP; -1" },
       { name: "flags", type: "u64", doc: "IJR_SPAWN_FLAG_* bits" },
+      { name: "max_output_bytes", type: "u64", doc: "most bytes of output; 0: no limit" },
+      { name: "timeout_ms", type: "u64", doc: "the init stops the job after this; 0: never" },
+      { name: "grace_ms", type: "u64", doc: "between the init's SIGTERM and its kill" },
       { name: "status_fd", type: "i64", doc: "out: read end of the init's status pipe" },
       { name: "error", type: "u64", doc: "out: a struct ijr_spawn_error filled on failure" },
     ],
@@ -125,7 +131,10 @@ export const STRUCTS = {
       { name: "version", type: "u16", doc: "IJR_INIT_PROTOCOL_VERSION" },
       { name: "kind", type: "u16", doc: "an IJR_END_* value" },
       { name: "value", type: "i32", doc: "exit status 0..255, or signal 1..64" },
-      { name: "reserved", type: "u32", doc: "zero" },
+      { name: "reason", type: "u16", doc: "an IJR_STOP_* value: why the init stopped it" },
+      { name: "reserved", type: "u16", doc: "zero" },
+      { name: "end_sec", type: "i64", doc: "when the command ended (CLOCK_REALTIME), seconds" },
+      { name: "end_nsec", type: "i64", doc: "nanoseconds of end_sec" },
     ],
   },
   ijr_extract_record: {
@@ -163,6 +172,13 @@ export const ENUMS = {
     first: 1,
     values: ["exit", "signal"],
   },
+  ijr_stop_reason: {
+    doc: "Why the init stopped the job itself (SIGTERM, the grace period, then everything " +
+      "killed), if it did.",
+    prefix: "IJR_STOP_",
+    first: 0,
+    values: ["none", "timeout", "output_limit"],
+  },
   ijr_extract_op: {
     doc: "Extraction record operations.",
     prefix: "IJR_EXTRACT_",
@@ -181,7 +197,10 @@ export const CONSTANTS = {
   IJR_INIT_ERROR_FD: [4, "the init's descriptor of the error pipe (write end)"],
   IJR_INIT_OUTPUT_FD: [5, "the init's descriptor of the job's output file"],
   IJR_INIT_STATUS_MAGIC: [0x534a5249, "'IJRS' in little-endian order"],
-  IJR_INIT_PROTOCOL_VERSION: [1, "version of struct ijr_init_status"],
+  IJR_INIT_PROTOCOL_VERSION: [
+    2,
+    "version of the init's command line and of struct ijr_init_status",
+  ],
   IJR_EXTRACT_PATH_MAX: [4096, "longest path or link target of an extraction record"],
 } as const satisfies Record<string, readonly [number, string]>;
 

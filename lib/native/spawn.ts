@@ -7,7 +7,7 @@
  */
 
 import { IjrError } from "../errors/mod.ts";
-import { abiConstant, enumValue, structLayout, StructView } from "./abi.ts";
+import { abiConstant, ENUMS, enumValue, structLayout, StructView } from "./abi.ts";
 import { describeErrno } from "./errno.ts";
 import { cString, lastErrno, openLibc } from "./libc.ts";
 import { libijr } from "./loader.ts";
@@ -39,6 +39,12 @@ export interface SpawnSpec {
   readonly cgroupProcsFiles: readonly string[];
   /** cgroup v2: directory to clone into (CLONE_INTO_CGROUP). */
   readonly cgroupDir?: string;
+  /** Most bytes the job may write to its output (and to any one file); 0 or absent: none. */
+  readonly maxOutputBytes?: number;
+  /** The job's init stops the job after this many milliseconds; 0 or absent: never. */
+  readonly timeoutMs?: number;
+  /** Between the init's SIGTERM and its kill, when the init stops the job. */
+  readonly graceMs?: number;
 }
 
 function packStrings(values: readonly string[], what: string): Uint8Array<ArrayBuffer> {
@@ -66,6 +72,9 @@ function overlayPath(path: string): string {
 }
 
 const decoder = new TextDecoder();
+
+/** enum ijr_stop_reason, by value. */
+const STOP_REASONS: readonly ("none" | InitStopReason)[] = ENUMS.ijr_stop_reason.values;
 
 /**
  * Spawns the job and returns its init's pid, once the command is exec'd, and the read end of
@@ -115,6 +124,9 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   request.set("cgroup_procs_count", spec.cgroupProcsFiles.length);
   request.set("cgroup_dir_fd", cgroupFd);
   request.set("flags", abiConstant("IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL"));
+  request.set("max_output_bytes", spec.maxOutputBytes ?? 0);
+  request.set("timeout_ms", spec.timeoutMs ?? 0);
+  request.set("grace_ms", spec.graceMs ?? 0);
   request.set("status_fd", -1);
   request.set("error", pointerValue(error.bytes));
   let result: number;
@@ -135,15 +147,23 @@ export interface SpawnedJob {
   readonly statusFd: number;
 }
 
+/** Why the init stopped the job itself: its timeout passed, or its output reached the limit. */
+export type InitStopReason = "timeout" | "output_limit";
+
+/** How the command ended, with what the init adds: why it stopped the job, and when. */
+export type CommandEnd = ({ readonly exitCode: number } | { readonly signal: number }) & {
+  /** Set when the init stopped the job (SIGTERM, grace, kill) rather than a request. */
+  readonly stoppedBy?: InitStopReason;
+  /** When the init saw the command end. */
+  readonly endedAt?: Date;
+};
+
 /**
  * What the init reported about the command: how it ended, or why the report cannot be
  * trusted (`invalid`); undefined when it reported nothing (the init was killed first: stop
  * after the grace period, or the OOM killer).
  */
-export type CommandStatus =
-  | { readonly exitCode: number }
-  | { readonly signal: number }
-  | { readonly invalid: string };
+export type CommandStatus = CommandEnd | { readonly invalid: string };
 
 /**
  * Reads what the init reported on the status pipe once the init has ended, validates it
@@ -177,16 +197,28 @@ export function parseCommandStatus(bytes: Uint8Array<ArrayBuffer>): CommandStatu
     return { invalid: `the status report has protocol version ${version}` };
   }
   if (status.get("reserved") !== 0) return { invalid: "the status report's reserved field is set" };
+  const reason = Number(status.get("reason"));
+  const stoppedBy = STOP_REASONS[reason];
+  if (stoppedBy === undefined) return { invalid: `the status report has stop reason ${reason}` };
+  const seconds = status.get("end_sec") as bigint;
+  const nanos = status.get("end_nsec") as bigint;
+  if (seconds <= 0n || seconds > 1n << 40n || nanos < 0n || nanos > 999_999_999n) {
+    return { invalid: `the status report has end time ${seconds}.${nanos}` };
+  }
+  const extra = {
+    ...(stoppedBy === "none" ? {} : { stoppedBy }),
+    endedAt: new Date(Number(seconds) * 1000 + Math.floor(Number(nanos) / 1e6)),
+  };
   const kind = status.get("kind");
   const value = Number(status.get("value"));
   if (kind === enumValue("ijr_end_kind", "exit")) {
     return value >= 0 && value <= 255
-      ? { exitCode: value }
+      ? { exitCode: value, ...extra }
       : { invalid: `the status report has exit status ${value}` };
   }
   if (kind === enumValue("ijr_end_kind", "signal")) {
     return value >= 1 && value <= 64
-      ? { signal: value }
+      ? { signal: value, ...extra }
       : { invalid: `the status report has signal ${value}` };
   }
   return { invalid: `the status report has kind ${kind}` };

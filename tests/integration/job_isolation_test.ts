@@ -107,9 +107,9 @@ rootTest(
       const job = await startBusybox(manager, ["sleep", "30"]);
       const read = (file: string) =>
         Deno.readTextFileSync(`/proc/${job.pid}/${file}`).replaceAll("\0", "|");
-      // Seen from the host: ijr-init WORKDIR COMMAND..., the job's environment, no trace of
-      // the daemon.
-      assert.equal(read("cmdline"), "ijr-init|/|sleep|30|");
+      // Seen from the host: ijr-init PROTOCOL MAX_OUTPUT TIMEOUT_MS GRACE_MS WORKDIR COMMAND...,
+      // the job's environment, no trace of the daemon.
+      assert.equal(read("cmdline"), "ijr-init|2|0|0|10000|/|sleep|30|");
       assert.equal(
         read("environ"),
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|HOME=/root|TERM=xterm|",
@@ -216,26 +216,31 @@ rootTest(
     const leaked = libc.symbols.open(new TextEncoder().encode("/\0"), 0o200000);
     assert.ok(leaked > 2);
     try {
-      await withManager(async (manager) => {
+      await withManager(async (manager, { stateDir }) => {
         const { output } = await run(manager, ["/bin/probe", "fds"]);
         assert.equal(
           output,
           "fds=0,1,2\nfd0=/dev/null\nproc1listed=no\n" +
             "proc1fd=EPERM\nproc1mem=EPERM\nproc1environ=EPERM\n",
         );
-        // The init holds its 0, 1 and 2 on the job's /dev/null and its status pipe, nothing of
-        // the daemon's.
-        const job = await startBusybox(manager, ["sleep", "30"]);
+        // The init holds its 0, 1 and 2 on the job's /dev/null, its status pipe, the job's
+        // output, and its own signalfd, timers and output watch: nothing of the daemon's.
+        const job = await startBusybox(manager, ["sleep", "30"], { maxOutputBytes: 1 << 20 });
         const held = [...Deno.readDirSync(`/proc/${job.pid}/fd`)]
-          .map((e) => [Number(e.name), Deno.readLinkSync(`/proc/${job.pid}/fd/${e.name}`)])
-          .sort((a, b) => (a[0] as number) - (b[0] as number));
-        assert.deepEqual(held.map(([fd]) => fd), [0, 1, 2, 3]);
-        assert.deepEqual(held.slice(0, 3).map(([, target]) => target), [
-          "/dev/null",
-          "/dev/null",
-          "/dev/null",
+          .map((e) => [Number(e.name), Deno.readLinkSync(`/proc/${job.pid}/fd/${e.name}`)] as const)
+          .sort((a, b) => a[0] - b[0])
+          .map(([fd, target]) => `${fd} ${target.replace(/:\[\d+\]$/, "")}`);
+        assert.deepEqual(held, [
+          "0 /dev/null",
+          "1 /dev/null",
+          "2 /dev/null",
+          "3 pipe",
+          `5 ${stateDir}/jobs/${job.id}/output`,
+          "6 anon_inode:[signalfd]",
+          "7 anon_inode:[timerfd]",
+          "8 anon_inode:inotify",
+          "9 anon_inode:[timerfd]",
         ]);
-        assert.match(held[3][1] as string, /^pipe:\[\d+\]$/);
         await manager.stop(job.id, { graceMs: 1000 });
       });
     } finally {

@@ -17,15 +17,18 @@ Deno.test("ffi/ijr_abi.h is what lib/native/abi.ts renders (run `make abi` after
 });
 
 Deno.test("struct layouts follow C's natural alignment", () => {
-  // ijr_init_status: u32, u16, u16, i32, u32 -> 16 bytes, no padding.
+  // ijr_init_status: u32, u16, u16, i32, u16, u16, i64, i64 -> 32 bytes, no padding.
   assert.deepEqual(structLayout("ijr_init_status").offsets, {
     magic: 0,
     version: 4,
     kind: 6,
     value: 8,
-    reserved: 12,
+    reason: 12,
+    reserved: 14,
+    end_sec: 16,
+    end_nsec: 24,
   });
-  assert.equal(structLayout("ijr_init_status").size, 16);
+  assert.equal(structLayout("ijr_init_status").size, 32);
   // ijr_spawn_error: two i32 and a char array; padded to 4.
   assert.deepEqual(structLayout("ijr_spawn_error").offsets, {
     errno_value: 0,
