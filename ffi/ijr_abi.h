@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0xb7161d5983028dbfULL
+#define IJR_ABI_HASH 0x939dd65939b47ec6ULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096

@@ -4,23 +4,46 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
-int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t *data,
-                              uint64_t len, uint32_t mode) {
-  int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
-  if (fd < 0) return -errno;
+static int write_all(int fd, const uint8_t *data, uint64_t len) {
   uint64_t done = 0;
   while (done < len) {
     ssize_t n = write(fd, data + done, (size_t)(len - done));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = n < 0 ? errno : EIO;
-      (void)close(fd);
-      (void)unlink(temp);
-      return -err;
-    }
+    if (n <= 0) return n < 0 ? -errno : -EIO;
     done += (uint64_t)n;
+  }
+  return 0;
+}
+
+/* Fills `path` with `len` spaces, so that its blocks are the file's own: a later overwrite of
+ * no more than `len` bytes needs no free space. */
+static int reserve(const char *path, uint64_t len, uint32_t mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+  if (fd < 0) return -errno;
+  static const uint8_t spaces[4096] = {[0 ... 4095] = ' '};
+  int rc = 0;
+  for (uint64_t left = len; left > 0 && rc == 0;) {
+    uint64_t n = left < sizeof(spaces) ? left : sizeof(spaces);
+    rc = write_all(fd, spaces, n);
+    left -= n;
+  }
+  if (close(fd) != 0 && rc == 0) rc = -errno;
+  return rc;
+}
+
+int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t *data,
+                              uint64_t len, uint32_t mode, const char *reserve_path,
+                              uint64_t reserve_len) {
+  int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+  if (fd < 0) return -errno;
+  int rc = write_all(fd, data, len);
+  if (rc != 0) {
+    (void)close(fd);
+    (void)unlink(temp);
+    return rc;
   }
   if (close(fd) != 0) {
     int err = errno;
@@ -32,5 +55,5 @@ int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t 
     (void)unlink(temp);
     return -err;
   }
-  return 0;
+  return reserve_path ? reserve(reserve_path, reserve_len, mode) : 0;
 }

@@ -10,11 +10,14 @@
 #define IJR_EXPORT __attribute__((visibility("default")))
 
 /* Writes `len` bytes of `data` to `temp` (created with `mode` if missing, truncated,
- * O_NOFOLLOW) and renames it onto `path`. No fsync: the file is as durable as any write
- * the page cache holds. Returns 0 or -errno. Meant to run on Deno's blocking pool: one call
- * instead of four round trips through it (open, write, close, rename), each of which would
- * need the JavaScript thread between steps. */
+ * O_NOFOLLOW) and renames it onto `path`. Then, when `reserve_path` is not NULL, fills that
+ * file with `reserve_len` spaces: the room a later record needs, taken now (a job's end is
+ * recorded even when the disk has filled up since its start). No fsync: the file is as
+ * durable as any write the page cache holds. Returns 0 or -errno. Meant to run on Deno's
+ * blocking pool: one call instead of many round trips through it, each of which would need
+ * the JavaScript thread between steps. */
 IJR_EXPORT int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t *data,
-                                         uint64_t len, uint32_t mode);
+                                         uint64_t len, uint32_t mode, const char *reserve_path,
+                                         uint64_t reserve_len);
 
 #endif

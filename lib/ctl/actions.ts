@@ -6,11 +6,6 @@
 
 import type { Action } from "./program.ts";
 
-const notYet = (name: string): Action => () => {
-  console.error(`ijrctl ${name}: not available in this build yet`);
-  return Promise.resolve(1);
-};
-
 /** Loads the action of a command such as "job start". */
 export async function loadAction(name: string): Promise<Action> {
   switch (name) {
@@ -38,7 +33,10 @@ export async function loadAction(name: string): Promise<Action> {
       return (await import("./job_commands.ts")).jobStatus;
     case "job output":
       return (await import("./job_commands.ts")).jobOutput;
+    case "job delete":
+      return (await import("./job_commands.ts")).jobDelete;
     default:
-      return notYet(name);
+      // Every command of program.ts has a case above; this is a bug, not a user's mistake.
+      throw new Error(`ijrctl has no action for "${name}"`);
   }
 }

@@ -10,6 +10,9 @@ import type { Rootfs } from "../gen/ijr/v1/rootfs_pb.ts";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { formatByteSize } from "../units/size.ts";
 import { formatDuration } from "../units/duration.ts";
+import { commandLine } from "../units/command_line.ts";
+
+export { commandLine };
 
 /** Prints a message, or a list of them, as the API's JSON mapping (for --json). */
 export function printJson<Desc extends DescMessage>(
@@ -36,16 +39,6 @@ function durationMs(value: Duration | undefined): number | undefined {
   return value ? Number(value.seconds) * 1000 + Math.floor(value.nanos / 1e6) : undefined;
 }
 
-/** Quotes an argv word only when a shell would need it, so commands read naturally. */
-function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/** The command line of a job. */
-export function commandLine(argv: readonly string[]): string {
-  return argv.map(shellQuote).join(" ");
-}
-
 /** One-phrase outcome: "exited 3", "killed by signal 9 (OOM)", "running". */
 export function outcome(job: Job): string {
   switch (job.state) {
@@ -53,8 +46,13 @@ export function outcome(job: Job): string {
       return `exited ${job.exitCode}`;
     case JobState.KILLED:
       return `killed by signal ${job.signal}${job.oomKilled ? " (out of memory)" : ""}`;
-    case JobState.STOPPED:
-      return job.signal ? `stopped (signal ${job.signal})` : "stopped";
+    case JobState.STOPPED: {
+      const why = [
+        ...(job.signal ? [`signal ${job.signal}`] : []),
+        ...(job.outputLimitExceeded ? ["output limit exceeded"] : []),
+      ];
+      return why.length ? `stopped (${why.join(", ")})` : "stopped";
+    }
     default:
       return stateName(job.state);
   }
@@ -78,7 +76,8 @@ export function jobTable(jobs: readonly Job[]): string {
       job.rootfs,
       outcome(job),
       timestamp(job.startedAt),
-      commandLine(job.argv),
+      // An ijrd from before the summary existed sends argv instead.
+      job.command || commandLine(job.argv),
     ]),
   );
 }
@@ -122,8 +121,13 @@ export function jobDetails(job: Job): string {
     ["Read IOPS", iops(limits?.readIops)],
     ["Write IOPS", iops(limits?.writeIops)],
     ["Pids limit", limits?.pids ? String(limits.pids) : "-"],
+    [
+      "Output limit",
+      limits?.maxOutputBytes ? formatByteSize(Number(limits.maxOutputBytes)) : "none",
+    ],
     ["Timeout", timeout === undefined ? "none" : formatDuration(timeout)],
     ["OOM killed", job.oomKilled ? "yes" : "no"],
+    ["Output limit exceeded", job.outputLimitExceeded ? "yes" : "no"],
     ["Started", timestamp(job.startedAt)],
     ["Ended", timestamp(job.endedAt)],
     ["CPU time", cpu === undefined ? "-" : formatDuration(cpu)],

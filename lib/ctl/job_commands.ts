@@ -1,5 +1,5 @@
 /**
- * `ijrctl job start|stop|list|status|output`.
+ * `ijrctl job start|stop|list|status|output|delete`.
  * @module
  */
 
@@ -76,9 +76,13 @@ function startRequest(options: Record<string, unknown>, args: string[]) {
   }
   const memory = options.memory as string | undefined;
   const timeout = options.timeout as string | undefined;
+  const maxOutput = options.maxOutput as string | undefined;
   const memoryBytes = memory === undefined
     ? 0n
     : BigInt(flagValue("--memory", () => parseByteSize(memory)));
+  const maxOutputBytes = maxOutput === undefined
+    ? 0n
+    : BigInt(flagValue("--max-output", () => parseByteSize(maxOutput)));
   const timeoutMs = timeout === undefined
     ? undefined
     : flagValue("--timeout", () => parseDuration(timeout));
@@ -97,6 +101,7 @@ function startRequest(options: Record<string, unknown>, args: string[]) {
         parseDeviceIops("--disk-write-iops", s)
       ),
       pids: options.pids ? BigInt(options.pids as string) : 0n,
+      maxOutputBytes,
     },
     timeout: timeoutMs === undefined ? undefined : durationFromMs(timeoutMs),
   };
@@ -188,6 +193,21 @@ export const jobOutput: Action = async (options, args) => {
   }
   return await withConnection("job output", options as ConfigOverrides, async ({ jobs }) => {
     await streamOutput(jobs, jobId);
+    return 0;
+  });
+};
+
+/** `ijrctl job delete (--job ID | ID)` */
+export const jobDelete: Action = async (options, args) => {
+  let jobId: string;
+  try {
+    jobId = jobIdOf(options, args);
+  } catch (error) {
+    return usage("job delete", error);
+  }
+  return await withConnection("job delete", options as ConfigOverrides, async ({ jobs }) => {
+    await jobs.deleteJob({ jobId });
+    console.log(`deleted job ${jobId}`);
     return 0;
   });
 };

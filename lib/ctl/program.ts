@@ -101,8 +101,8 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .requiredOption("--name <name>", "name of the root file system to remove")
     .action(run("rootfs delete"));
 
-  const job = program.command("job").usage("[start|stop|list|status|output]")
-    .description("start, stop, list, inspect and stream the output of jobs");
+  const job = program.command("job").usage("[start|stop|list|status|output|delete]")
+    .description("start, stop, list, inspect, stream the output of, and delete jobs");
   addConnectionOptions(job.command("start"))
     .usage('--rootfs=NAME (--command="CMD ARGS" | -- CMD ARGS...) [options]')
     .description("start a job; prints its ID on the first line")
@@ -140,6 +140,11 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .option("--workdir <dir>", "working directory inside the rootfs (default: /)")
     .option("--timeout <duration>", "stop the job after this long (e.g. 30s, 5m, 1h)")
     .option(
+      "--max-output <size>",
+      "stop the job when its output reaches this size, keeping the output up to it; also the " +
+        "largest file it may write (default and most: the daemon's --max-output)",
+    )
+    .option(
       "--output",
       "stream the output after printing the job ID, and exit with the job's status",
     )
@@ -166,6 +171,11 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .argument("[jobID]", "the job ID (or use --job)")
     .option("--job <id>", "the job ID returned from job start")
     .action(run("job output"));
+  addConnectionOptions(job.command("delete"))
+    .description("remove a finished job now: its record and its output (refused while it runs)")
+    .argument("[jobID]", "the job ID (or use --job)")
+    .option("--job <id>", "the job ID returned from job start")
+    .action(run("job delete"));
 
   const certs = program.command("certs").usage("[init|ca|server|client]")
     .description("create the certificates for mutual TLS (no openssl needed)");

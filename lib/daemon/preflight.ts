@@ -37,7 +37,18 @@ export interface DaemonSettings {
   readonly maxUploadBytes: number;
   readonly maxExtractedBytes: number;
   readonly maxEntries: number;
+  readonly maxOutputBytes: number;
+  readonly retain: { readonly count: number; readonly forMs: number };
+  readonly maxJobs: number;
+  readonly maxJobsPerUser: number;
+  /** Undefined: jobs without --memory have no memory limit. */
+  readonly defaultMemoryBytes?: number;
 }
+
+/** Longest --retain-for: ten years (retention timers re-arm past 24 days). */
+const MAX_RETAIN_FOR_MS = 3650 * 86_400_000;
+/** Longest --grace: the API's longest grace period. */
+const MAX_GRACE_MS = 3_600_000;
 
 function readPem(flag: string, path: string): string {
   try {
@@ -134,7 +145,14 @@ export function preflight(flags: DaemonFlags, uid: number | null = Deno.uid()): 
   const caPem = readPem("--ca", flags.ca);
   parseCertificate("--ca", flags.ca, caPem);
   checkServerCertificate(flags, certPem, keyPem);
-  const graceMs = wrap("--grace", () => parseDuration(flags.grace));
+  const graceMs = wrap("--grace", () => parseDuration(flags.grace, MAX_GRACE_MS));
+  const maxJobs = positive("--max-jobs", flags.maxJobs);
+  const maxJobsPerUser = positive("--max-jobs-per-user", flags.maxJobsPerUser);
+  if (maxJobsPerUser > maxJobs) {
+    throw new PreflightError(
+      `--max-jobs-per-user ${maxJobsPerUser} is above --max-jobs ${maxJobs}`,
+    );
+  }
   return {
     serverName: flags.server,
     listen: flags.listen,
@@ -156,5 +174,21 @@ export function preflight(flags: DaemonFlags, uid: number | null = Deno.uid()): 
     maxUploadBytes: wrap("--max-upload-bytes", () => parseByteSize(flags.maxUploadBytes)),
     maxExtractedBytes: wrap("--max-extracted-bytes", () => parseByteSize(flags.maxExtractedBytes)),
     maxEntries: positive("--max-entries", flags.maxEntries),
+    maxOutputBytes: wrap("--max-output", () => parseByteSize(flags.maxOutput)),
+    retain: {
+      count: positive("--retain", flags.retain),
+      forMs: wrap("--retain-for", () => parseDuration(flags.retainFor, MAX_RETAIN_FOR_MS)),
+    },
+    maxJobs,
+    maxJobsPerUser,
+    defaultMemoryBytes: flags.defaultMemory === "none"
+      ? undefined
+      : wrap("--default-memory", () => {
+        const bytes = parseByteSize(flags.defaultMemory);
+        if (bytes < 4 * 1024 ** 2) {
+          throw new Error(`must be at least 4m, got ${flags.defaultMemory}`);
+        }
+        return bytes;
+      }),
   };
 }

@@ -25,6 +25,12 @@ export interface DaemonFlags {
   maxUploadBytes: string;
   maxExtractedBytes: string;
   maxEntries: string;
+  maxOutput: string;
+  retain: string;
+  retainFor: string;
+  maxJobs: string;
+  maxJobsPerUser: string;
+  defaultMemory: string;
 }
 
 function port(value: string): string {
@@ -76,6 +82,25 @@ export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>)
     .option("--max-upload-bytes <size>", "largest compressed rootfs upload", "2g")
     .option("--max-extracted-bytes <size>", "largest extracted rootfs", "8g")
     .option("--max-entries <number>", "most entries in a rootfs tarball", "500000")
+    .option(
+      "--max-output <size>",
+      "most output a job may write (stdout and stderr): it is stopped when it reaches it; " +
+        "jobs may ask for less",
+      "100m",
+    )
+    .option(
+      "--retain <count>",
+      "most finished jobs kept, with their output (oldest go first)",
+      "1000",
+    )
+    .option("--retain-for <duration>", "how long finished jobs are kept (e.g. 12h, 7d)", "7d")
+    .option("--max-jobs <number>", "most jobs running at once on this worker", "1024")
+    .option("--max-jobs-per-user <number>", "most jobs one user may run at once", "256")
+    .option(
+      "--default-memory <size>",
+      'memory limit of a job started without --memory ("none": no limit)',
+      "2g",
+    )
     .addHelpText("after", "\nAll flags but --port and those with defaults are required.")
     .action(async (flags: DaemonFlags) => {
       program.setOptionValue("exitCode", await run(flags));

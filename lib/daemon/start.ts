@@ -39,6 +39,11 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       defaultGraceMs: settings.graceMs,
       defaultPids: settings.defaultPids,
       scratch: settings.scratch,
+      maxOutputBytes: settings.maxOutputBytes,
+      retain: settings.retain,
+      maxJobs: settings.maxJobs,
+      maxJobsPerUser: settings.maxJobsPerUser,
+      defaultMemoryBytes: settings.defaultMemoryBytes,
     });
     logEvent("ready", {
       cgroup: `v${cgroups.version}`,

@@ -22,10 +22,13 @@ import {
   type WaitResult,
 } from "../native/spawn.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
+import { Admission, type AdmissionTicket } from "./admission.ts";
+import { FinishedJobs, summarize } from "./finished_jobs.ts";
 import { type JobFolder, JobFolders } from "./job_folders.ts";
 import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { commandEnd } from "./command_end.ts";
+import { stateDiskError } from "./state_disk.ts";
 import { Reaper } from "./reaper.ts";
 import { validateStartRequest } from "./start_request.ts";
 import {
@@ -33,6 +36,8 @@ import {
   type JobScratch,
   type JobState,
   type JobStatus,
+  type JobSummary,
+  type Retention,
   type StartJobRequest,
 } from "./types.ts";
 
@@ -63,6 +68,14 @@ export interface JobManagerOptions {
    * --max-output); absent: no limit.
    */
   readonly maxOutputBytes?: number;
+  /** The memory limit of a job that asks for none (ijrd --default-memory); absent: none. */
+  readonly defaultMemoryBytes?: number;
+  /** Most jobs running at once (ijrd --max-jobs); absent: no bound. */
+  readonly maxJobs?: number;
+  /** Most jobs running at once per owner (ijrd --max-jobs-per-user); absent: no bound. */
+  readonly maxJobsPerUser?: number;
+  /** How many finished jobs are kept, and how long (ijrd --retain, --retain-for). */
+  readonly retain?: Retention;
 }
 
 /** A running job's live parts. */
@@ -76,6 +89,8 @@ interface LiveJob {
   readonly folder: JobFolder;
   readonly lease: RootfsLease;
   readonly cgroup?: JobCgroup;
+  /** Its place among the running jobs (--max-jobs, --max-jobs-per-user), given up at its end. */
+  readonly ticket: AdmissionTicket;
   readonly ended: Promise<JobStatus>;
   readonly resolveEnded: (status: JobStatus) => void;
   stopReason?: string;
@@ -103,10 +118,12 @@ async function ensureEmptyDir(path: string): Promise<void> {
 /** Starts, supervises, stops and remembers jobs. */
 export class JobManager {
   readonly #options:
-    & Required<Omit<JobManagerOptions, "cgroups" | "maxOutputBytes">>
-    & Pick<JobManagerOptions, "cgroups" | "maxOutputBytes">;
-  readonly #finished = new Map<string, JobStatus>();
+    & Required<Pick<JobManagerOptions, "stateDir" | "rootfs" | "defaultGraceMs" | "defaultPids">>
+    & Required<Pick<JobManagerOptions, "scratch">>
+    & JobManagerOptions;
+  readonly #finished: FinishedJobs;
   readonly #live = new Map<string, LiveJob>();
+  readonly #admission: Admission;
   readonly #reaper = new Reaper();
   readonly #mountPoint: string;
   readonly #folders: JobFolders;
@@ -122,6 +139,8 @@ export class JobManager {
       throw invalidArgument("a job's memory scratch must be at least 1m");
     }
     this.#mountPoint = mountPoint(options.stateDir);
+    this.#finished = new FinishedJobs(options.stateDir, options.retain);
+    this.#admission = new Admission(options);
     this.#folders = new JobFolders(options.stateDir, {
       scratchFolders: this.#options.scratch.on === "disk",
     });
@@ -136,6 +155,7 @@ export class JobManager {
     const manager = new JobManager(options);
     await Deno.mkdir(`${options.stateDir}/jobs`, { recursive: true, mode: 0o700 });
     await ensureEmptyDir(manager.#mountPoint);
+    const finished: JobStatus[] = [];
     for (const id of await listJobIds(options.stateDir)) {
       const paths = jobPaths(options.stateDir, id);
       const loaded = await loadJob(options.stateDir, id);
@@ -160,24 +180,47 @@ export class JobManager {
           message: "ijrd stopped while the job was running",
         };
         saveJob(options.stateDir, lost, paths.finalRecordTemp);
-        manager.#finished.set(id, lost);
+        finished.push(lost);
       } else {
-        manager.#finished.set(id, job);
+        finished.push(job);
       }
     }
+    // Retention applies at once: jobs past --retain or --retain-for go now.
+    manager.#finished.load(finished);
     await options.cgroups?.removeStale(new Set());
     return manager;
   }
 
   /** Starts a job; returns once its command runs, or throws the precise reason it cannot. */
   async start(request: StartJobRequest): Promise<JobStatus> {
-    const limits = await validateStartRequest(request, {
+    const limits = await validateStartRequest(this.#withDefaultMemory(request), {
       defaults: { cpuShares: DEFAULT_CPU_SHARES, pids: this.#options.defaultPids },
     });
     const env = request.env?.length ? [...request.env] : DEFAULT_ENV;
     const workdir = request.workdir ?? "/";
     const maxOutputBytes = this.#outputLimitOf(request);
-    const folder = this.#folders.make();
+    // Counted from here until it fails or its job ends; nothing is made before this passes.
+    const ticket = this.#admission.admit(request.owner);
+    try {
+      return await this.#start(request, { limits, env, workdir, maxOutputBytes }, ticket);
+    } catch (error) {
+      ticket.release();
+      throw error;
+    }
+  }
+
+  async #start(
+    request: StartJobRequest,
+    resolved: Pick<JobStatus, "limits" | "env" | "workdir" | "maxOutputBytes">,
+    ticket: AdmissionTicket,
+  ): Promise<JobStatus> {
+    const { limits, env, workdir, maxOutputBytes } = resolved;
+    let folder: JobFolder;
+    try {
+      folder = this.#folders.make();
+    } catch (error) {
+      throw stateDiskError(error, "cannot make the job's folder", this.#options.stateDir);
+    }
     const { id, paths } = folder;
     let lease: RootfsLease;
     try {
@@ -203,7 +246,12 @@ export class JobManager {
     // The job's first record is written on the blocking pool while this thread spawns the
     // job, and start() returns only once both are done: a job ID handed out is always on
     // disk, and after a crash of ijrd its job is reported lost, never forgotten.
-    const recorded = saveJobAsync(this.#options.stateDir, starting, paths.firstRecordTemp);
+    const recorded = saveJobAsync(
+      this.#options.stateDir,
+      starting,
+      paths.firstRecordTemp,
+      paths.finalRecordTemp,
+    );
     recorded.catch(() => {}); // awaited below; this only keeps a failure from going unhandled
     let cgroup: JobCgroup | undefined;
     let spawned: SpawnedJob;
@@ -246,6 +294,7 @@ export class JobManager {
       folder,
       lease,
       cgroup,
+      ticket,
       ended,
       resolveEnded,
     };
@@ -258,16 +307,23 @@ export class JobManager {
       // nothing of it, as for any start that fails.
       live.unrecorded = true;
       await this.#stop(live, 0, "its start could not be recorded");
-      throw new IjrError("INTERNAL", `cannot record job ${id}: ${(error as Error).message}`);
+      throw stateDiskError(error, `cannot record job ${id}`, this.#options.stateDir);
     }
     return status;
+  }
+
+  /** The request with the worker's memory limit when it asks for none. */
+  #withDefaultMemory(request: StartJobRequest): StartJobRequest {
+    const memoryBytes = request.limits?.memoryBytes ?? this.#options.defaultMemoryBytes;
+    if (memoryBytes === undefined) return request;
+    return { ...request, limits: { ...request.limits, memoryBytes } };
   }
 
   /** The request's output limit, checked against the worker's, or the worker's. */
   #outputLimitOf(request: StartJobRequest): number | undefined {
     const worker = this.#options.maxOutputBytes;
-    const asked = request.maxOutputBytes;
-    if (asked === undefined) return worker;
+    if (request.maxOutputBytes === undefined) return worker;
+    const asked = Number(request.maxOutputBytes); // validated: a safe integer
     if (worker !== undefined && asked > worker) {
       throw invalidArgument(
         `limits.max_output_bytes ${asked} is above this worker's limit of ${worker} bytes ` +
@@ -312,9 +368,18 @@ export class JobManager {
     return await live.ended;
   }
 
-  /** The job's status; NOT_FOUND when there is no such job. */
+  /**
+   * The job's whole status, argv and env included (a finished job's are read from its
+   * record); undefined when there is no such job.
+   */
   get(id: string): JobStatus | undefined {
-    return this.#live.get(id)?.status ?? this.#finished.get(id);
+    return this.#live.get(id)?.status ?? this.#finished.status(id);
+  }
+
+  /** What `list` shows of a job (no argv or env); cheap, from memory. */
+  summary(id: string): JobSummary | undefined {
+    const live = this.#live.get(id);
+    return live ? summarize(live.status) : this.#finished.summary(id);
   }
 
   #get(id: string): JobStatus {
@@ -324,12 +389,23 @@ export class JobManager {
   }
 
   /** Jobs, oldest first; running ones only unless `includeFinished`. */
-  list(options: { includeFinished?: boolean } = {}): JobStatus[] {
-    const jobs = [...this.#live.values()].map((live) => live.status);
-    if (options.includeFinished) jobs.push(...this.#finished.values());
+  list(options: { includeFinished?: boolean } = {}): JobSummary[] {
+    const jobs = [...this.#live.values()].map((live) => summarize(live.status));
+    if (options.includeFinished) jobs.push(...this.#finished.all());
     return jobs.sort((a, b) =>
       a.startedAt.getTime() - b.startedAt.getTime() || a.id.localeCompare(b.id)
     );
+  }
+
+  /**
+   * Removes a finished job now: its record, output and folder. FAILED_PRECONDITION while it
+   * runs, NOT_FOUND when there is no such job.
+   */
+  async delete(id: string): Promise<void> {
+    if (this.#live.has(id)) {
+      throw new IjrError("FAILED_PRECONDITION", `job ${id} is running: stop it first`);
+    }
+    if (!(await this.#finished.delete(id))) throw notFound(`job ${id} not found`);
   }
 
   /** Resolves with the final status once the job has ended. */
@@ -354,6 +430,7 @@ export class JobManager {
    */
   async settled(): Promise<void> {
     await this.#folders.settled();
+    await this.#finished.settled();
   }
 
   /** Number of jobs running. */
@@ -367,7 +444,9 @@ export class JobManager {
     await Promise.all(
       [...this.#live.values()].map((live) => this.#stop(live, graceMs, "stopped: ijrd shut down")),
     );
+    this.#finished.close();
     await this.#folders.close();
+    await this.#finished.settled();
   }
 
   async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
@@ -388,6 +467,7 @@ export class JobManager {
       message = `cgroup cleanup failed: ${(error as Error).message}`;
     }
     live.lease.release();
+    live.ticket.release();
     if (live.unrecorded) {
       this.#live.delete(id);
       await this.#folders.discard(live.folder);
@@ -437,7 +517,7 @@ export class JobManager {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
     }
     this.#live.delete(id);
-    this.#finished.set(id, final);
+    this.#finished.add(final);
     live.status = final;
     live.resolveEnded(final);
     // The overlay went with the job's mount namespace; its layer is deleted after the end is

@@ -55,28 +55,48 @@ export function mountPoint(stateDir: string): string {
 }
 
 /**
- * Writes a job record atomically. Synchronous on purpose: a record is a few hundred bytes,
- * and two trips through Deno's blocking pool (write, rename) would cost more than the I/O on
- * every job start and end.
+ * Room kept for a job's final record beyond the size of its first: the end adds a handful of
+ * fields (state, exit, times, usage, a message of a line).
+ */
+const FINAL_RECORD_MARGIN = 4096;
+
+/**
+ * Writes a job record atomically (a temp file and a rename). Synchronous on purpose: a
+ * record is a few hundred bytes, and trips through Deno's blocking pool would cost more than
+ * the I/O on every job end. The temp file is overwritten in place, not truncated first: when
+ * it holds the room saveJobAsync reserved, the write needs no free space, so a job's end is
+ * recorded even on a disk that filled up while it ran.
  */
 export function saveJob(stateDir: string, job: JobStatus, temp?: string): void {
   const { record, text } = recordOf(stateDir, job);
   temp ??= `${record}.tmp`;
-  Deno.writeTextFileSync(temp, text, { mode: 0o640 });
+  const bytes = new TextEncoder().encode(text);
+  const file = Deno.openSync(temp, { write: true, create: true, mode: 0o640 });
+  try {
+    let done = 0;
+    while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
+    file.truncateSync(bytes.length);
+  } finally {
+    file.close();
+  }
   Deno.renameSync(temp, record);
 }
 
 /**
- * saveJob in one call on Deno's blocking pool, for a record written while the JavaScript
- * thread does something else (a job's first record, while the job is being spawned).
+ * A job's first record, in one call on Deno's blocking pool (written while the JavaScript
+ * thread spawns the job), and the room for its final record taken in `finalTemp` at once.
  */
 export async function saveJobAsync(
   stateDir: string,
   job: JobStatus,
-  temp?: string,
+  temp: string,
+  finalTemp?: string,
 ): Promise<void> {
   const { record, text } = recordOf(stateDir, job);
-  await writeFileAtomic(record, temp ?? `${record}.tmp`, new TextEncoder().encode(text));
+  const bytes = new TextEncoder().encode(text);
+  await writeFileAtomic(record, temp, bytes, {
+    reserve: finalTemp ? { path: finalTemp, bytes: bytes.length + FINAL_RECORD_MARGIN } : undefined,
+  });
 }
 
 function recordOf(stateDir: string, job: JobStatus) {
@@ -108,13 +128,29 @@ export type LoadedJob =
  */
 export async function loadJob(stateDir: string, id: string): Promise<LoadedJob> {
   const file = jobPaths(stateDir, id).record;
-  let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    return parseRecord(id, file, await Deno.readTextFile(file));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { missing: true };
-    return { invalid: `cannot be read: ${(error as Error).message}`, file };
+    return unreadable(file, error);
   }
+}
+
+/** loadJob, synchronously: a record of a finished job asked for by `status`. */
+export function loadJobSync(stateDir: string, id: string): LoadedJob {
+  const file = jobPaths(stateDir, id).record;
+  try {
+    return parseRecord(id, file, Deno.readTextFileSync(file));
+  } catch (error) {
+    return unreadable(file, error);
+  }
+}
+
+function unreadable(file: string, error: unknown): LoadedJob {
+  if (error instanceof Deno.errors.NotFound) return { missing: true };
+  return { invalid: `cannot be read: ${(error as Error).message}`, file };
+}
+
+function parseRecord(id: string, file: string, text: string): LoadedJob {
   let job: JobStatus;
   try {
     const stored: StoredJob = JSON.parse(text);

@@ -66,9 +66,10 @@ export interface StartJobRequest {
   readonly timeoutMs?: number;
   /**
    * Most bytes of output (stdout and stderr together); the job is stopped when its output
-   * reaches it. Absent: the manager's limit; never above it.
+   * reaches it. Absent: the manager's limit; never above it. (A bigint from the API keeps its
+   * exact value until the range check.)
    */
-  readonly maxOutputBytes?: number;
+  readonly maxOutputBytes?: number | bigint;
 }
 
 /**
@@ -84,3 +85,24 @@ export type JobScratch =
 
 /** The default writable layer: 1 GiB of memory per job (pages are used only when written). */
 export const DEFAULT_SCRATCH: JobScratch = { on: "memory", sizeBytes: 1024 ** 3 };
+
+/**
+ * What `list` shows of a job, and all a manager keeps in memory of a finished one: its
+ * status without argv and env (read from its record when asked for), and its command line
+ * cut short.
+ */
+export interface JobSummary extends Omit<JobStatus, "argv" | "env"> {
+  /** argv as one shell-quoted line, at most COMMAND_SUMMARY_CHARS characters. */
+  readonly command: string;
+}
+
+/** Longest command line a summary keeps. */
+export const COMMAND_SUMMARY_CHARS = 200;
+
+/** How long finished jobs are kept (ijrd --retain, --retain-for); absent fields: no bound. */
+export interface Retention {
+  /** Most finished jobs kept; the oldest go first. */
+  readonly count?: number;
+  /** Finished jobs older than this (by their end) go. */
+  readonly forMs?: number;
+}

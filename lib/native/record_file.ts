@@ -11,15 +11,32 @@ import { describeErrno } from "./errno.ts";
 import { cString } from "./libc.ts";
 import { libijr } from "./loader.ts";
 
-/** Writes `bytes` to `temp` (mode `mode` when created) and renames it onto `path`. */
+/** A failed native file write: the errno, and a message naming the file. */
+export class FileWriteError extends Error {
+  /** The errno value (positive), such as 28 for ENOSPC. */
+  readonly errno: number;
+
+  constructor(errno: number, message: string) {
+    super(message);
+    this.name = "FileWriteError";
+    this.errno = errno;
+  }
+}
+
+/**
+ * Writes `bytes` to `temp` (mode `mode` when created) and renames it onto `path`; then,
+ * with `reserve`, fills `reserve.path` with `reserve.bytes` bytes of spaces (room taken
+ * now for a record written later).
+ */
 export async function writeFileAtomic(
   path: string,
   temp: string,
   bytes: Uint8Array<ArrayBuffer>,
-  mode = 0o640,
+  options: { mode?: number; reserve?: { path: string; bytes: number } } = {},
 ): Promise<void> {
   const tempC = cString(temp);
   const pathC = cString(path);
+  const reserveC = options.reserve ? cString(options.reserve.path) : null;
   let result: number;
   try {
     result = await libijr().ijr_write_file_atomic(
@@ -27,16 +44,18 @@ export async function writeFileAtomic(
       pathC,
       bytes,
       BigInt(bytes.length),
-      mode,
+      options.mode ?? 0o640,
+      reserveC,
+      BigInt(options.reserve?.bytes ?? 0),
     );
   } finally {
     // The C side reads these buffers on a pool thread until the call returns. Deno 2.9 keeps
     // a nonblocking call's buffers alive by itself; using them after the await makes it hold
     // for this code whatever the runtime does.
-    keepAlive(tempC, pathC, bytes);
+    keepAlive(tempC, pathC, bytes, ...(reserveC ? [reserveC] : []));
   }
   if (result < 0) {
-    throw new Error(`cannot write ${path}: ${describeErrno(-result)}`);
+    throw new FileWriteError(-result, `cannot write ${path}: ${describeErrno(-result)}`);
   }
 }
 

@@ -3,7 +3,7 @@
 /** Atomic small-file replacement, on Deno's blocking pool (nonblocking: a Promise). */
 export const RECORD_FILE_SYMBOLS = {
   ijr_write_file_atomic: {
-    parameters: ["buffer", "buffer", "buffer", "u64", "u32"],
+    parameters: ["buffer", "buffer", "buffer", "u64", "u32", "buffer", "u64"],
     result: "i32",
     nonblocking: true,
   },

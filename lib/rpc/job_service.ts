@@ -25,7 +25,8 @@ import { IjrError, notFound } from "../errors/mod.ts";
 import type { ServiceHandlers } from "./adapter.ts";
 import { canAccessJob } from "./authz.ts";
 import { callerOf } from "./caller.ts";
-import type { JobStatus, StartJobRequest } from "../job/types.ts";
+import type { JobStatus, JobSummary, StartJobRequest } from "../job/types.ts";
+import { shortCommandLine } from "../units/command_line.ts";
 import { MAX_GRACE_MS, MAX_TIMEOUT_MS, validateStartFields } from "../job/start_request.ts";
 import { checkJobId, type DurationRange, durationToMs, optionalUint64 } from "./request_fields.ts";
 
@@ -33,9 +34,13 @@ import { checkJobId, type DurationRange, durationToMs, optionalUint64 } from "./
 export interface JobBackend {
   start(request: StartJobRequest): Promise<JobStatus>;
   stop(id: string, options: { graceMs?: number }): Promise<JobStatus>;
+  /** The whole status, argv and env included. */
   get(id: string): JobStatus | undefined;
-  list(options: { includeFinished: boolean }): JobStatus[];
+  /** What a list shows; cheap, used for every authorization check. */
+  summary(id: string): JobSummary | undefined;
+  list(options: { includeFinished: boolean }): JobSummary[];
   output(id: string, options: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
+  delete(id: string): Promise<void>;
 }
 
 const STATES: Record<JobStatus["state"], JobState> = {
@@ -71,21 +76,30 @@ function timeoutToProto(timeoutMs: number | undefined): Duration | undefined {
   return durationFromMs(timeoutMs);
 }
 
-/** The API's view of a job. */
-export function jobToProto(job: JobStatus): MessageInitShape<typeof JobSchema> {
+/** Longest command line in a Job message (the summary's length). */
+const COMMAND_CHARS = 200;
+
+/**
+ * The API's view of a job: with argv and env from a whole status, without them (and with
+ * its command line) from a summary.
+ */
+export function jobToProto(job: JobStatus | JobSummary): MessageInitShape<typeof JobSchema> {
   const limits: MessageInitShape<typeof ResourceLimitsSchema> = {
     cpuShares: BigInt(job.limits.cpuShares),
     memoryBytes: BigInt(job.limits.memoryBytes ?? 0),
     readIops: job.limits.readIops.map((l) => ({ device: l.device, iops: BigInt(l.iops) })),
     writeIops: job.limits.writeIops.map((l) => ({ device: l.device, iops: BigInt(l.iops) })),
     pids: BigInt(job.limits.pids),
+    maxOutputBytes: BigInt(job.maxOutputBytes ?? 0),
   };
+  const whole = "argv" in job;
   return {
     id: job.id,
     owner: job.owner,
     rootfs: job.rootfs,
-    argv: [...job.argv],
-    env: [...job.env],
+    argv: whole ? [...job.argv] : [],
+    env: whole ? [...job.env] : [],
+    command: whole ? shortCommandLine(job.argv, COMMAND_CHARS) : job.command,
     workdir: job.workdir,
     limits,
     timeout: timeoutToProto(job.timeoutMs),
@@ -101,6 +115,7 @@ export function jobToProto(job: JobStatus): MessageInitShape<typeof JobSchema> {
     },
     message: job.message ?? "",
     pid: job.pid ?? 0,
+    outputLimitExceeded: job.outputLimitExceeded ?? false,
   };
 }
 
@@ -150,6 +165,7 @@ function startRequestFromProto(
       writeIops: devices(limits?.writeIops),
       pids: optionalUint64(limits?.pids ?? 0n),
     },
+    maxOutputBytes: optionalUint64(limits?.maxOutputBytes ?? 0n),
   };
   validateStartFields(fields);
   return { ...fields, timeoutMs: durationToMs("timeout", request.timeout, TIMEOUT_RANGE) };
@@ -165,9 +181,9 @@ export function jobServiceHandlers(
   backend: JobBackend,
   options: { shutdown?: AbortSignal } = {},
 ): ServiceHandlers<typeof JobService.method> {
-  const visibleJob = (context: Parameters<typeof callerOf>[0], id: string): JobStatus => {
+  const visibleJob = (context: Parameters<typeof callerOf>[0], id: string): JobSummary => {
     const caller = callerOf(context);
-    const job = backend.get(id);
+    const job = backend.summary(id);
     // The same answer for "missing" and "someone else's": IDs cannot be probed.
     if (!job || !canAccessJob(caller, job.owner)) throw notFound(`job ${id} not found`);
     return job;
@@ -190,7 +206,11 @@ export function jobServiceHandlers(
       return settled(() => {
         callerOf(context);
         checkJobId("job_id", request.jobId);
-        return { job: jobToProto(visibleJob(context, request.jobId)) };
+        visibleJob(context, request.jobId);
+        const job = backend.get(request.jobId);
+        // Deleted (or retired) between the two looks: gone, like any missing job.
+        if (!job) throw notFound(`job ${request.jobId} not found`);
+        return { job: jobToProto(job) };
       });
     },
     listJobs(request, context) {
@@ -200,6 +220,13 @@ export function jobServiceHandlers(
           .filter((job) => canAccessJob(caller, job.owner));
         return { jobs: jobs.map(jobToProto) };
       });
+    },
+    async deleteJob(request, context) {
+      callerOf(context);
+      checkJobId("job_id", request.jobId);
+      visibleJob(context, request.jobId);
+      await backend.delete(request.jobId);
+      return {};
     },
     async *streamOutput(request, context) {
       callerOf(context);

@@ -24,11 +24,14 @@ Deno.test("ijrctl rootfs help shows upload, list and delete with their flags", a
   assert.match(upload.stdout, /--name <name> +sub-folder name/);
 });
 
-Deno.test("ijrctl job help shows start, stop, list, status and output with the proposal's flags", async () => {
+Deno.test("ijrctl job help shows start, stop, list, status, output and delete with the proposal's flags", async () => {
   const result = await runEntry("ctl.ts", ["job", "help"]);
   assert.equal(result.code, 0);
-  assert.match(result.stdout, /^Usage: ijrctl job \[start\|stop\|list\|status\|output\]$/m);
-  for (const command of ["start", "stop", "list", "status", "output"]) {
+  assert.match(
+    result.stdout,
+    /^Usage: ijrctl job \[start\|stop\|list\|status\|output\|delete\]$/m,
+  );
+  for (const command of ["start", "stop", "list", "status", "output", "delete"]) {
     assert.match(result.stdout, new RegExp(`^  ${command} `, "m"));
   }
   const start = await runEntry("ctl.ts", ["job", "start", "--help"]);
@@ -40,6 +43,7 @@ Deno.test("ijrctl job help shows start, stop, list, status and output with the p
       "--memory <size>",
       "--disk-read-iops <device:number>",
       "--disk-write-iops <device:number>",
+      "--max-output <size>",
       "--output",
     ]
   ) {

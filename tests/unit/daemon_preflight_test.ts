@@ -30,6 +30,12 @@ async function withFiles(fn: (dir: string, flags: DaemonFlags) => Promise<void> 
       maxUploadBytes: "2g",
       maxExtractedBytes: "8g",
       maxEntries: "500000",
+      maxOutput: "100m",
+      retain: "1000",
+      retainFor: "7d",
+      maxJobs: "1024",
+      maxJobsPerUser: "256",
+      defaultMemory: "2g",
     };
     await fn(dir, flags);
   } finally {
@@ -53,6 +59,12 @@ Deno.test("preflight: valid flags give settings with parsed values", async () =>
     assert.equal(settings.defaultPids, 1024);
     assert.equal(settings.maxUploadBytes, 2 * 1024 ** 3);
     assert.equal(settings.rootfsDir, join(dir, "rootfs"));
+    assert.equal(settings.maxOutputBytes, 100 * 1024 ** 2);
+    assert.deepEqual(settings.retain, { count: 1000, forMs: 7 * 86_400_000 });
+    assert.equal(settings.maxJobs, 1024);
+    assert.equal(settings.maxJobsPerUser, 256);
+    assert.equal(settings.defaultMemoryBytes, 2 * 1024 ** 3);
+    assert.equal(preflight({ ...flags, defaultMemory: "none" }, 0).defaultMemoryBytes, undefined);
     assert.match(settings.tls.caPem, /BEGIN CERTIFICATE/);
     // An IP SAN serves as --server too.
     assert.equal(preflight({ ...flags, server: "127.0.0.1" }, 0).serverName, "127.0.0.1");
@@ -129,7 +141,31 @@ Deno.test("preflight: bad numbers and durations", async () => {
     );
     rejects(
       () => preflight({ ...flags, grace: "soon" }, 0),
-      `--grace: invalid duration "soon": use e.g. 500ms, 10s, 5m, 1h30m`,
+      `--grace: invalid duration "soon": use e.g. 500ms, 10s, 5m, 1h30m, 7d`,
+    );
+    rejects(
+      () => preflight({ ...flags, grace: "2h" }, 0),
+      `--grace: duration "2h" is too long (at most 1h)`,
+    );
+    rejects(
+      () => preflight({ ...flags, maxOutput: "0" }, 0),
+      `--max-output: size must be greater than zero, got "0"`,
+    );
+    rejects(
+      () => preflight({ ...flags, retain: "-1" }, 0),
+      `--retain must be a positive integer, got "-1"`,
+    );
+    rejects(
+      () => preflight({ ...flags, retainFor: "forever" }, 0),
+      `--retain-for: invalid duration "forever": use e.g. 500ms, 10s, 5m, 1h30m, 7d`,
+    );
+    rejects(
+      () => preflight({ ...flags, maxJobs: "10", maxJobsPerUser: "11" }, 0),
+      "--max-jobs-per-user 11 is above --max-jobs 10",
+    );
+    rejects(
+      () => preflight({ ...flags, defaultMemory: "1m" }, 0),
+      "--default-memory: must be at least 4m, got 1m",
     );
     rejects(
       () => preflight({ ...flags, maxUploadBytes: "2x" }, 0),

@@ -7,7 +7,9 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 Deno.test("record file: written whole, then replaced whole, with its mode; no temp left", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ijr-record-" });
   try {
-    await writeFileAtomic(`${dir}/job.json`, `${dir}/job.json.tmp`, bytes("first\n"), 0o640);
+    await writeFileAtomic(`${dir}/job.json`, `${dir}/job.json.tmp`, bytes("first\n"), {
+      mode: 0o640,
+    });
     assert.equal(Deno.readTextFileSync(`${dir}/job.json`), "first\n");
     assert.equal(Deno.statSync(`${dir}/job.json`).mode! & 0o777, 0o640);
     // A temp file made ahead (empty) is truncated and used.
@@ -16,6 +18,21 @@ Deno.test("record file: written whole, then replaced whole, with its mode; no te
     await writeFileAtomic(`${dir}/job.json`, `${dir}/ahead`, bytes(big));
     assert.equal(Deno.readTextFileSync(`${dir}/job.json`), big);
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["job.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("record file: the room for a later record is taken with the first", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ijr-record-" });
+  try {
+    await writeFileAtomic(`${dir}/job.json`, `${dir}/job.json.tmp`, bytes("first\n"), {
+      reserve: { path: `${dir}/job.json.final`, bytes: 5000 },
+    });
+    assert.equal(Deno.readTextFileSync(`${dir}/job.json`), "first\n");
+    assert.equal(Deno.readTextFileSync(`${dir}/job.json.final`), " ".repeat(5000));
+    // Its blocks are allocated, not a hole: 5000 bytes take at least 10 sectors of 512.
+    assert.ok(Deno.statSync(`${dir}/job.json.final`).blocks! >= 10);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

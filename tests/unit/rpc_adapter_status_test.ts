@@ -87,6 +87,7 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
     startJob: () => Promise.resolve({}),
     stopJob: () => Promise.resolve({}),
     listJobs: () => Promise.resolve({ jobs: [] }),
+    deleteJob: () => Promise.resolve({}),
   }, { onCallEnd });
   addService(server, RootfsService, {
     async uploadRootfs(requests) {

@@ -68,6 +68,7 @@ async function withServer(
       }
     },
     startJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
+    deleteJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     stopJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     listJobs: () => Promise.resolve({ jobs: [] }),
   });
@@ -116,6 +117,7 @@ async function withServer(
 Deno.test("service definition: paths and streaming kinds from the descriptor, bytes through", () => {
   const definition = serviceDefinition(JobService);
   assert.deepEqual(Object.keys(definition).sort(), [
+    "deleteJob",
     "getJob",
     "listJobs",
     "startJob",

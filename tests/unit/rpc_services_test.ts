@@ -4,6 +4,7 @@
  * exact, and job IDs reach only those who may see them.
  */
 import assert from "node:assert/strict";
+import { summarize } from "../../lib/job/finished_jobs.ts";
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
@@ -80,8 +81,17 @@ class FakeJobs implements JobBackend {
   get(id: string) {
     return this.jobs.get(id);
   }
+  summary(id: string) {
+    const found = this.jobs.get(id);
+    return found ? summarize(found) : undefined;
+  }
   list() {
-    return [...this.jobs.values()];
+    return [...this.jobs.values()].map(summarize);
+  }
+  delete(id: string) {
+    this.calls.push(["delete", id]);
+    this.jobs.delete(id);
+    return Promise.resolve();
   }
   async *output(id: string) {
     this.calls.push(["output", id]);
@@ -114,6 +124,7 @@ Deno.test("JobService: StartJob hands the engine exact values, zeros as defaults
         memoryBytes: 2n ** 30n,
         pids: 0n,
         readIops: [{ device: "/dev/sda", iops: 5n }],
+        maxOutputBytes: 4096n,
       },
       timeout: seconds(2n, 1),
     }),
@@ -134,6 +145,7 @@ Deno.test("JobService: StartJob hands the engine exact values, zeros as defaults
         writeIops: [],
         pids: undefined,
       },
+      maxOutputBytes: 4096n,
       timeoutMs: 2001,
     },
   ]]);

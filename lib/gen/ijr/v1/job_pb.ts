@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ijr/v1/job.proto.
  */
 export const file_ijr_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIqEBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQioQEKD1N0YXJ0Sm9iUmVxdWVzdBIOCgZyb290ZnMYASABKAkSDAoEYXJndhgCIAMoCRILCgNlbnYYAyADKAkSDwoHd29ya2RpchgEIAEoCRImCgZsaW1pdHMYBSABKAsyFi5panIudjEuUmVzb3VyY2VMaW1pdHMSKgoHdGltZW91dBgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIsChBTdGFydEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiUQoOU3RvcEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJEi8KDGdyYWNlX3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIrCg9TdG9wSm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiIfCg1HZXRKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIqCg5HZXRKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIisKD0xpc3RKb2JzUmVxdWVzdBIYChBpbmNsdWRlX2ZpbmlzaGVkGAEgASgIIi0KEExpc3RKb2JzUmVzcG9uc2USGQoEam9icxgBIAMoCzILLmlqci52MS5Kb2IiJQoTU3RyZWFtT3V0cHV0UmVxdWVzdBIOCgZqb2JfaWQYASABKAkiJAoUU3RyZWFtT3V0cHV0UmVzcG9uc2USDAoEZGF0YRgBIAEoDCJXCg1SZXNvdXJjZVVzYWdlEisKCGNwdV90aW1lGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1lbW9yeV9wZWFrX2J5dGVzGAIgASgEIqoDCgNKb2ISCgoCaWQYASABKAkSDQoFb3duZXIYAiABKAkSDgoGcm9vdGZzGAMgASgJEgwKBGFyZ3YYBCADKAkSCwoDZW52GAUgAygJEg8KB3dvcmtkaXIYBiABKAkSJgoGbGltaXRzGAcgASgLMhYuaWpyLnYxLlJlc291cmNlTGltaXRzEioKB3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHwoFc3RhdGUYCSABKA4yEC5panIudjEuSm9iU3RhdGUSEQoJZXhpdF9jb2RlGAogASgFEg4KBnNpZ25hbBgLIAEoBRISCgpvb21fa2lsbGVkGAwgASgIEi4KCnN0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgV1c2FnZRgPIAEoCzIVLmlqci52MS5SZXNvdXJjZVVzYWdlEg8KB21lc3NhZ2UYECABKAkSCwoDcGlkGBEgASgFKqkBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUlVOTklORxABEhQKEEpPQl9TVEFURV9FWElURUQQAhIUChBKT0JfU1RBVEVfS0lMTEVEEAMSFQoRSk9CX1NUQVRFX1NUT1BQRUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSEgoOSk9CX1NUQVRFX0xPU1QQBjLMAgoKSm9iU2VydmljZRI9CghTdGFydEpvYhIXLmlqci52MS5TdGFydEpvYlJlcXVlc3QaGC5panIudjEuU3RhcnRKb2JSZXNwb25zZRI6CgdTdG9wSm9iEhYuaWpyLnYxLlN0b3BKb2JSZXF1ZXN0GhcuaWpyLnYxLlN0b3BKb2JSZXNwb25zZRI3CgZHZXRKb2ISFS5panIudjEuR2V0Sm9iUmVxdWVzdBoWLmlqci52MS5HZXRKb2JSZXNwb25zZRI9CghMaXN0Sm9icxIXLmlqci52MS5MaXN0Sm9ic1JlcXVlc3QaGC5panIudjEuTGlzdEpvYnNSZXNwb25zZRJLCgxTdHJlYW1PdXRwdXQSGy5panIudjEuU3RyZWFtT3V0cHV0UmVxdWVzdBocLmlqci52MS5TdHJlYW1PdXRwdXRSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIrsBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQSGAoQbWF4X291dHB1dF9ieXRlcxgGIAEoBCKhAQoPU3RhcnRKb2JSZXF1ZXN0Eg4KBnJvb3RmcxgBIAEoCRIMCgRhcmd2GAIgAygJEgsKA2VudhgDIAMoCRIPCgd3b3JrZGlyGAQgASgJEiYKBmxpbWl0cxgFIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIiwKEFN0YXJ0Sm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiJRCg5TdG9wSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIisKD1N0b3BKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIioKDkdldEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiKwoPTGlzdEpvYnNSZXF1ZXN0EhgKEGluY2x1ZGVfZmluaXNoZWQYASABKAgiLQoQTGlzdEpvYnNSZXNwb25zZRIZCgRqb2JzGAEgAygLMgsuaWpyLnYxLkpvYiIlChNTdHJlYW1PdXRwdXRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIiChBEZWxldGVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIkChRTdHJlYW1PdXRwdXRSZXNwb25zZRIMCgRkYXRhGAEgASgMIlcKDVJlc291cmNlVXNhZ2USKwoIY3B1X3RpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWVtb3J5X3BlYWtfYnl0ZXMYAiABKAQi2gMKA0pvYhIKCgJpZBgBIAEoCRINCgVvd25lchgCIAEoCRIOCgZyb290ZnMYAyABKAkSDAoEYXJndhgEIAMoCRILCgNlbnYYBSADKAkSDwoHd29ya2RpchgGIAEoCRImCgZsaW1pdHMYByABKAsyFi5panIudjEuUmVzb3VyY2VMaW1pdHMSKgoHdGltZW91dBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfCgVzdGF0ZRgJIAEoDjIQLmlqci52MS5Kb2JTdGF0ZRIRCglleGl0X2NvZGUYCiABKAUSDgoGc2lnbmFsGAsgASgFEhIKCm9vbV9raWxsZWQYDCABKAgSLgoKc3RhcnRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXVzYWdlGA8gASgLMhUuaWpyLnYxLlJlc291cmNlVXNhZ2USDwoHbWVzc2FnZRgQIAEoCRILCgNwaWQYESABKAUSHQoVb3V0cHV0X2xpbWl0X2V4Y2VlZGVkGBIgASgIEg8KB2NvbW1hbmQYEyABKAkqqQEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUpPQl9TVEFURV9SVU5OSU5HEAESFAoQSk9CX1NUQVRFX0VYSVRFRBACEhQKEEpPQl9TVEFURV9LSUxMRUQQAxIVChFKT0JfU1RBVEVfU1RPUFBFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRISCg5KT0JfU1RBVEVfTE9TVBAGMo4DCgpKb2JTZXJ2aWNlEj0KCFN0YXJ0Sm9iEhcuaWpyLnYxLlN0YXJ0Sm9iUmVxdWVzdBoYLmlqci52MS5TdGFydEpvYlJlc3BvbnNlEjoKB1N0b3BKb2ISFi5panIudjEuU3RvcEpvYlJlcXVlc3QaFy5panIudjEuU3RvcEpvYlJlc3BvbnNlEjcKBkdldEpvYhIVLmlqci52MS5HZXRKb2JSZXF1ZXN0GhYuaWpyLnYxLkdldEpvYlJlc3BvbnNlEj0KCExpc3RKb2JzEhcuaWpyLnYxLkxpc3RKb2JzUmVxdWVzdBoYLmlqci52MS5MaXN0Sm9ic1Jlc3BvbnNlEksKDFN0cmVhbU91dHB1dBIbLmlqci52MS5TdHJlYW1PdXRwdXRSZXF1ZXN0GhwuaWpyLnYxLlN0cmVhbU91dHB1dFJlc3BvbnNlMAESQAoJRGVsZXRlSm9iEhguaWpyLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGS5panIudjEuRGVsZXRlSm9iUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * DeviceIopsLimit limits the I/O operations per second on one block device.
@@ -98,6 +98,17 @@ export type ResourceLimits = Message<"ijr.v1.ResourceLimits"> & {
    * @generated from field: uint64 pids = 5;
    */
   pids: bigint;
+
+  /**
+   * Most bytes of output (stdout and stderr together), 1..2^53-1, at most the daemon's
+   * --max-output; 0 means the daemon's --max-output. A job whose output reaches it is stopped
+   * like a timed-out job, and the output up to it is kept. The kernel enforces it as the
+   * job's file size limit (RLIMIT_FSIZE), so no single file the job writes may grow past it
+   * either.
+   *
+   * @generated from field: uint64 max_output_bytes = 6;
+   */
+  maxOutputBytes: bigint;
 };
 
 /**
@@ -349,6 +360,42 @@ export const StreamOutputRequestSchema: GenMessage<StreamOutputRequest> = /*@__P
   messageDesc(file_ijr_v1_job, 10);
 
 /**
+ * DeleteJobRequest names the finished job to remove.
+ *
+ * @generated from message ijr.v1.DeleteJobRequest
+ */
+export type DeleteJobRequest = Message<"ijr.v1.DeleteJobRequest"> & {
+  /**
+   * Job ID returned by StartJob: 16 lower-case hex digits.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message ijr.v1.DeleteJobRequest.
+ * Use `create(DeleteJobRequestSchema)` to create a new message.
+ */
+export const DeleteJobRequestSchema: GenMessage<DeleteJobRequest> = /*@__PURE__*/
+  messageDesc(file_ijr_v1_job, 11);
+
+/**
+ * DeleteJobResponse is empty: success is the status.
+ *
+ * @generated from message ijr.v1.DeleteJobResponse
+ */
+export type DeleteJobResponse = Message<"ijr.v1.DeleteJobResponse"> & {
+};
+
+/**
+ * Describes the message ijr.v1.DeleteJobResponse.
+ * Use `create(DeleteJobResponseSchema)` to create a new message.
+ */
+export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse> = /*@__PURE__*/
+  messageDesc(file_ijr_v1_job, 12);
+
+/**
  * StreamOutputResponse is one chunk of output.
  *
  * @generated from message ijr.v1.StreamOutputResponse
@@ -367,7 +414,7 @@ export type StreamOutputResponse = Message<"ijr.v1.StreamOutputResponse"> & {
  * Use `create(StreamOutputResponseSchema)` to create a new message.
  */
 export const StreamOutputResponseSchema: GenMessage<StreamOutputResponse> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 11);
+  messageDesc(file_ijr_v1_job, 13);
 
 /**
  * ResourceUsage is what the kernel measured for a job.
@@ -395,7 +442,7 @@ export type ResourceUsage = Message<"ijr.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 12);
+  messageDesc(file_ijr_v1_job, 14);
 
 /**
  * Job is the status of a job.
@@ -425,14 +472,16 @@ export type Job = Message<"ijr.v1.Job"> & {
   rootfs: string;
 
   /**
-   * Command and arguments.
+   * Command and arguments. Set by StartJob, StopJob and GetJob; ListJobs leaves it empty and
+   * sets command instead.
    *
    * @generated from field: repeated string argv = 4;
    */
   argv: string[];
 
   /**
-   * Environment it was started with.
+   * Environment it was started with. Set by StartJob, StopJob and GetJob; ListJobs leaves it
+   * empty.
    *
    * @generated from field: repeated string env = 5;
    */
@@ -522,6 +571,21 @@ export type Job = Message<"ijr.v1.Job"> & {
    * @generated from field: int32 pid = 17;
    */
   pid: number;
+
+  /**
+   * True when the job was stopped because its output reached limits.max_output_bytes.
+   *
+   * @generated from field: bool output_limit_exceeded = 18;
+   */
+  outputLimitExceeded: boolean;
+
+  /**
+   * The command line, each argument shell-quoted where a shell would need it, cut to 200
+   * characters (ending in "…" when cut): what a job list shows.
+   *
+   * @generated from field: string command = 19;
+   */
+  command: string;
 };
 
 /**
@@ -529,7 +593,7 @@ export type Job = Message<"ijr.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 13);
+  messageDesc(file_ijr_v1_job, 15);
 
 /**
  * JobState is the lifecycle state of a job.
@@ -658,6 +722,18 @@ export const JobService: GenService<{
     methodKind: "server_streaming";
     input: typeof StreamOutputRequestSchema;
     output: typeof StreamOutputResponseSchema;
+  },
+  /**
+   * DeleteJob removes a finished job now: its record and its output. Its owner or an admin
+   * may; a running job is refused with FAILED_PRECONDITION (stop it first). Finished jobs are
+   * also removed by the daemon's retention (ijrd --retain, --retain-for).
+   *
+   * @generated from rpc ijr.v1.JobService.DeleteJob
+   */
+  deleteJob: {
+    methodKind: "unary";
+    input: typeof DeleteJobRequestSchema;
+    output: typeof DeleteJobResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ijr_v1_job, 0);
