@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0x939dd65939b47ec6ULL
+#define IJR_ABI_HASH 0x6af682c31adf9c90ULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096
@@ -64,14 +64,13 @@ enum ijr_spawn_step {
   IJR_STEP_INIT_ARGUMENTS = 27,
   IJR_STEP_INIT_PROTECT = 28,
   IJR_STEP_INIT_SIGNALS = 29,
-  IJR_STEP_INIT_WATCH = 30,
-  IJR_STEP_START_COMMAND = 31,
-  IJR_STEP_COMMAND_DESCRIPTORS = 32,
-  IJR_STEP_COMMAND_WORKDIR = 33,
-  IJR_STEP_EXEC_COMMAND = 34,
-  IJR_STEP_EXEC_INTERPRETER = 35,
-  IJR_STEP_SEARCH_PATH = 36,
-  IJR_STEP_COUNT_ = 37,
+  IJR_STEP_START_COMMAND = 30,
+  IJR_STEP_COMMAND_DESCRIPTORS = 31,
+  IJR_STEP_COMMAND_WORKDIR = 32,
+  IJR_STEP_EXEC_COMMAND = 33,
+  IJR_STEP_EXEC_INTERPRETER = 34,
+  IJR_STEP_SEARCH_PATH = 35,
+  IJR_STEP_COUNT_ = 36,
 };
 
 /* How a command ended. */

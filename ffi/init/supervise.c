@@ -1,24 +1,20 @@
 /*
  * The job's init after the command started, in the style of tini and catatonit, as one
- * poll loop over three descriptors:
+ * poll loop over two descriptors:
  *
  * - a signalfd: SIGCHLD reaps every process that ends in the namespace (orphans are
  *   re-parented to PID 1); the signals a supervisor sends (TERM, INT, HUP, QUIT, USR1, USR2)
  *   are forwarded to the command;
- * - a timerfd: the job's timeout, then the grace period of a stop the init began;
- * - an inotify watch on the job's output: the output limit is kept by the kernel
- *   (RLIMIT_FSIZE, set by the spawner), and when the output reaches it the init stops the
- *   job the way a timeout does. The watch is one-shot (IN_ONESHOT): a job writing as fast as
- *   it can would otherwise wake the init, and make the kernel queue an event, on every
- *   write. After each look at the file that finds it under the limit, the watch rests for
- *   WATCH_REST_MS (a second timerfd) with no mark on the file at all, then is set again and
- *   the file looked at once more: at most that many looks a second, none while the job
- *   writes nothing.
+ * - a timerfd: the job's timeout, then the grace period of the stop the init began for it.
  *
  * A stop the init begins is SIGTERM to the command, the grace period, then the init's own
- * exit, which tears the namespace down (the kernel kills whatever is left). When the command
- * ends, the init reports how (and why it stopped it, if it did) on the status pipe and exits
- * with the command's status (128+n for signal n).
+ * exit, which tears the namespace down (the kernel kills whatever is left). The init keeps
+ * the timeout itself, so it holds while ijrd is away. The output limit is the kernel's
+ * (RLIMIT_FSIZE, set by the spawner); ijrd watches the output and stops the job when it
+ * reaches it (an inotify instance per job would run into fs.inotify.max_user_instances,
+ * 128 by default), and the init's report says so when the output is at its limit. When the
+ * command ends, the init reports how (and why it stopped it, if it did) on the status pipe
+ * and exits with the command's status (128+n for signal n).
  */
 #include "init.h"
 
@@ -26,7 +22,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,18 +32,12 @@
 
 static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, 0};
 
-/* How long the output watch rests after each look: the most a stop for the output limit can
- * lag behind the write that reached it (the file itself never grows past the limit). */
-#define WATCH_REST_MS 10
 
 struct supervisor {
   const struct init_job *job;
   pid_t command;
   int signal_fd;
   int timer_fd;
-  int watch_fd;               /* -1 without an output limit, or once it was reached */
-  int rest_fd;                /* the watch's rest between looks */
-  int resting;
   enum ijr_stop_reason reason; /* IJR_STOP_NONE until the init begins a stop */
 };
 
@@ -57,7 +46,7 @@ struct supervisor {
  * init's own exit status, which says the same. */
 static void __attribute__((noreturn)) finish(const struct supervisor *s, int kind, int value) {
   enum ijr_stop_reason reason = s->reason;
-  /* The output can reach its limit and the command die of it (SIGXFSZ) before the watch
+  /* The output can reach its limit and the command die of it (SIGXFSZ) before ijrd's watch
    * tells: the file says what happened. */
   struct stat st;
   if (reason == IJR_STOP_NONE && s->job->max_output_bytes > 0 &&
@@ -146,36 +135,8 @@ static void on_timer(struct supervisor *s) {
   }
 }
 
-/* Sets the one-shot watch on the output file: the magic link resolves to the file itself,
- * outside the job's root. */
-static void watch_output(struct supervisor *s) {
-  if (inotify_add_watch(s->watch_fd, "/proc/self/fd/" IJR_STRINGIFY(IJR_INIT_OUTPUT_FD),
-                        IN_MODIFY | IN_ONESHOT) < 0) {
-    /* Cannot happen for a file the init holds open; if it did, the limit still holds (the
-     * kernel keeps it): only the stop would wait for the command's end. */
-    (void)close(s->watch_fd);
-    s->watch_fd = -1;
-  }
-}
-
-static void on_output(struct supervisor *s) {
-  char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-  while (read(s->watch_fd, events, sizeof(events)) > 0) {
-  }
-  struct stat st;
-  if (fstat(IJR_INIT_OUTPUT_FD, &st) != 0 || (uint64_t)st.st_size < s->job->max_output_bytes) {
-    s->resting = 1;
-    arm(s->rest_fd, WATCH_REST_MS);
-    return;
-  }
-  /* Nothing more to watch: the kernel keeps the file at the limit. */
-  (void)close(s->watch_fd);
-  s->watch_fd = -1;
-  begin_stop(s, IJR_STOP_OUTPUT_LIMIT);
-}
-
 void ijr_supervise(const struct init_job *job, pid_t command) {
-  struct supervisor s = {job, command, -1, -1, -1, -1, 0, IJR_STOP_NONE};
+  struct supervisor s = {job, command, -1, -1, IJR_STOP_NONE};
   sigset_t waited;
   ijr_waited_signals(&waited);
   s.signal_fd = signalfd(-1, &waited, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -183,42 +144,14 @@ void ijr_supervise(const struct init_job *job, pid_t command) {
   s.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (s.timer_fd < 0) ijr_init_fail(IJR_STEP_INIT_SIGNALS, errno, "timerfd");
   if (job->timeout_ms > 0) arm(s.timer_fd, job->timeout_ms);
-  if (job->max_output_bytes > 0) {
-    s.watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (s.watch_fd < 0) ijr_init_fail(IJR_STEP_INIT_WATCH, errno, "inotify_init1");
-    s.rest_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (s.rest_fd < 0) ijr_init_fail(IJR_STEP_INIT_WATCH, errno, "timerfd");
-    if (inotify_add_watch(s.watch_fd, "/proc/self/fd/" IJR_STRINGIFY(IJR_INIT_OUTPUT_FD),
-                          IN_MODIFY | IN_ONESHOT) < 0) {
-      ijr_init_fail(IJR_STEP_INIT_WATCH, errno, "inotify_add_watch");
-    }
-  }
   /* ijr_spawn returns at this EOF: the command runs and the init is ready for it. A failed
    * close of a pipe's write end still releases it. */
   (void)close(IJR_INIT_ERROR_FD);
-  /* The command may have written its output before the watch was in place: look once
-   * before waiting. (Signals were blocked all along: the signalfd has them.) */
-  if (s.watch_fd >= 0) on_output(&s);
+  /* Signals were blocked all along: the signalfd has every one that came. */
   while (1) {
-    struct pollfd fds[4] = {
-        {s.signal_fd, POLLIN, 0},
-        {s.timer_fd, POLLIN, 0},
-        {s.resting ? -1 : s.watch_fd, POLLIN, 0}, /* poll skips a -1 */
-        {s.resting ? s.rest_fd : -1, POLLIN, 0},
-    };
-    if (poll(fds, 4, -1) < 0) continue; /* EINTR */
+    struct pollfd fds[2] = {{s.signal_fd, POLLIN, 0}, {s.timer_fd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) continue; /* EINTR */
     if (fds[0].revents) on_signals(&s);
     if (fds[1].revents) on_timer(&s);
-    if (fds[2].revents && s.watch_fd >= 0) on_output(&s);
-    if (fds[3].revents) {
-      uint64_t expirations;
-      if (read(s.rest_fd, &expirations, sizeof(expirations)) == (ssize_t)sizeof(expirations) &&
-          s.watch_fd >= 0) {
-        /* Watch again, then look at what was written while the watch rested. */
-        s.resting = 0;
-        watch_output(&s);
-        if (s.watch_fd >= 0) on_output(&s);
-      }
-    }
   }
 }

@@ -28,6 +28,7 @@ import { type JobFolder, JobFolders } from "./job_folders.ts";
 import { jobPaths, listJobIds, loadJob, mountPoint, saveJob, saveJobAsync } from "./job_store.ts";
 import { followOutput } from "./output_reader.ts";
 import { commandEnd } from "./command_end.ts";
+import { OutputLimitWatch } from "./output_limit_watch.ts";
 import { stateDiskError } from "./state_disk.ts";
 import { Reaper } from "./reaper.ts";
 import { validateStartRequest } from "./start_request.ts";
@@ -94,6 +95,10 @@ interface LiveJob {
   readonly ended: Promise<JobStatus>;
   readonly resolveEnded: (status: JobStatus) => void;
   stopReason?: string;
+  /** Watches the output for its limit while the job runs. */
+  outputWatch?: OutputLimitWatch;
+  /** The output reached its limit: the job is being stopped for it. */
+  outputLimitReached?: boolean;
   /** The init has been reaped: its pid may belong to another process now, never signal it. */
   reaped?: boolean;
   /** Its first record could not be written: the job is ended and forgotten, not listed. */
@@ -299,6 +304,16 @@ export class JobManager {
       resolveEnded,
     };
     this.#live.set(id, live);
+    if (maxOutputBytes !== undefined) {
+      live.outputWatch = new OutputLimitWatch(paths.output, maxOutputBytes, () => {
+        live.outputLimitReached = true;
+        void this.#stop(
+          live,
+          this.#options.defaultGraceMs,
+          `output limit exceeded (${maxOutputBytes} bytes)`,
+        );
+      });
+    }
     this.#reaper.watch(pid, (result) => this.#finish(live, result));
     try {
       await recorded;
@@ -451,6 +466,7 @@ export class JobManager {
 
   async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
     live.reaped = true;
+    live.outputWatch?.close();
     const id = live.status.id;
     const command = commandEnd(readCommandStatus(live.statusFd), initResult);
     let usage;
@@ -476,7 +492,7 @@ export class JobManager {
     }
     // A stop the init began (timeout, output limit) is a stop like one asked for.
     const stoppedBy = "stoppedBy" in command ? command.stoppedBy : undefined;
-    const outputLimitExceeded = stoppedBy === "output_limit";
+    const outputLimitExceeded = stoppedBy === "output_limit" || live.outputLimitReached === true;
     if (stoppedBy === "timeout") live.stopReason ??= `timed out after ${live.status.timeoutMs} ms`;
     if (outputLimitExceeded) {
       live.stopReason ??= `output limit exceeded (${live.status.maxOutputBytes} bytes)`;

@@ -74,7 +74,6 @@ export const SPAWN_STEPS = [
   "init_arguments",
   "init_protect",
   "init_signals",
-  "init_watch",
   "start_command",
   // the command's process, before its exec
   "command_descriptors",

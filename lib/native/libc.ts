@@ -18,6 +18,11 @@ const LIBC_SYMBOLS = {
   // ijrd's start-up: every descriptor it inherited becomes close-on-exec.
   close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  getpid: { parameters: [], result: "i32" },
+  // Output limits: one inotify instance for all running jobs (lib/native/inotify.ts).
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  inotify_rm_watch: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened C library. */

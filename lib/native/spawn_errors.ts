@@ -67,7 +67,6 @@ const WORDS: Record<SpawnStep, Wording> = {
   init_arguments: internal((d) => `the job's init refused its arguments (protocol ${d})`),
   init_protect: internal((d) => `the job's init cannot protect itself (${d})`),
   init_signals: internal((d) => `the job's init cannot take its signals (${d})`),
-  init_watch: internal((d) => `the job's init cannot watch the output (${d})`),
   start_command: internal((d) => `the job's init cannot start the command (${d})`),
   command_descriptors: internal((d) => `cannot prepare the command's process (${d})`),
   command_workdir: (errno, detail) => [
