@@ -54,3 +54,5 @@ const QUOTE_CHARS = 40;
 export function quoteValue(text: string): string {
   return JSON.stringify(text.length > QUOTE_CHARS ? `${text.slice(0, QUOTE_CHARS)}...` : text);
 }
+
+export { diskError, isNoSpace } from "./disk.ts";

@@ -21,7 +21,14 @@
  */
 
 import { join } from "node:path";
-import { failedPrecondition, IjrError, invalidArgument, notFound } from "../errors/mod.ts";
+import {
+  diskError,
+  failedPrecondition,
+  IjrError,
+  invalidArgument,
+  isNoSpace,
+  notFound,
+} from "../errors/mod.ts";
 import {
   ConfinedFsError,
   RENAME_EXCHANGE,
@@ -258,6 +265,10 @@ export class RootfsStore implements RootfsProvider {
     } catch (error) {
       slot.uploading = false;
       if (!slot.stored) this.#slots.delete(name);
+      // A full disk is the worker's trouble, and says which disk; the rest as it came.
+      if (isNoSpace(error)) {
+        throw diskError(error, "rootfs", this.dir, `cannot store rootfs "${name}"`);
+      }
       throw error;
     } finally {
       // The new tree on failure, the replaced one after RENAME_EXCHANGE, nothing after a
