@@ -22,7 +22,7 @@ const retained = Number(Deno.args[1] ?? 10_000);
 const FLAGS = [
   `--max-jobs=${running + 10}`,
   `--max-jobs-per-user=${running + 10}`,
-  `--retain=${retained + 10}`,
+  `--retain=${retained + running + 10}`,
 ];
 
 function rssMiB(pid: number): number {

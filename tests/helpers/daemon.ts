@@ -29,6 +29,11 @@ export interface TestDaemon {
   readonly process: Deno.ChildProcess;
 }
 
+/** V8 flags ijrd runs with, as `make build` compiles them in (Makefile IJRD_V8_FLAGS). */
+export const DAEMON_V8_FLAGS: string[] = Deno.env.get("IJRD_V8_FLAGS")
+  ? [`--v8-flags=${Deno.env.get("IJRD_V8_FLAGS")}`]
+  : [];
+
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
@@ -87,6 +92,7 @@ export async function startDaemon(
     args: [
       ...wrapper,
       "run",
+      ...DAEMON_V8_FLAGS,
       "-A",
       "--quiet",
       join(REPO, "daemon.ts"),
