@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { rootTest } from "../helpers/root.ts";
 import { resolveJobLimits, type V1JobCgroup } from "../../lib/cgroup/mod.ts";
-import { cgroupHog, spawnInto, statusWithin, withTestController } from "./cgroup_support.ts";
+import {
+  cgroupHog,
+  spawnInto,
+  statusWithin,
+  withTestController,
+} from "../helpers/cgroup_support.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

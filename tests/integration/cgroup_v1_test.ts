@@ -13,7 +13,7 @@ import {
   statusWithin,
   testController,
   withTestController,
-} from "./cgroup_support.ts";
+} from "../helpers/cgroup_support.ts";
 
 const MIB = 1024 * 1024;
 

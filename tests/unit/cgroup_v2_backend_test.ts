@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { IjrError } from "../../lib/errors/mod.ts";
 import { CgroupV2Controller, type JobLimits } from "../../lib/cgroup/mod.ts";
-import { FakeCgroup2 } from "./cgroup_v2_kernel.ts";
+import { FakeCgroup2 } from "../helpers/cgroup_v2_kernel.ts";
 
 const OWN = "/system.slice/ijrd.service";
 
