@@ -1,8 +1,10 @@
 /**
- * The contract between the job engine and resource control. The engine asks for a cgroup per
- * job before it spawns the job, hands the join information to the native spawner (so the
- * job's init is inside its cgroups before any job code runs), and asks the cgroup for usage,
- * a kill of everything inside, and removal when the job ends.
+ * The contract between resource control and its users. The daemon prepares the job parent
+ * and removes the empty parents when it stops; the engine
+ * asks for a cgroup per job before it spawns the job, hands the join information to the
+ * native spawner (so the job's init is inside its cgroups before any job code runs), and
+ * asks the cgroup for usage, a kill of everything inside, and removal when the job ends.
+ * Nothing here names a cgroup version.
  * @module
  */
 
@@ -60,14 +62,31 @@ export interface JobCgroup {
   remove(): Promise<void>;
 }
 
-/** Creates job cgroups under the daemon's own cgroup. */
+/**
+ * Resource control as the daemon and the job engine see it, the same on cgroup v1 and v2:
+ * job cgroups under the daemon's own cgroup (or `--cgroup-parent`), each with its limits
+ * written before the job starts.
+ */
 export interface CgroupController {
   /** 1 for cgroup v1 (including hybrid hosts), 2 for the unified hierarchy. */
   readonly version: 1 | 2;
+  /** The job parent's directory in each hierarchy IJR uses (one on v2), for logs. */
+  readonly parentDirs: readonly string[];
+  /**
+   * Creates the job parent and, on v2, enables the controllers down the path to it (moving
+   * the daemon into its leaf first). Done once; concurrent callers share the work, and every
+   * other method prepares by itself when it needs to.
+   */
+  prepare(): Promise<void>;
   /** Creates the job's cgroup(s) and writes its limits. */
   create(jobId: string, limits: JobLimits): Promise<JobCgroup>;
   /** Opens the cgroup of a job left by a previous daemon run, if it still exists. */
   open(jobId: string): Promise<JobCgroup | undefined>;
   /** Removes job cgroups whose IDs are not in `keep` (leftovers from a crash). */
   removeStale(keep: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * Removes the job parent directories IJR created below its own cgroup when they are empty
+   * (at daemon shutdown, and after tests). An absolute parent is the operator's and stays.
+   */
+  removeEmptyParents(): Promise<void>;
 }

@@ -11,7 +11,7 @@
  */
 
 import { join } from "node:path";
-import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/mod.ts";
+import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/fs.ts";
 
 /** The kernel's controller order, as cgroup.controllers lists them. */
 const KERNEL_ORDER = ["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"];
