@@ -25,3 +25,4 @@ export {
 } from "./limits.ts";
 export { MAX_CPU_SHARES, MIN_CPU_SHARES } from "./weight.ts";
 export { type BlockDevice, resolveBlockDevice } from "./device.ts";
+export { type HostTaskLimits, readHostTaskLimits } from "./host.ts";
