@@ -8,7 +8,7 @@
 
 import type { CgroupFs } from "./fs.ts";
 import type { ParentPlace } from "./remove.ts";
-import type { CgroupUsage, JobCgroup, JobLimits } from "./types.ts";
+import type { AllJobsCaps, CgroupUsage, JobCgroup, JobLimits } from "./types.ts";
 
 /** The directories of one job: one per hierarchy on v1, a single one on v2. */
 export interface JobDirs {
@@ -25,6 +25,14 @@ export function jobDirsOf(byController: ReadonlyMap<string, string>): JobDirs {
 
 /** How the spawner puts a job's init into its cgroup(s). */
 export type JobPlacement = Pick<JobCgroup, "joinProcsFiles" | "cloneIntoDir">;
+
+/** A memory limit on the path from the job parent up to the root. */
+export interface MemoryLimitAt {
+  /** The cgroup's directory. */
+  readonly dir: string;
+  /** Its limit in bytes; undefined for none ("max", or v1's page-counter maximum). */
+  readonly bytes: number | undefined;
+}
 
 /** What one cgroup version does; the skeleton calls these in order. */
 export interface CgroupBackend {
@@ -50,4 +58,10 @@ export interface CgroupBackend {
   readUsage(dirs: JobDirs): Promise<CgroupUsage>;
   /** Kills every task of the job's cgroup(s) and the cgroups below them. */
   killAll(dirs: JobDirs): Promise<void>;
+  /** Writes the caps on all jobs onto the job parent (after {@link prepare}). */
+  writeAllJobsCaps(caps: AllJobsCaps, available: ReadonlySet<string>): Promise<void>;
+  /** Reads the caps on all jobs back from the job parent. */
+  readAllJobsCaps(): Promise<AllJobsCaps>;
+  /** The memory limits from the job parent up to the hierarchy's root, in that order. */
+  memoryLimits(): Promise<MemoryLimitAt[]>;
 }

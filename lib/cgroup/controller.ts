@@ -8,18 +8,21 @@
  *   a failure removes what this call made.
  * - open: the job's directories that still exist (a restarted daemon finds its jobs).
  * - removeStale: every job-named directory under the parent(s) not kept: kill, remove.
+ * - capAllJobs: validate -> prepare -> write the caps on the parent.
  * @module
  */
 
 import { IjrError } from "../errors/mod.ts";
 import { type CgroupBackend, jobDirsOf } from "./backend.ts";
+import { smallestMemoryLimit, validateAllJobsCaps } from "./caps.ts";
 import { type CgroupLayout, detectHostCgroupLayout } from "./detect.ts";
 import { makeCgroupDir } from "./fs.ts";
+import { readMemTotal } from "./host.ts";
 import { JobCgroupHandle } from "./job_cgroup.ts";
 import type { BackendOptions } from "./options.ts";
 import { cgroupDir, JOB_ID_PATTERN, validateJobId } from "./paths.ts";
 import { removeCgroupTree, removeEmptyBelow } from "./remove.ts";
-import type { CgroupController, JobLimits } from "./types.ts";
+import type { AllJobsCaps, CgroupController, JobLimits, MemoryAvailable } from "./types.ts";
 import { V1Backend } from "./v1.ts";
 import { V2Backend } from "./v2.ts";
 
@@ -104,6 +107,21 @@ export class BackendController implements CgroupController {
       removed.push(name);
     }
     return removed;
+  }
+
+  async capAllJobs(caps: AllJobsCaps): Promise<void> {
+    const checked = validateAllJobsCaps(caps);
+    await this.#backend.writeAllJobsCaps(checked, await this.#available());
+  }
+
+  async readAllJobsCaps(): Promise<AllJobsCaps> {
+    await this.#available();
+    return await this.#backend.readAllJobsCaps();
+  }
+
+  async memoryAvailable(): Promise<MemoryAvailable> {
+    const [limits, memTotal] = await Promise.all([this.#backend.memoryLimits(), readMemTotal()]);
+    return smallestMemoryLimit(limits, memTotal);
   }
 
   async removeEmptyParents(): Promise<void> {

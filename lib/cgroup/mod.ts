@@ -1,14 +1,22 @@
 /**
  * Resource control: every job gets its own cgroup(s) with its limits written before it
- * starts, the kernel's measurements for status reports, and a clean kill and removal.
- * cgroup v1 and v2 sit behind one
+ * starts, the kernel's measurements for status reports, and a clean kill and removal; the
+ * job parent carries caps on what all jobs use together. cgroup v1 and v2 sit behind one
  * interface, {@link CgroupController}, picked at start-up by {@link createCgroupController}.
- * What operators need to know (detection, where job cgroups go, what is written, bounds)
- * is in docs/operations.md, "cgroups".
+ * What operators need to know (detection, where job cgroups go, what is written, bounds,
+ * the caps) is in docs/operations.md, "cgroups".
  * @module
  */
 
-export type { CgroupController, CgroupUsage, DeviceIops, JobCgroup, JobLimits } from "./types.ts";
+export type {
+  AllJobsCaps,
+  CgroupController,
+  CgroupUsage,
+  DeviceIops,
+  JobCgroup,
+  JobLimits,
+  MemoryAvailable,
+} from "./types.ts";
 export { createCgroupController, type CreateControllerOptions } from "./controller.ts";
 export {
   DEFAULT_CPU_SHARES,

@@ -1,6 +1,6 @@
 /**
- * The contract between resource control and its users. The daemon prepares the job parent
- * and removes the empty parents when it stops; the engine
+ * The contract between resource control and its users. The daemon prepares the job parent,
+ * caps what all jobs use together and removes the empty parents when it stops; the engine
  * asks for a cgroup per job before it spawns the job, hands the join information to the
  * native spawner (so the job's init is inside its cgroups before any job code runs), and
  * asks the cgroup for usage, a kill of everything inside, and removal when the job ends.
@@ -63,6 +63,29 @@ export interface JobCgroup {
 }
 
 /**
+ * Caps on what all jobs of one daemon use together, kept by the kernel on the job parent (the
+ * cgroup every job cgroup lives under). A cap left undefined means no cap ("max").
+ */
+export interface AllJobsCaps {
+  /** Tasks (processes and threads) of all jobs together. */
+  readonly pids?: number;
+  /** Memory of all jobs together, in bytes (swap not allowed beyond it). */
+  readonly memoryBytes?: number;
+}
+
+/** How much memory the job parent can get, and which limit says so. */
+export interface MemoryAvailable {
+  /** Bytes. */
+  readonly bytes: number;
+  /**
+   * Where the number comes from: the directory of the cgroup whose limit is the smallest on
+   * the path from the job parent up to the root, or "/proc/meminfo" (MemTotal) when no
+   * cgroup on that path has a limit below the host's memory.
+   */
+  readonly source: string;
+}
+
+/**
  * Resource control as the daemon and the job engine see it, the same on cgroup v1 and v2:
  * job cgroups under the daemon's own cgroup (or `--cgroup-parent`), each with its limits
  * written before the job starts.
@@ -84,6 +107,20 @@ export interface CgroupController {
   open(jobId: string): Promise<JobCgroup | undefined>;
   /** Removes job cgroups whose IDs are not in `keep` (leftovers from a crash). */
   removeStale(keep: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * Writes the caps on what all jobs use together on the job parent; a cap left undefined
+   * is lifted ("max"), so a daemon restarted without a cap does not keep the old one.
+   * INVALID_ARGUMENT for a cap out of range, FAILED_PRECONDITION when the kernel cannot
+   * keep it (a controller not delegated, a v1 memory hierarchy that is not hierarchical).
+   */
+  capAllJobs(caps: AllJobsCaps): Promise<void>;
+  /** Reads back the caps in force on the job parent, as the kernel keeps them. */
+  readAllJobsCaps(): Promise<AllJobsCaps>;
+  /**
+   * The smallest memory limit on the path from the job parent up to the root (the job
+   * parent's own cap counts), or the host's MemTotal when that is smaller or there is none.
+   */
+  memoryAvailable(): Promise<MemoryAvailable>;
   /**
    * Removes the job parent directories IJR created below its own cgroup when they are empty
    * (at daemon shutdown, and after tests). An absolute parent is the operator's and stays.

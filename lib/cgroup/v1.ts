@@ -10,20 +10,27 @@
  * | IOPS | `blkio.throttle.read_iops_device`, `blkio.throttle.write_iops_device`: one "MAJ:MIN N" per write |
  * | pids | `pids.max` |
  *
- * Only files inside the job's own directories are written; parents are only created.
+ * The caps on all jobs go on the job parent: `pids.max` in the pids hierarchy and
+ * `memory.limit_in_bytes` (+ memsw) in the memory hierarchy, which must be hierarchical
+ * (`memory.use_hierarchy` 1) for the jobs' memory to count against it. v1 spells "no memory
+ * limit" as -1 ("max" is refused), and keeps memsw >= memory at every write.
+ *
+ * Only files inside the job's own directories and the job parent are written; the
+ * directories above the parent are only created.
  * @module
  */
 
-import { IjrError } from "../errors/mod.ts";
-import type { CgroupBackend, JobDirs, JobPlacement } from "./backend.ts";
+import { failedPrecondition, IjrError } from "../errors/mod.ts";
+import type { CgroupBackend, JobDirs, JobPlacement, MemoryLimitAt } from "./backend.ts";
 import { jobDirsOf } from "./backend.ts";
+import { parseLimitValue } from "./caps.ts";
 import type { V1Controller, V1Layout } from "./detect.ts";
-import { type CgroupFs, hostCgroupFs, makeCgroupDir, writeCgroupFile } from "./fs.ts";
+import { type CgroupFs, hostCgroupFs, makeCgroupDir, readOptional, writeCgroupFile } from "./fs.ts";
 import { killAllV1 } from "./kill.ts";
 import type { BackendOptions } from "./options.ts";
 import { cgroupDir, isWithin, joinCgroupPath, pathsBetween, resolveParentPath } from "./paths.ts";
 import type { ParentPlace } from "./remove.ts";
-import type { CgroupUsage, JobLimits } from "./types.ts";
+import type { AllJobsCaps, CgroupUsage, JobLimits } from "./types.ts";
 import { readV1Usage } from "./usage.ts";
 
 /** One hierarchy with the job parent resolved in it. */
@@ -54,6 +61,11 @@ export class V1Backend implements CgroupBackend {
         parentDir: cgroupDir(hierarchy.mountPoint, parentPath),
       };
     });
+  }
+
+  /** The place of the hierarchy that carries `controller`. */
+  #placeOf(controller: V1Controller): V1Place | undefined {
+    return this.places.find((place) => place.controllers.includes(controller));
   }
 
   async prepare(): Promise<ReadonlySet<string>> {
@@ -146,5 +158,74 @@ export class V1Backend implements CgroupBackend {
       freezerDir: dirs.byController.get("freezer"),
       dirs: dirs.directories,
     }, this.#options.kill);
+  }
+
+  async writeAllJobsCaps(caps: AllJobsCaps): Promise<void> {
+    // detect.ts refuses a v1 host without cpu, memory and pids hierarchies.
+    const pidsDir = this.#placeOf("pids")!.parentDir;
+    const memoryDir = this.#placeOf("memory")!.parentDir;
+    // Checked before anything is written: a refused cap changes nothing.
+    if (caps.memoryBytes !== undefined) await this.#requireHierarchical(memoryDir);
+    await writeCgroupFile(
+      this.fs,
+      `${pidsDir}/pids.max`,
+      caps.pids === undefined ? "max" : String(caps.pids),
+    );
+    await this.#writeMemoryCap(memoryDir, caps.memoryBytes);
+  }
+
+  /**
+   * Without use_hierarchy a v1 memory cgroup's limit covers only its own tasks, never its
+   * children's: a cap on the job parent would hold nothing. Since Linux 5.11 every memory
+   * cgroup is hierarchical (the file reads 1 and refuses 0); where the file is absent there
+   * is no other mode either.
+   */
+  async #requireHierarchical(memoryDir: string): Promise<void> {
+    const file = `${memoryDir}/memory.use_hierarchy`;
+    const value = await readOptional(this.fs, file);
+    if (value !== undefined && value.trim() !== "1") {
+      throw failedPrecondition(
+        `${file} is ${value.trim()}: the memory cgroup of the jobs is not hierarchical, so a ` +
+          `memory cap on all jobs would not hold; turn use_hierarchy on above IJR's cgroup`,
+      );
+    }
+  }
+
+  async #writeMemoryCap(dir: string, bytes: number | undefined): Promise<void> {
+    const limitFile = `${dir}/memory.limit_in_bytes`;
+    const memswFile = `${dir}/memory.memsw.limit_in_bytes`;
+    // -1 is v1's "no limit"; the kernel refuses "max" here.
+    const value = bytes === undefined ? "-1" : String(bytes);
+    if (!(await this.fs.exists(memswFile))) {
+      await writeCgroupFile(this.fs, limitFile, value);
+      return;
+    }
+    // The kernel refuses any write that would leave memsw below memory: a higher limit
+    // goes to memsw first, a lower one to memory first.
+    const current = parseLimitValue(await this.fs.readFile(limitFile));
+    const raising = bytes === undefined || (current !== undefined && bytes > current);
+    const order = raising ? [memswFile, limitFile] : [limitFile, memswFile];
+    for (const file of order) await writeCgroupFile(this.fs, file, value);
+  }
+
+  async readAllJobsCaps(): Promise<AllJobsCaps> {
+    const [pids, memory] = await Promise.all([
+      this.fs.readFile(`${this.#placeOf("pids")!.parentDir}/pids.max`),
+      this.fs.readFile(`${this.#placeOf("memory")!.parentDir}/memory.limit_in_bytes`),
+    ]);
+    return { pids: parseLimitValue(pids), memoryBytes: parseLimitValue(memory) };
+  }
+
+  async memoryLimits(): Promise<MemoryLimitAt[]> {
+    const place = this.#placeOf("memory")!;
+    const paths = ["/", ...pathsBetween("/", place.parentPath)].reverse();
+    const limits: MemoryLimitAt[] = [];
+    for (const path of paths) {
+      const dir = cgroupDir(place.mountPoint, path);
+      // The job parent does not exist before the first job; it has no limit then.
+      const text = await readOptional(this.fs, `${dir}/memory.limit_in_bytes`);
+      if (text !== undefined) limits.push({ dir, bytes: parseLimitValue(text) });
+    }
+    return limits;
   }
 }

@@ -16,19 +16,37 @@
  * | memory | `memory.max`, and `memory.swap.max` 0 when swap accounting exists |
  * | IOPS | `io.max`: one "MAJ:MIN riops=N wiops=M" line per disk |
  * | pids | `pids.max` |
+ *
+ * The caps on all jobs go on the job parent: `pids.max`, `memory.max` and, when swap is
+ * accounted, `memory.swap.max` 0 (or all "max" when there is no cap). Their files exist
+ * because prepare() enabled the controllers in the cgroup above the parent.
  * @module
  */
 
 import { failedPrecondition, IjrError } from "../errors/mod.ts";
-import { type CgroupBackend, type JobDirs, jobDirsOf, type JobPlacement } from "./backend.ts";
+import {
+  type CgroupBackend,
+  type JobDirs,
+  jobDirsOf,
+  type JobPlacement,
+  type MemoryLimitAt,
+} from "./backend.ts";
+import { parseLimitValue } from "./caps.ts";
 import { DAEMON_LEAF, type V2Layout } from "./detect.ts";
-import { type CgroupFs, hostCgroupFs, makeCgroupDir, parsePids, writeCgroupFile } from "./fs.ts";
+import {
+  type CgroupFs,
+  hostCgroupFs,
+  makeCgroupDir,
+  parsePids,
+  readOptional,
+  writeCgroupFile,
+} from "./fs.ts";
 import { killAllV2 } from "./kill.ts";
 import { DEFAULT_CPU_SHARES } from "./limits.ts";
 import type { BackendOptions } from "./options.ts";
 import { cgroupDir, isWithin, joinCgroupPath, pathsBetween, resolveParentPath } from "./paths.ts";
 import type { ParentPlace } from "./remove.ts";
-import type { CgroupUsage, JobLimits } from "./types.ts";
+import type { AllJobsCaps, CgroupUsage, JobLimits } from "./types.ts";
 import { readV2Usage } from "./usage.ts";
 import { cpuSharesToWeight } from "./weight.ts";
 
@@ -205,6 +223,52 @@ export class V2Backend implements CgroupBackend {
 
   killAll(dirs: JobDirs): Promise<void> {
     return killAllV2(this.fs, dirs.directories[0], this.#options.kill);
+  }
+
+  async writeAllJobsCaps(caps: AllJobsCaps, available: ReadonlySet<string>): Promise<void> {
+    const dir = this.#parentDir;
+    requireControllers([
+      [caps.pids !== undefined, "pids", "a pids cap on all jobs"],
+      [caps.memoryBytes !== undefined, "memory", "a memory cap on all jobs"],
+    ], { available, parentDir: dir });
+    // Without the controller there is no file, and nothing to lift either.
+    if (available.has("pids")) {
+      await writeCgroupFile(
+        this.fs,
+        `${dir}/pids.max`,
+        caps.pids === undefined ? "max" : String(caps.pids),
+      );
+    }
+    if (!available.has("memory")) return;
+    const capped = caps.memoryBytes !== undefined;
+    await writeCgroupFile(this.fs, `${dir}/memory.max`, capped ? String(caps.memoryBytes) : "max");
+    // As for a job: no swap beyond the cap, where swap is accounted at all.
+    if (await this.fs.exists(`${dir}/memory.swap.max`)) {
+      await writeCgroupFile(this.fs, `${dir}/memory.swap.max`, capped ? "0" : "max");
+    }
+  }
+
+  async readAllJobsCaps(): Promise<AllJobsCaps> {
+    const [pids, memory] = await Promise.all([
+      readOptional(this.fs, `${this.#parentDir}/pids.max`),
+      readOptional(this.fs, `${this.#parentDir}/memory.max`),
+    ]);
+    return {
+      pids: pids === undefined ? undefined : parseLimitValue(pids),
+      memoryBytes: memory === undefined ? undefined : parseLimitValue(memory),
+    };
+  }
+
+  async memoryLimits(): Promise<MemoryLimitAt[]> {
+    const paths = ["/", ...pathsBetween("/", this.#parentPath)].reverse();
+    const limits: MemoryLimitAt[] = [];
+    for (const path of paths) {
+      const dir = this.#dir(path);
+      // The root has no memory.max, nor has a cgroup whose parent does not enable memory.
+      const text = await readOptional(this.fs, `${dir}/memory.max`);
+      if (text !== undefined) limits.push({ dir, bytes: parseLimitValue(text) });
+    }
+    return limits;
   }
 }
 
