@@ -4,7 +4,7 @@
  * INVALID_ARGUMENT error that names the limit and says what is wrong, before anything is
  * created, so a job with a bad limit never half-starts.
  *
- * The documented bounds (see mod.ts):
+ * The documented bounds (docs/operations.md, "cgroups"):
  * - CPU shares: 2..262144, default 1024 (the kernel's cpu.shares range and default).
  * - Memory: 1024-based sizes (b, k, m, g), at least {@link MIN_MEMORY_BYTES} (4 MiB);
  *   the kernel rounds the limit down to whole pages.

@@ -1,8 +1,10 @@
 /**
- * The contract between the job engine and resource control. The engine asks for a cgroup per
- * job before it spawns the job, hands the join information to the native spawner (so the
- * job's init is inside its cgroups before any job code runs), and asks the cgroup for usage,
- * a kill of everything inside, and removal when the job ends.
+ * The contract between resource control and its users. The daemon prepares the job parent,
+ * caps what all jobs use together and removes the empty parents when it stops; the engine
+ * asks for a cgroup per job before it spawns the job, hands the join information to the
+ * native spawner (so the job's init is inside its cgroups before any job code runs), and
+ * asks the cgroup for usage, a kill of everything inside, and removal when the job ends.
+ * Nothing here names a cgroup version.
  * @module
  */
 
@@ -60,14 +62,68 @@ export interface JobCgroup {
   remove(): Promise<void>;
 }
 
-/** Creates job cgroups under the daemon's own cgroup. */
+/**
+ * Caps on what all jobs of one daemon use together, kept by the kernel on the job parent (the
+ * cgroup every job cgroup lives under). A cap left undefined means no cap ("max").
+ */
+export interface AllJobsCaps {
+  /** Tasks (processes and threads) of all jobs together. */
+  readonly pids?: number;
+  /** Memory of all jobs together, in bytes (swap not allowed beyond it). */
+  readonly memoryBytes?: number;
+}
+
+/** How much memory the job parent can get, and which limit says so. */
+export interface MemoryAvailable {
+  /** Bytes. */
+  readonly bytes: number;
+  /**
+   * Where the number comes from: the directory of the cgroup whose limit is the smallest on
+   * the path from the job parent up to the root, or "/proc/meminfo" (MemTotal) when no
+   * cgroup on that path has a limit below the host's memory.
+   */
+  readonly source: string;
+}
+
+/**
+ * Resource control as the daemon and the job engine see it, the same on cgroup v1 and v2:
+ * job cgroups under the daemon's own cgroup (or `--cgroup-parent`), each with its limits
+ * written before the job starts.
+ */
 export interface CgroupController {
   /** 1 for cgroup v1 (including hybrid hosts), 2 for the unified hierarchy. */
   readonly version: 1 | 2;
+  /** The job parent's directory in each hierarchy IJR uses (one on v2), for logs. */
+  readonly parentDirs: readonly string[];
+  /**
+   * Creates the job parent and, on v2, enables the controllers down the path to it (moving
+   * the daemon into its leaf first). Done once; concurrent callers share the work, and every
+   * other method prepares by itself when it needs to.
+   */
+  prepare(): Promise<void>;
   /** Creates the job's cgroup(s) and writes its limits. */
   create(jobId: string, limits: JobLimits): Promise<JobCgroup>;
   /** Opens the cgroup of a job left by a previous daemon run, if it still exists. */
   open(jobId: string): Promise<JobCgroup | undefined>;
   /** Removes job cgroups whose IDs are not in `keep` (leftovers from a crash). */
   removeStale(keep: ReadonlySet<string>): Promise<string[]>;
+  /**
+   * Writes the caps on what all jobs use together on the job parent; a cap left undefined
+   * is lifted ("max"), so a daemon restarted without a cap does not keep the old one.
+   * INVALID_ARGUMENT for a cap out of range, FAILED_PRECONDITION when the kernel cannot
+   * keep it (a controller not delegated, a v1 memory hierarchy that is not hierarchical).
+   */
+  capAllJobs(caps: AllJobsCaps): Promise<void>;
+  /** Reads back the caps in force on the job parent, as the kernel keeps them. */
+  readAllJobsCaps(): Promise<AllJobsCaps>;
+  /**
+   * The smallest memory limit on the path from the job parent up to the root (the job
+   * parent's own cap counts), or the host's MemTotal when that is smaller or there is none.
+   */
+  memoryAvailable(): Promise<MemoryAvailable>;
+  /**
+   * Removes the job parent directories IJR created below its own cgroup when they are empty
+   * (at daemon shutdown, and after tests). An absolute parent is the operator's and stays.
+   */
+  removeEmptyParents(): Promise<void>;
 }

@@ -10,105 +10,52 @@
  * | IOPS | `blkio.throttle.read_iops_device`, `blkio.throttle.write_iops_device`: one "MAJ:MIN N" per write |
  * | pids | `pids.max` |
  *
- * Only files inside the job's own directories are written; parents are only created.
+ * The caps on all jobs go on the job parent: `pids.max` in the pids hierarchy and
+ * `memory.limit_in_bytes` (+ memsw) in the memory hierarchy, which must be hierarchical
+ * (`memory.use_hierarchy` 1) for the jobs' memory to count against it. v1 spells "no memory
+ * limit" as -1 ("max" is refused), and keeps memsw >= memory at every write.
+ *
+ * Only files inside the job's own directories and the job parent are written; the
+ * directories above the parent are only created.
  * @module
  */
 
-import { IjrError } from "../errors/mod.ts";
-import type { V1Controller, V1Hierarchy, V1Layout } from "./detect.ts";
-import { type CgroupFs, hostCgroupFs, makeCgroupDir, writeCgroupFile } from "./fs.ts";
+import { failedPrecondition, IjrError } from "../errors/mod.ts";
+import type { CgroupBackend, JobDirs, JobPlacement, MemoryLimitAt } from "./backend.ts";
+import { jobDirsOf } from "./backend.ts";
+import { parseLimitValue } from "./caps.ts";
+import type { V1Controller, V1Layout } from "./detect.ts";
+import { type CgroupFs, hostCgroupFs, makeCgroupDir, readOptional, writeCgroupFile } from "./fs.ts";
 import { killAllV1 } from "./kill.ts";
 import type { BackendOptions } from "./options.ts";
-import {
-  cgroupDir,
-  isWithin,
-  JOB_ID_PATTERN,
-  joinCgroupPath,
-  pathsBetween,
-  resolveParentPath,
-  validateJobId,
-} from "./paths.ts";
-import { removeCgroupTree, removeEmptyBelow } from "./remove.ts";
-import type { CgroupController, CgroupUsage, JobCgroup, JobLimits } from "./types.ts";
+import { cgroupDir, isWithin, joinCgroupPath, pathsBetween, resolveParentPath } from "./paths.ts";
+import type { ParentPlace } from "./remove.ts";
+import type { AllJobsCaps, CgroupUsage, JobLimits } from "./types.ts";
 import { readV1Usage } from "./usage.ts";
 
 /** One hierarchy with the job parent resolved in it. */
-interface V1Place {
-  readonly hierarchy: V1Hierarchy;
-  /** Our own cgroup path in this hierarchy. */
-  readonly ownPath: string;
-  /** The job parent's cgroup path in this hierarchy. */
-  readonly parentPath: string;
+interface V1Place extends ParentPlace {
+  /** The controllers IJR uses on this hierarchy. */
+  readonly controllers: readonly V1Controller[];
   /** The job parent's directory. */
   readonly parentDir: string;
 }
 
-/** The cgroups of one job on a v1 host. */
-export class V1JobCgroup implements JobCgroup {
-  readonly joinProcsFiles: readonly string[];
-  readonly cloneIntoDir: undefined = undefined;
-  /** The job's directory in each hierarchy, in hierarchy order. */
-  readonly directories: readonly string[];
-  readonly #fs: CgroupFs;
-  readonly #byController: ReadonlyMap<V1Controller, string>;
-  readonly #options: BackendOptions;
-  #final: CgroupUsage | undefined;
-
-  constructor(
-    fs: CgroupFs,
-    byController: ReadonlyMap<V1Controller, string>,
-    options: BackendOptions,
-  ) {
-    this.#fs = fs;
-    this.#byController = byController;
-    this.#options = options;
-    this.directories = [...new Set(byController.values())];
-    this.joinProcsFiles = this.directories.map((dir) => `${dir}/cgroup.procs`);
-  }
-
-  /** The job's directory in the hierarchy of `controller`, if that is mounted. */
-  dirOf(controller: V1Controller): string | undefined {
-    return this.#byController.get(controller);
-  }
-
-  usage(): Promise<CgroupUsage> {
-    if (this.#final) return Promise.resolve(this.#final);
-    return readV1Usage(this.#fs, {
-      cpuacct: this.#byController.get("cpuacct"),
-      memory: this.#byController.get("memory"),
-    });
-  }
-
-  killAll(): Promise<void> {
-    return killAllV1(this.#fs, {
-      freezerDir: this.#byController.get("freezer"),
-      dirs: this.directories,
-    }, this.#options.kill);
-  }
-
-  async remove(): Promise<void> {
-    // The counters vanish with the directories: keep their last values for status reports.
-    if (!this.#final) this.#final = await this.usage();
-    for (const dir of this.directories) {
-      await removeCgroupTree(this.#fs, dir, this.#options.remove);
-    }
-  }
-}
-
-/** Creates job cgroups on a cgroup v1 (or hybrid) host. */
-export class CgroupV1Controller implements CgroupController {
+/** The cgroup v1 (or hybrid) operations. */
+export class V1Backend implements CgroupBackend {
   readonly version = 1 as const;
-  readonly #fs: CgroupFs;
-  readonly #places: readonly V1Place[];
+  readonly fs: CgroupFs;
+  readonly places: readonly V1Place[];
   readonly #options: BackendOptions;
 
   constructor(layout: V1Layout, options: BackendOptions = {}) {
-    this.#fs = options.fs ?? hostCgroupFs;
+    this.fs = options.fs ?? hostCgroupFs;
     this.#options = options;
-    this.#places = layout.hierarchies.map((hierarchy) => {
+    this.places = layout.hierarchies.map((hierarchy) => {
       const parentPath = resolveParentPath(hierarchy.ownPath, options.parent);
       return {
-        hierarchy,
+        controllers: hierarchy.controllers,
+        mountPoint: hierarchy.mountPoint,
         ownPath: hierarchy.ownPath,
         parentPath,
         parentDir: cgroupDir(hierarchy.mountPoint, parentPath),
@@ -116,75 +63,53 @@ export class CgroupV1Controller implements CgroupController {
     });
   }
 
-  /** The job parent's directory in each hierarchy. */
-  get parentDirs(): string[] {
-    return this.#places.map((place) => place.parentDir);
+  /** The place of the hierarchy that carries `controller`. */
+  #placeOf(controller: V1Controller): V1Place | undefined {
+    return this.places.find((place) => place.controllers.includes(controller));
   }
 
-  #jobDirs(jobId: string): Map<V1Controller, string> {
-    const dirs = new Map<V1Controller, string>();
-    for (const place of this.#places) {
-      const dir = cgroupDir(place.hierarchy.mountPoint, joinCgroupPath(place.parentPath, jobId));
-      for (const controller of place.hierarchy.controllers) dirs.set(controller, dir);
-    }
-    return dirs;
-  }
-
-  #has(controller: V1Controller): boolean {
-    return this.#places.some((place) => place.hierarchy.controllers.includes(controller));
-  }
-
-  async #ensureParents(): Promise<void> {
-    for (const place of this.#places) {
+  async prepare(): Promise<ReadonlySet<string>> {
+    for (const place of this.places) {
       // Below our own cgroup we create what is missing; an absolute parent elsewhere is the
       // operator's delegation, created from the root down if needed.
       const anchor = isWithin(place.parentPath, place.ownPath) ? place.ownPath : "/";
       for (const path of pathsBetween(anchor, place.parentPath)) {
-        await makeCgroupDir(this.#fs, cgroupDir(place.hierarchy.mountPoint, path));
+        await makeCgroupDir(this.fs, cgroupDir(place.mountPoint, path));
       }
     }
+    // On v1 every mounted controller reaches every cgroup of its hierarchy.
+    return new Set(this.places.flatMap((place) => place.controllers));
   }
 
-  async create(jobId: string, limits: JobLimits): Promise<V1JobCgroup> {
-    validateJobId(jobId);
-    if (limits.memoryBytes !== undefined && !this.#has("memory")) {
+  checkLimits(limits: JobLimits, available: ReadonlySet<string>): void {
+    if (limits.memoryBytes !== undefined && !available.has("memory")) {
       throw new IjrError(
         "FAILED_PRECONDITION",
         "memory limit asked for, but the memory cgroup controller is not mounted",
       );
     }
-    if ((limits.readIops.length > 0 || limits.writeIops.length > 0) && !this.#has("blkio")) {
+    if ((limits.readIops.length > 0 || limits.writeIops.length > 0) && !available.has("blkio")) {
       throw new IjrError(
         "FAILED_PRECONDITION",
         "IOPS limits asked for, but the blkio cgroup controller is not mounted",
       );
     }
-    await this.#ensureParents();
-    const byController = this.#jobDirs(jobId);
-    const job = new V1JobCgroup(this.#fs, byController, this.#options);
-    const created: string[] = [];
-    try {
-      for (const dir of job.directories) {
-        if (!(await makeCgroupDir(this.#fs, dir))) {
-          throw new IjrError("ALREADY_EXISTS", `cgroup ${dir} of job ${jobId} already exists`);
-        }
-        created.push(dir);
-      }
-      await this.#writeLimits(byController, limits);
-    } catch (error) {
-      // Nothing half-made stays behind: the directories are new and empty.
-      for (const dir of created.reverse()) {
-        await removeCgroupTree(this.#fs, dir, this.#options.remove).catch(() => {});
-      }
-      throw error;
-    }
-    return job;
   }
 
-  async #writeLimits(dirs: ReadonlyMap<V1Controller, string>, limits: JobLimits): Promise<void> {
-    const fs = this.#fs;
-    await writeCgroupFile(fs, `${dirs.get("cpu")}/cpu.shares`, String(limits.cpuShares));
-    const memory = dirs.get("memory");
+  jobDirs(jobId: string): JobDirs {
+    const dirs = new Map<string, string>();
+    for (const place of this.places) {
+      const dir = cgroupDir(place.mountPoint, joinCgroupPath(place.parentPath, jobId));
+      for (const controller of place.controllers) dirs.set(controller, dir);
+    }
+    return jobDirsOf(dirs);
+  }
+
+  async writeLimits(dirs: JobDirs, limits: JobLimits): Promise<void> {
+    const fs = this.fs;
+    const dirOf = (controller: V1Controller) => dirs.byController.get(controller);
+    await writeCgroupFile(fs, `${dirOf("cpu")}/cpu.shares`, String(limits.cpuShares));
+    const memory = dirOf("memory");
     if (limits.memoryBytes !== undefined && memory) {
       const bytes = String(limits.memoryBytes);
       // memsw (memory + swap) may never be below the memory limit, so memory goes first.
@@ -196,7 +121,7 @@ export class CgroupV1Controller implements CgroupController {
         await writeCgroupFile(fs, `${memory}/memory.swappiness`, "0");
       }
     }
-    const blkio = dirs.get("blkio");
+    const blkio = dirOf("blkio");
     for (const limit of limits.readIops) {
       await writeCgroupFile(
         fs,
@@ -211,52 +136,96 @@ export class CgroupV1Controller implements CgroupController {
         `${limit.major}:${limit.minor} ${limit.iops}`,
       );
     }
-    await writeCgroupFile(fs, `${dirs.get("pids")}/pids.max`, String(limits.pids));
+    await writeCgroupFile(fs, `${dirOf("pids")}/pids.max`, String(limits.pids));
   }
 
-  async open(jobId: string): Promise<V1JobCgroup | undefined> {
-    validateJobId(jobId);
-    const all = this.#jobDirs(jobId);
-    const present = new Map<V1Controller, string>();
-    for (const [controller, dir] of all) {
-      if (await this.#fs.exists(dir)) present.set(controller, dir);
-    }
-    if (present.size === 0) return undefined;
-    return new V1JobCgroup(this.#fs, present, this.#options);
+  placement(dirs: JobDirs): JobPlacement {
+    return {
+      joinProcsFiles: dirs.directories.map((dir) => `${dir}/cgroup.procs`),
+      cloneIntoDir: undefined,
+    };
   }
 
-  async removeStale(keep: ReadonlySet<string>): Promise<string[]> {
-    const names = new Set<string>();
-    for (const place of this.#places) {
-      try {
-        for (const name of await this.#fs.listDirs(place.parentDir)) names.add(name);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      }
-    }
-    const removed: string[] = [];
-    for (const name of [...names].sort()) {
-      if (keep.has(name) || !JOB_ID_PATTERN.test(name)) continue;
-      const job = await this.open(name);
-      if (!job) continue;
-      await job.killAll();
-      await job.remove();
-      removed.push(name);
-    }
-    return removed;
+  readUsage(dirs: JobDirs): Promise<CgroupUsage> {
+    return readV1Usage(this.fs, {
+      cpuacct: dirs.byController.get("cpuacct"),
+      memory: dirs.byController.get("memory"),
+    });
+  }
+
+  killAll(dirs: JobDirs): Promise<void> {
+    return killAllV1(this.fs, {
+      freezerDir: dirs.byController.get("freezer"),
+      dirs: dirs.directories,
+    }, this.#options.kill);
+  }
+
+  async writeAllJobsCaps(caps: AllJobsCaps): Promise<void> {
+    // detect.ts refuses a v1 host without cpu, memory and pids hierarchies.
+    const pidsDir = this.#placeOf("pids")!.parentDir;
+    const memoryDir = this.#placeOf("memory")!.parentDir;
+    // Checked before anything is written: a refused cap changes nothing.
+    if (caps.memoryBytes !== undefined) await this.#requireHierarchical(memoryDir);
+    await writeCgroupFile(
+      this.fs,
+      `${pidsDir}/pids.max`,
+      caps.pids === undefined ? "max" : String(caps.pids),
+    );
+    await this.#writeMemoryCap(memoryDir, caps.memoryBytes);
   }
 
   /**
-   * Removes the job parent directories IJR created below its own cgroup when they are empty
-   * (at daemon shutdown, and after tests). An absolute parent is the operator's and stays.
+   * Without use_hierarchy a v1 memory cgroup's limit covers only its own tasks, never its
+   * children's: a cap on the job parent would hold nothing. Since Linux 5.11 every memory
+   * cgroup is hierarchical (the file reads 1 and refuses 0); where the file is absent there
+   * is no other mode either.
    */
-  async removeEmptyParents(): Promise<void> {
-    for (const place of this.#places) {
-      await removeEmptyBelow(this.#fs, {
-        mountPoint: place.hierarchy.mountPoint,
-        ownPath: place.ownPath,
-        parentPath: place.parentPath,
-      });
+  async #requireHierarchical(memoryDir: string): Promise<void> {
+    const file = `${memoryDir}/memory.use_hierarchy`;
+    const value = await readOptional(this.fs, file);
+    if (value !== undefined && value.trim() !== "1") {
+      throw failedPrecondition(
+        `${file} is ${value.trim()}: the memory cgroup of the jobs is not hierarchical, so a ` +
+          `memory cap on all jobs would not hold; turn use_hierarchy on above IJR's cgroup`,
+      );
     }
+  }
+
+  async #writeMemoryCap(dir: string, bytes: number | undefined): Promise<void> {
+    const limitFile = `${dir}/memory.limit_in_bytes`;
+    const memswFile = `${dir}/memory.memsw.limit_in_bytes`;
+    // -1 is v1's "no limit"; the kernel refuses "max" here.
+    const value = bytes === undefined ? "-1" : String(bytes);
+    if (!(await this.fs.exists(memswFile))) {
+      await writeCgroupFile(this.fs, limitFile, value);
+      return;
+    }
+    // The kernel refuses any write that would leave memsw below memory: a higher limit
+    // goes to memsw first, a lower one to memory first.
+    const current = parseLimitValue(await this.fs.readFile(limitFile));
+    const raising = bytes === undefined || (current !== undefined && bytes > current);
+    const order = raising ? [memswFile, limitFile] : [limitFile, memswFile];
+    for (const file of order) await writeCgroupFile(this.fs, file, value);
+  }
+
+  async readAllJobsCaps(): Promise<AllJobsCaps> {
+    const [pids, memory] = await Promise.all([
+      this.fs.readFile(`${this.#placeOf("pids")!.parentDir}/pids.max`),
+      this.fs.readFile(`${this.#placeOf("memory")!.parentDir}/memory.limit_in_bytes`),
+    ]);
+    return { pids: parseLimitValue(pids), memoryBytes: parseLimitValue(memory) };
+  }
+
+  async memoryLimits(): Promise<MemoryLimitAt[]> {
+    const place = this.#placeOf("memory")!;
+    const paths = ["/", ...pathsBetween("/", place.parentPath)].reverse();
+    const limits: MemoryLimitAt[] = [];
+    for (const path of paths) {
+      const dir = cgroupDir(place.mountPoint, path);
+      // The job parent does not exist before the first job; it has no limit then.
+      const text = await readOptional(this.fs, `${dir}/memory.limit_in_bytes`);
+      if (text !== undefined) limits.push({ dir, bytes: parseLimitValue(text) });
+    }
+    return limits;
   }
 }

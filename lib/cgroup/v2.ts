@@ -16,26 +16,37 @@
  * | memory | `memory.max`, and `memory.swap.max` 0 when swap accounting exists |
  * | IOPS | `io.max`: one "MAJ:MIN riops=N wiops=M" line per disk |
  * | pids | `pids.max` |
+ *
+ * The caps on all jobs go on the job parent: `pids.max`, `memory.max` and, when swap is
+ * accounted, `memory.swap.max` 0 (or all "max" when there is no cap). Their files exist
+ * because prepare() enabled the controllers in the cgroup above the parent.
  * @module
  */
 
 import { failedPrecondition, IjrError } from "../errors/mod.ts";
+import {
+  type CgroupBackend,
+  type JobDirs,
+  jobDirsOf,
+  type JobPlacement,
+  type MemoryLimitAt,
+} from "./backend.ts";
+import { parseLimitValue } from "./caps.ts";
 import { DAEMON_LEAF, type V2Layout } from "./detect.ts";
-import { type CgroupFs, hostCgroupFs, makeCgroupDir, parsePids, writeCgroupFile } from "./fs.ts";
+import {
+  type CgroupFs,
+  hostCgroupFs,
+  makeCgroupDir,
+  parsePids,
+  readOptional,
+  writeCgroupFile,
+} from "./fs.ts";
 import { killAllV2 } from "./kill.ts";
 import { DEFAULT_CPU_SHARES } from "./limits.ts";
-import {
-  cgroupDir,
-  isWithin,
-  JOB_ID_PATTERN,
-  joinCgroupPath,
-  pathsBetween,
-  resolveParentPath,
-  validateJobId,
-} from "./paths.ts";
 import type { BackendOptions } from "./options.ts";
-import { removeCgroupTree, removeEmptyBelow } from "./remove.ts";
-import type { CgroupController, CgroupUsage, JobCgroup, JobLimits } from "./types.ts";
+import { cgroupDir, isWithin, joinCgroupPath, pathsBetween, resolveParentPath } from "./paths.ts";
+import type { ParentPlace } from "./remove.ts";
+import type { AllJobsCaps, CgroupUsage, JobLimits } from "./types.ts";
 import { readV2Usage } from "./usage.ts";
 import { cpuSharesToWeight } from "./weight.ts";
 
@@ -52,96 +63,73 @@ export function parseControllerList(text: string): Set<string> {
 /** How many rounds the daemon's processes get to move into the leaf (new ones may appear). */
 const MOVE_ROUNDS = 10;
 
-/** The cgroup of one job on a v2 host. */
-export class V2JobCgroup implements JobCgroup {
-  readonly joinProcsFiles: readonly string[] = [];
-  readonly cloneIntoDir: string;
-  readonly #fs: CgroupFs;
-  readonly #options: BackendOptions;
-  #final: CgroupUsage | undefined;
-
-  constructor(fs: CgroupFs, dir: string, options: BackendOptions) {
-    this.#fs = fs;
-    this.cloneIntoDir = dir;
-    this.#options = options;
-  }
-
-  usage(): Promise<CgroupUsage> {
-    if (this.#final) return Promise.resolve(this.#final);
-    return readV2Usage(this.#fs, this.cloneIntoDir);
-  }
-
-  killAll(): Promise<void> {
-    return killAllV2(this.#fs, this.cloneIntoDir, this.#options.kill);
-  }
-
-  async remove(): Promise<void> {
-    // The counters vanish with the directory: keep their last values for status reports.
-    if (!this.#final) this.#final = await this.usage();
-    await removeCgroupTree(this.#fs, this.cloneIntoDir, this.#options.remove);
+/** Throws FAILED_PRECONDITION for the first needed controller that is not available. */
+function requireControllers(
+  needs: readonly [needed: boolean, controller: string, what: string][],
+  { available, parentDir }: { available: ReadonlySet<string>; parentDir: string },
+): void {
+  for (const [needed, controller, what] of needs) {
+    if (needed && !available.has(controller)) {
+      throw failedPrecondition(
+        `${what} needs the cgroup v2 ${controller} controller, which is not delegated to ` +
+          `${parentDir}`,
+      );
+    }
   }
 }
 
-/** Creates job cgroups on a cgroup v2 host. */
-export class CgroupV2Controller implements CgroupController {
+/** The cgroup v2 operations. */
+export class V2Backend implements CgroupBackend {
   readonly version = 2 as const;
-  readonly #fs: CgroupFs;
+  readonly fs: CgroupFs;
+  readonly places: readonly ParentPlace[];
   readonly #layout: V2Layout;
   readonly #options: BackendOptions;
   readonly #parentPath: string;
-  #prepared: Promise<ReadonlySet<string>> | undefined;
+  /** The job parent's directory. */
+  readonly #parentDir: string;
 
   constructor(layout: V2Layout, options: BackendOptions = {}) {
-    this.#fs = options.fs ?? hostCgroupFs;
+    this.fs = options.fs ?? hostCgroupFs;
     this.#layout = layout;
     this.#options = options;
     this.#parentPath = resolveParentPath(layout.ownPath, options.parent);
-  }
-
-  /** The job parent's directory. */
-  get parentDir(): string {
-    return cgroupDir(this.#layout.mountPoint, this.#parentPath);
+    this.#parentDir = this.#dir(this.#parentPath);
+    this.places = [{
+      mountPoint: layout.mountPoint,
+      ownPath: layout.ownPath,
+      parentPath: this.#parentPath,
+    }];
   }
 
   #dir(path: string): string {
     return cgroupDir(this.#layout.mountPoint, path);
   }
 
-  /**
-   * Creates the job parent and enables the controllers down the path (once; concurrent
-   * callers share the work). Resolves to the controllers available to job cgroups.
-   */
-  prepare(): Promise<ReadonlySet<string>> {
-    this.#prepared ??= this.#enableDownThePath().catch((error) => {
-      this.#prepared = undefined;
-      throw error;
-    });
-    return this.#prepared;
-  }
-
-  async #enableDownThePath(): Promise<ReadonlySet<string>> {
+  /** Creates the job parent and enables the controllers down the path to it. */
+  async prepare(): Promise<ReadonlySet<string>> {
     const ownPath = this.#layout.ownPath;
     // Below our own cgroup we start there; an absolute parent elsewhere is the operator's
     // delegation, walked from the root (whose files are still never written).
     const anchor = isWithin(this.#parentPath, ownPath) ? ownPath : "/";
     const anchorDir = this.#dir(anchor);
     let available = new Set<string>(
-      [...parseControllerList(await this.#fs.readFile(`${anchorDir}/cgroup.controllers`))]
+      [...parseControllerList(await this.fs.readFile(`${anchorDir}/cgroup.controllers`))]
         .filter((name) => (V2_CONTROLLERS as readonly string[]).includes(name)),
     );
     for (const path of [anchor, ...pathsBetween(anchor, this.#parentPath)]) {
       const dir = this.#dir(path);
       if (path !== anchor) {
-        await makeCgroupDir(this.#fs, dir);
-        const offered = parseControllerList(await this.#fs.readFile(`${dir}/cgroup.controllers`));
+        await makeCgroupDir(this.fs, dir);
+        const offered = parseControllerList(await this.fs.readFile(`${dir}/cgroup.controllers`));
         available = new Set([...available].filter((name) => offered.has(name)));
       }
-      const enabled = parseControllerList(await this.#fs.readFile(`${dir}/cgroup.subtree_control`));
+      const enabled = parseControllerList(await this.fs.readFile(`${dir}/cgroup.subtree_control`));
       const missing = V2_CONTROLLERS.filter((name) => available.has(name) && !enabled.has(name));
       if (missing.length > 0 && path !== "/") {
         await this.#emptyForControllers(path);
         await writeCgroupFile(
-          this.#fs,
+          this.fs,
           `${dir}/cgroup.subtree_control`,
           missing.map((name) => `+${name}`).join(" "),
         );
@@ -156,7 +144,7 @@ export class CgroupV2Controller implements CgroupController {
   /** Makes cgroup `path` free of processes so controllers can be enabled below it. */
   async #emptyForControllers(path: string): Promise<void> {
     const dir = this.#dir(path);
-    const procs = parsePids(await this.#fs.readFile(`${dir}/cgroup.procs`));
+    const procs = parsePids(await this.fs.readFile(`${dir}/cgroup.procs`));
     if (procs.length === 0) return;
     if (path !== this.#layout.ownPath) {
       throw failedPrecondition(
@@ -165,13 +153,13 @@ export class CgroupV2Controller implements CgroupController {
       );
     }
     const leaf = `${dir}/${DAEMON_LEAF}`;
-    await makeCgroupDir(this.#fs, leaf);
+    await makeCgroupDir(this.fs, leaf);
     for (let round = 0; round < MOVE_ROUNDS; round++) {
-      const pids = parsePids(await this.#fs.readFile(`${dir}/cgroup.procs`));
+      const pids = parsePids(await this.fs.readFile(`${dir}/cgroup.procs`));
       if (pids.length === 0) return;
       for (const pid of pids) {
         try {
-          await this.#fs.writeFile(`${leaf}/cgroup.procs`, String(pid));
+          await this.fs.writeFile(`${leaf}/cgroup.procs`, String(pid));
         } catch (error) {
           // ESRCH: it exited meanwhile; anything else is a real failure.
           if (
@@ -190,38 +178,27 @@ export class CgroupV2Controller implements CgroupController {
     throw failedPrecondition(`processes keep appearing in ${dir}; cannot empty it into ${leaf}`);
   }
 
-  async create(jobId: string, limits: JobLimits): Promise<V2JobCgroup> {
-    validateJobId(jobId);
-    const available = await this.prepare();
-    const need: [boolean, string, string][] = [
+  checkLimits(limits: JobLimits, available: ReadonlySet<string>): void {
+    requireControllers([
       [limits.cpuShares !== DEFAULT_CPU_SHARES, "cpu", "a CPU share"],
       [limits.memoryBytes !== undefined, "memory", "a memory limit"],
       [limits.readIops.length + limits.writeIops.length > 0, "io", "IOPS limits"],
       [true, "pids", "a pids limit"],
-    ];
-    for (const [needed, controller, what] of need) {
-      if (needed && !available.has(controller)) {
-        throw failedPrecondition(
-          `${what} needs the cgroup v2 ${controller} controller, which is not delegated to ` +
-            `${this.parentDir}`,
-        );
-      }
-    }
-    const dir = this.#dir(joinCgroupPath(this.#parentPath, jobId));
-    if (!(await makeCgroupDir(this.#fs, dir))) {
-      throw new IjrError("ALREADY_EXISTS", `cgroup ${dir} of job ${jobId} already exists`);
-    }
-    try {
-      await this.#writeLimits(dir, limits, available);
-    } catch (error) {
-      await removeCgroupTree(this.#fs, dir, this.#options.remove).catch(() => {});
-      throw error;
-    }
-    return new V2JobCgroup(this.#fs, dir, this.#options);
+    ], { available, parentDir: this.#parentDir });
   }
 
-  async #writeLimits(dir: string, limits: JobLimits, available: ReadonlySet<string>) {
-    const fs = this.#fs;
+  jobDirs(jobId: string): JobDirs {
+    const dir = this.#dir(joinCgroupPath(this.#parentPath, jobId));
+    return jobDirsOf(new Map(V2_CONTROLLERS.map((controller) => [controller, dir])));
+  }
+
+  async writeLimits(
+    dirs: JobDirs,
+    limits: JobLimits,
+    available: ReadonlySet<string>,
+  ): Promise<void> {
+    const fs = this.fs;
+    const [dir] = dirs.directories;
     if (available.has("cpu")) {
       await writeCgroupFile(fs, `${dir}/cpu.weight`, String(cpuSharesToWeight(limits.cpuShares)));
     }
@@ -236,39 +213,62 @@ export class CgroupV2Controller implements CgroupController {
     await writeCgroupFile(fs, `${dir}/pids.max`, String(limits.pids));
   }
 
-  async open(jobId: string): Promise<V2JobCgroup | undefined> {
-    validateJobId(jobId);
-    const dir = this.#dir(joinCgroupPath(this.#parentPath, jobId));
-    return (await this.#fs.exists(dir)) ? new V2JobCgroup(this.#fs, dir, this.#options) : undefined;
+  placement(dirs: JobDirs): JobPlacement {
+    return { joinProcsFiles: [], cloneIntoDir: dirs.directories[0] };
   }
 
-  async removeStale(keep: ReadonlySet<string>): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await this.#fs.listDirs(this.parentDir);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return [];
-      throw error;
-    }
-    const removed: string[] = [];
-    for (const name of names) {
-      if (keep.has(name) || !JOB_ID_PATTERN.test(name)) continue;
-      const job = new V2JobCgroup(this.#fs, `${this.parentDir}/${name}`, this.#options);
-      await job.killAll();
-      await job.remove();
-      removed.push(name);
-    }
-    return removed;
+  readUsage(dirs: JobDirs): Promise<CgroupUsage> {
+    return readV2Usage(this.fs, dirs.directories[0]);
   }
 
-  /** Removes the job parent directories IJR created below its own cgroup when empty. */
-  async removeEmptyParents(): Promise<void> {
-    await removeEmptyBelow(this.#fs, {
-      mountPoint: this.#layout.mountPoint,
-      ownPath: this.#layout.ownPath,
-      parentPath: this.#parentPath,
-    });
-    this.#prepared = undefined;
+  killAll(dirs: JobDirs): Promise<void> {
+    return killAllV2(this.fs, dirs.directories[0], this.#options.kill);
+  }
+
+  async writeAllJobsCaps(caps: AllJobsCaps, available: ReadonlySet<string>): Promise<void> {
+    const dir = this.#parentDir;
+    requireControllers([
+      [caps.pids !== undefined, "pids", "a pids cap on all jobs"],
+      [caps.memoryBytes !== undefined, "memory", "a memory cap on all jobs"],
+    ], { available, parentDir: dir });
+    // Without the controller there is no file, and nothing to lift either.
+    if (available.has("pids")) {
+      await writeCgroupFile(
+        this.fs,
+        `${dir}/pids.max`,
+        caps.pids === undefined ? "max" : String(caps.pids),
+      );
+    }
+    if (!available.has("memory")) return;
+    const capped = caps.memoryBytes !== undefined;
+    await writeCgroupFile(this.fs, `${dir}/memory.max`, capped ? String(caps.memoryBytes) : "max");
+    // As for a job: no swap beyond the cap, where swap is accounted at all.
+    if (await this.fs.exists(`${dir}/memory.swap.max`)) {
+      await writeCgroupFile(this.fs, `${dir}/memory.swap.max`, capped ? "0" : "max");
+    }
+  }
+
+  async readAllJobsCaps(): Promise<AllJobsCaps> {
+    const [pids, memory] = await Promise.all([
+      readOptional(this.fs, `${this.#parentDir}/pids.max`),
+      readOptional(this.fs, `${this.#parentDir}/memory.max`),
+    ]);
+    return {
+      pids: pids === undefined ? undefined : parseLimitValue(pids),
+      memoryBytes: memory === undefined ? undefined : parseLimitValue(memory),
+    };
+  }
+
+  async memoryLimits(): Promise<MemoryLimitAt[]> {
+    const paths = ["/", ...pathsBetween("/", this.#parentPath)].reverse();
+    const limits: MemoryLimitAt[] = [];
+    for (const path of paths) {
+      const dir = this.#dir(path);
+      // The root has no memory.max, nor has a cgroup whose parent does not enable memory.
+      const text = await readOptional(this.fs, `${dir}/memory.max`);
+      if (text !== undefined) limits.push({ dir, bytes: parseLimitValue(text) });
+    }
+    return limits;
   }
 }
 

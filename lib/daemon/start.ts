@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createCgroupController, type IjrCgroupController } from "../cgroup/mod.ts";
+import { type CgroupController, createCgroupController } from "../cgroup/mod.ts";
 import { JobManager } from "../job/mod.ts";
 import { markInheritedDescriptorsCloseOnExec } from "../native/mod.ts";
 import { RootfsStore } from "../rootfs/mod.ts";
@@ -16,7 +16,7 @@ import { logEvent, serve } from "./serve.ts";
 /** Runs ijrd until SIGTERM/SIGINT; returns the exit code (2 for start-up problems). */
 export async function runDaemon(flags: DaemonFlags): Promise<number> {
   let settings: DaemonSettings;
-  let cgroups: IjrCgroupController | undefined;
+  let cgroups: CgroupController | undefined;
   try {
     markInheritedDescriptorsCloseOnExec();
     settings = preflight(flags);

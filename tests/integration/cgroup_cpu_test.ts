@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { rootTest } from "../helpers/root.ts";
-import { resolveJobLimits, type V1JobCgroup } from "../../lib/cgroup/mod.ts";
-import { cgroupHog, spawnInto, statusWithin, withTestController } from "./cgroup_support.ts";
+import { resolveJobLimits } from "../../lib/cgroup/mod.ts";
+import type { JobCgroupHandle } from "../../lib/cgroup/job_cgroup.ts";
+import {
+  cgroupHog,
+  spawnInto,
+  statusWithin,
+  withTestController,
+} from "../helpers/cgroup_support.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -14,11 +20,11 @@ rootTest("cgroup v1: CPU shares 512 and 1024 split a saturated machine about 1:2
     const low = await controller.create(
       "cpu-512",
       await resolveJobLimits({ cpuShares: 512 }),
-    ) as V1JobCgroup;
+    ) as JobCgroupHandle;
     const high = await controller.create(
       "cpu-1024",
       await resolveJobLimits({ cpuShares: 1024 }),
-    ) as V1JobCgroup;
+    ) as JobCgroupHandle;
     const children: Deno.ChildProcess[] = [];
     // The machine is shared with other test runs: the test's own parent cgroup gets the
     // largest weight, so their load does not decide how much time the two jobs get to split.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { rootTest } from "../helpers/root.ts";
 import { type JobCgroup, resolveJobLimits } from "../../lib/cgroup/mod.ts";
-import { rootDisk, spawnInto, withTestController } from "./cgroup_support.ts";
+import { rootDisk, spawnInto, withTestController } from "../helpers/cgroup_support.ts";
 
 const decoder = new TextDecoder();
 

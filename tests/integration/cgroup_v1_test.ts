@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { rootTest } from "../helpers/root.ts";
-import {
-  createCgroupController,
-  resolveJobLimits,
-  type V1JobCgroup,
-} from "../../lib/cgroup/mod.ts";
+import { createCgroupController, resolveJobLimits } from "../../lib/cgroup/mod.ts";
+import type { JobCgroupHandle } from "../../lib/cgroup/job_cgroup.ts";
 import {
   cgroupHog,
   readCgroupFile,
@@ -13,7 +10,7 @@ import {
   statusWithin,
   testController,
   withTestController,
-} from "./cgroup_support.ts";
+} from "../helpers/cgroup_support.ts";
 
 const MIB = 1024 * 1024;
 
@@ -33,7 +30,7 @@ rootTest("cgroup v1: the job's limits are the exact values in its cgroup files",
       pids: 64,
     });
     const { major, minor } = limits.readIops[0];
-    const job = await controller.create("exact-1", limits) as V1JobCgroup;
+    const job = await controller.create("exact-1", limits) as JobCgroupHandle;
     assert.equal(job.cloneIntoDir, undefined);
     assert.equal(job.joinProcsFiles.length, 6, "cpu, cpuacct, memory, blkio, pids, freezer");
     const child = spawnInto(job, ["sleep", "30"]);
@@ -156,7 +153,7 @@ rootTest(
       const job = await controller.create(
         "forkbomb",
         await resolveJobLimits({ pids: 64 }),
-      ) as V1JobCgroup;
+      ) as JobCgroupHandle;
       const pidsDir = job.dirOf("pids");
       const child = spawnInto(job, [hog, "forkbomb"]);
       let highest = 0;

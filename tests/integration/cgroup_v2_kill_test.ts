@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { rootTest } from "../helpers/root.ts";
-import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/mod.ts";
+import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/fs.ts";
 import { killAllV2, listProcsRecursive } from "../../lib/cgroup/kill.ts";
 import { removeCgroupTree } from "../../lib/cgroup/remove.ts";
-import { statusWithin } from "./cgroup_support.ts";
+import { statusWithin } from "../helpers/cgroup_support.ts";
 
 async function unifiedOwnDir(): Promise<string | undefined> {
   const mountinfo = await Deno.readTextFile("/proc/self/mountinfo");

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { outputText, startBusybox, withManager } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
-import { parentDirsOf, withTestController } from "./cgroup_support.ts";
+import { parentDirsOf, withTestController } from "../helpers/cgroup_support.ts";
 
 async function cgroupFile(dirs: string[], controller: string, id: string, file: string) {
   const dir = dirs.find((d) => d.includes(`/${controller}/`) || d.includes(`/${controller},`));

@@ -5,7 +5,7 @@ import {
   detectHostCgroupLayout,
   parseMountinfo,
   parseProcCgroup,
-} from "../../lib/cgroup/mod.ts";
+} from "../../lib/cgroup/detect.ts";
 
 /** This host as saved when the backend was written: v1 controllers, a controller-less v2. */
 const HYBRID_MOUNTINFO = `22 27 0:21 / /proc rw,relatime - proc proc rw

@@ -1,17 +1,15 @@
 import assert from "node:assert/strict";
 import { IjrError } from "../../lib/errors/mod.ts";
+import { MIN_MEMORY_BYTES, resolveBlockDevice, resolveJobLimits } from "../../lib/cgroup/mod.ts";
 import {
-  MIN_MEMORY_BYTES,
   parseCpuShares,
   parseDeviceIopsSpec,
   parseMemoryLimit,
   parsePidsLimit,
-  resolveBlockDevice,
-  resolveJobLimits,
   validateCpuShares,
   validateMemoryBytes,
   validatePids,
-} from "../../lib/cgroup/mod.ts";
+} from "../../lib/cgroup/limits.ts";
 import { splitDeviceNumber } from "../../lib/cgroup/device.ts";
 
 /** Asserts that `fn` throws INVALID_ARGUMENT with a message matching `message`. */

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { IjrError } from "../../lib/errors/mod.ts";
-import { CgroupV2Controller, type JobLimits } from "../../lib/cgroup/mod.ts";
-import { FakeCgroup2 } from "./cgroup_v2_kernel.ts";
+import type { JobLimits } from "../../lib/cgroup/mod.ts";
+import { type BackendController, controllerForLayout } from "../../lib/cgroup/controller.ts";
+import { FakeCgroup2 } from "../helpers/cgroup_v2_kernel.ts";
 
 const OWN = "/system.slice/ijrd.service";
 
@@ -36,8 +37,8 @@ async function withTree(
   }
 }
 
-function controllerFor(fake: FakeCgroup2, ownPath = OWN, parent?: string): CgroupV2Controller {
-  return new CgroupV2Controller(
+function controllerFor(fake: FakeCgroup2, ownPath = OWN, parent?: string): BackendController {
+  return controllerForLayout(
     { version: 2, mountPoint: fake.root, ownPath },
     { fs: fake, parent, kill: { timeoutMs: 1_000 }, remove: { timeoutMs: 500 } },
   );

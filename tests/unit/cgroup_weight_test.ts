@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { IjrError } from "../../lib/errors/mod.ts";
-import { cpuSharesToWeight } from "../../lib/cgroup/mod.ts";
+import { cpuSharesToWeight } from "../../lib/cgroup/weight.ts";
 
 Deno.test("cgroup weight: runc/crun's exact values", () => {
   assert.equal(cpuSharesToWeight(2), 1);

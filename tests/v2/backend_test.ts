@@ -5,13 +5,13 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
+  type CgroupController,
   createCgroupController,
-  DAEMON_LEAF as LIB_DAEMON_LEAF,
-  type IjrCgroupController,
+  type JobCgroup,
   type JobLimitsRequest,
   resolveJobLimits,
 } from "../../lib/cgroup/mod.ts";
-import type { CgroupController, JobCgroup } from "../../lib/cgroup/mod.ts";
+import { DAEMON_LEAF as LIB_DAEMON_LEAF } from "../../lib/cgroup/detect.ts";
 import {
   CGROUP_ROOT,
   commandIn,
@@ -31,10 +31,10 @@ import {
 const MiB = 1024 * 1024;
 const RUNNER = `${CGROUP_ROOT}/ijr-test.slice/runner`;
 
-let controller: Promise<IjrCgroupController & CgroupController> | undefined;
+let controller: Promise<CgroupController> | undefined;
 
 /** One backend for the file, detected from /proc/self like ijrd does at start-up. */
-function backend(): Promise<IjrCgroupController & CgroupController> {
+function backend(): Promise<CgroupController> {
   controller ??= createCgroupController();
   return controller;
 }
@@ -65,7 +65,7 @@ v2Test("backend: detects cgroup v2 and puts jobs under its own delegated cgroup"
   const cgroups = await backend();
   strictEqual(cgroups.version, 2);
   strictEqual(LIB_DAEMON_LEAF, DAEMON_LEAF);
-  strictEqual((cgroups as { parentDir?: string }).parentDir, `${RUNNER}/ijr`);
+  deepStrictEqual(cgroups.parentDirs, [`${RUNNER}/ijr`]);
   await withJob("placement", {}, async (cgroup, dir) => {
     strictEqual(dir, `${RUNNER}/ijr/placement`);
     deepStrictEqual(cgroup.joinProcsFiles, []);

@@ -5,13 +5,15 @@
  * the parent enabled), `cgroup.subtree_control` takes "+name"/"-name" and refuses a cgroup
  * with processes (no internal processes; the root is exempt) and controllers the cgroup was
  * not given, `cgroup.procs` moves a pid, `cgroup.kill` empties a subtree, `io.max` merges a
- * line per device and refuses unknown disks, rmdir refuses a cgroup with processes or
- * children. No file is ever created by a write. Every write is logged for exact assertions.
+ * line per device and refuses unknown disks, `pids.max` and the `memory.*` limits take
+ * "max" or a whole number (memory rounded down to whole pages, as the kernel keeps it) and
+ * refuse anything else, rmdir refuses a cgroup with processes or children. No file is ever
+ * created by a write. Every write is logged for exact assertions.
  * @module
  */
 
 import { join } from "node:path";
-import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/mod.ts";
+import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/fs.ts";
 
 /** The kernel's controller order, as cgroup.controllers lists them. */
 const KERNEL_ORDER = ["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"];
@@ -36,6 +38,18 @@ export interface FakeCgroup2Options {
 
 function errorWithCode(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
+}
+
+/** The page size the kernel keeps memory limits in. */
+const PAGE_SIZE = 4096;
+
+/** A limit file's value as the kernel stores it: "max", or a number rounded down to `unit`. */
+function limitValue(value: string, unit: number): string {
+  const trimmed = value.trim();
+  if (trimmed === "max") return "max";
+  if (!/^\d+$/.test(trimmed)) throw errorWithCode("Invalid argument (os error 22)", "EINVAL");
+  const amount = BigInt(trimmed);
+  return String(amount - amount % BigInt(unit));
 }
 
 function sortControllers(names: Iterable<string>): string {
@@ -258,6 +272,13 @@ export class FakeCgroup2 implements CgroupFs {
         );
         return;
       }
+      case "pids.max":
+        await Deno.writeTextFile(path, `${limitValue(value, 1)}\n`);
+        return;
+      case "memory.max":
+      case "memory.swap.max":
+        await Deno.writeTextFile(path, `${limitValue(value, PAGE_SIZE)}\n`);
+        return;
       default:
         await Deno.writeTextFile(path, `${value}\n`);
     }

@@ -10,8 +10,8 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type CgroupController,
   createCgroupController,
-  type IjrCgroupController,
   type JobCgroup,
 } from "../../lib/cgroup/mod.ts";
 
@@ -73,14 +73,14 @@ export function spawnInto(
 }
 
 /** A controller whose job parent is `<own>/ijr-test-<pid>-<n>`: the test's own subtree. */
-export async function testController(): Promise<IjrCgroupController> {
+export async function testController(): Promise<CgroupController> {
   const parent = `ijr-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   return await createCgroupController({ parent });
 }
 
 /** Every job parent directory of a controller (one per hierarchy on v1). */
-export function parentDirsOf(controller: IjrCgroupController): string[] {
-  return controller.version === 1 ? controller.parentDirs : [controller.parentDir];
+export function parentDirsOf(controller: CgroupController): string[] {
+  return [...controller.parentDirs];
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -92,7 +92,7 @@ async function exists(path: string): Promise<boolean> {
  * are left, removes the test parents and asserts no cgroup directory remains.
  */
 export async function withTestController(
-  fn: (controller: IjrCgroupController) => Promise<void>,
+  fn: (controller: CgroupController) => Promise<void>,
 ): Promise<void> {
   const controller = await testController();
   let passed = false;

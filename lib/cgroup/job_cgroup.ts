@@ -1,0 +1,54 @@
+/**
+ * One job's cgroup, the same on v1 and v2: the backend says where its files are and how to
+ * read and kill; this keeps the order (usage is read before the directories go, removal is
+ * leaf first and retried while the kernel is busy) and the last counters once it is removed.
+ * @module
+ */
+
+import type { CgroupBackend, JobDirs } from "./backend.ts";
+import { removeCgroupTree, type RemoveOptions } from "./remove.ts";
+import type { CgroupUsage, JobCgroup } from "./types.ts";
+
+/** The cgroup(s) of one job, over a backend. */
+export class JobCgroupHandle implements JobCgroup {
+  readonly joinProcsFiles: readonly string[];
+  readonly cloneIntoDir: string | undefined;
+  /** The job's directory in each hierarchy (one on v2), in hierarchy order. */
+  readonly directories: readonly string[];
+  readonly #backend: CgroupBackend;
+  readonly #dirs: JobDirs;
+  readonly #removeOptions: RemoveOptions | undefined;
+  #final: CgroupUsage | undefined;
+
+  constructor(backend: CgroupBackend, dirs: JobDirs, removeOptions?: RemoveOptions) {
+    this.#backend = backend;
+    this.#dirs = dirs;
+    this.#removeOptions = removeOptions;
+    this.directories = dirs.directories;
+    const placement = backend.placement(dirs);
+    this.joinProcsFiles = placement.joinProcsFiles;
+    this.cloneIntoDir = placement.cloneIntoDir;
+  }
+
+  /** The job's directory that holds `controller`'s files, if that controller is there. */
+  dirOf(controller: string): string | undefined {
+    return this.#dirs.byController.get(controller);
+  }
+
+  usage(): Promise<CgroupUsage> {
+    if (this.#final) return Promise.resolve(this.#final);
+    return this.#backend.readUsage(this.#dirs);
+  }
+
+  killAll(): Promise<void> {
+    return this.#backend.killAll(this.#dirs);
+  }
+
+  async remove(): Promise<void> {
+    // The counters vanish with the directories: keep their last values for status reports.
+    if (!this.#final) this.#final = await this.usage();
+    for (const dir of this.directories) {
+      await removeCgroupTree(this.#backend.fs, dir, this.#removeOptions);
+    }
+  }
+}
