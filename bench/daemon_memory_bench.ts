@@ -15,7 +15,12 @@ import { join } from "node:path";
 import { JobState } from "../lib/gen/ijr/v1/job_pb.ts";
 import { connect } from "../lib/ctl/connect.ts";
 import { newJobId } from "../lib/job/mod.ts";
-import { cleanupDaemon, startDaemon, type TestDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
+import {
+  cleanupDaemon,
+  startDaemon,
+  type TestDaemon,
+  uploadBusybox,
+} from "../tests/helpers/daemon.ts";
 
 const running = Number(Deno.args[0] ?? 1000);
 const retained = Number(Deno.args[1] ?? 10_000);
@@ -92,7 +97,9 @@ try {
   await settle();
   const busy = rssMiB(daemon.process.pid);
   lines.push(
-    `${running} running sleep jobs        RSS ${busy.toFixed(0)} MiB (${(busy - idle).toFixed(0)} MiB ` +
+    `${running} running sleep jobs        RSS ${busy.toFixed(0)} MiB (${
+      (busy - idle).toFixed(0)
+    } MiB ` +
       `over idle, ${((busy - idle) * 1024 / running).toFixed(0)} KiB per job)`,
   );
   await Promise.all(Array.from({ length: 4 }, async (_, lane) => {
@@ -131,7 +138,9 @@ try {
       `(${(full - idle).toFixed(0)} MiB over idle)`,
   );
   lines.push(
-    `  GetJob ${fullLatency.get.toFixed(2)} ms (${(fullLatency.get / idleLatency.get).toFixed(2)}x ` +
+    `  GetJob ${fullLatency.get.toFixed(2)} ms (${
+      (fullLatency.get / idleLatency.get).toFixed(2)
+    }x ` +
       `idle), ListJobs(all) ${fullLatency.list.toFixed(2)} ms`,
   );
 } finally {

@@ -31,6 +31,8 @@ export interface DaemonFlags {
   maxJobs: string;
   maxJobsPerUser: string;
   defaultMemory: string;
+  maxPids: string;
+  maxMemory: string;
 }
 
 function port(value: string): string {
@@ -96,6 +98,16 @@ export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>)
     .option("--retain-for <duration>", "how long finished jobs are kept (e.g. 12h, 7d)", "7d")
     .option("--max-jobs <number>", "most jobs running at once on this worker", "1024")
     .option("--max-jobs-per-user <number>", "most jobs one user may run at once", "256")
+    .option(
+      "--max-pids <number>",
+      'most processes and threads of all jobs together ("auto": half of what the kernel allows)',
+      "auto",
+    )
+    .option(
+      "--max-memory <size>",
+      'most memory of all jobs together ("auto": what ijrd may use, less max(1g, 10%))',
+      "auto",
+    )
     .option(
       "--default-memory <size>",
       'memory limit of a job started without --memory ("none": no limit)',

@@ -5,13 +5,18 @@
  * @module
  */
 
-import { type CgroupController, createCgroupController } from "../cgroup/mod.ts";
+import {
+  type CgroupController,
+  createCgroupController,
+  readHostTaskLimits,
+} from "../cgroup/mod.ts";
 import { JobManager } from "../job/mod.ts";
 import { markInheritedDescriptorsCloseOnExec } from "../native/mod.ts";
 import { RootfsStore } from "../rootfs/mod.ts";
 import { type DaemonSettings, preflight, PreflightError } from "./preflight.ts";
 import type { DaemonFlags } from "./program.ts";
 import { logEvent, serve } from "./serve.ts";
+import { resolveWorkerCaps } from "./worker_caps.ts";
 
 /** Runs ijrd until SIGTERM/SIGINT; returns the exit code (2 for start-up problems). */
 export async function runDaemon(flags: DaemonFlags): Promise<number> {
@@ -32,6 +37,13 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     cgroups = await createCgroupController(
       settings.cgroupParent ? { parent: settings.cgroupParent } : {},
     );
+    // Lifted first, so that "auto" reads what the host allows, not a previous run's cap.
+    await cgroups.capAllJobs({});
+    const caps = resolveWorkerCaps(flags, {
+      tasks: await readHostTaskLimits(),
+      memoryBytes: (await cgroups.memoryAvailable()).bytes,
+    });
+    await cgroups.capAllJobs(caps);
     const jobs = await JobManager.open({
       stateDir: settings.stateDir,
       rootfs,
@@ -49,6 +61,8 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       cgroup: `v${cgroups.version}`,
       rootfs: settings.rootfsDir,
       state: settings.stateDir,
+      // What all jobs together may use, as the kernel reads it back.
+      caps: await cgroups.readAllJobsCaps(),
     });
     const code = await serve({
       settings,

@@ -11,8 +11,12 @@
  * @module
  */
 
-import { type CgroupController, type JobCgroup } from "../cgroup/types.ts";
-import { DEFAULT_CPU_SHARES, DEFAULT_PIDS } from "../cgroup/limits.ts";
+import {
+  type CgroupController,
+  DEFAULT_CPU_SHARES,
+  DEFAULT_PIDS,
+  type JobCgroup,
+} from "../cgroup/mod.ts";
 import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import {
   readCommandStatus,

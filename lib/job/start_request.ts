@@ -20,20 +20,22 @@
 
 import { IjrError, invalidArgument, quoteValue } from "../errors/mod.ts";
 import {
+  type BlockDevice,
   DEFAULT_CPU_SHARES,
   DEFAULT_PIDS,
   type DeviceIopsRequest,
+  type JobLimits,
   type LimitDefaults,
+  MAX_CPU_SHARES,
   MAX_IOPS,
   MAX_PIDS,
+  MIN_CPU_SHARES,
   MIN_MEMORY_BYTES,
   MIN_PIDS,
+  resolveBlockDevice,
   resolveJobLimits,
-} from "../cgroup/limits.ts";
-import { type BlockDevice, resolveBlockDevice } from "../cgroup/device.ts";
-import type { JobLimits } from "../cgroup/types.ts";
-import { MAX_CPU_SHARES, MIN_CPU_SHARES } from "../cgroup/weight.ts";
-import { validateRootfsName } from "../rootfs/names.ts";
+} from "../cgroup/mod.ts";
+import { validateRootfsName } from "../rootfs/mod.ts";
 import type { StartJobRequest } from "./types.ts";
 
 /** Most argv entries: the count libijr's spawn accepts (IJR_SPAWN_MAX_STRINGS). */

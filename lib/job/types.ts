@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { JobLimitsRequest } from "../cgroup/limits.ts";
-import type { JobLimits } from "../cgroup/types.ts";
+import type { JobLimits, JobLimitsRequest } from "../cgroup/mod.ts";
 
 /**
  * Lifecycle states. `exited`: the command ended by itself with a status; `killed`: it died

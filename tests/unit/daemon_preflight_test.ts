@@ -36,6 +36,8 @@ async function withFiles(fn: (dir: string, flags: DaemonFlags) => Promise<void> 
       maxJobs: "1024",
       maxJobsPerUser: "256",
       defaultMemory: "2g",
+      maxPids: "auto",
+      maxMemory: "auto",
     };
     await fn(dir, flags);
   } finally {
