@@ -126,7 +126,8 @@ build: $(DENO_DEP) lib
 	  echo "  download denort-x86_64-unknown-linux-gnu.zip of Deno $(DENO_VERSION) on a connected machine," >&2; \
 	  echo "  unzip it, and run: DENORT_BIN=/path/to/denort make build" >&2; exit 1; fi
 	@mkdir -p $(DIST)
-	$(DENO) compile $(COMPILE_FLAGS) --allow-all --output $(DIST)/ijrd daemon.ts
+	$(DENO) compile $(COMPILE_FLAGS) --allow-all \
+	  --v8-flags="$$($(DENO) run --quiet lib/daemon/v8_flags.ts)" --output $(DIST)/ijrd daemon.ts
 	$(DENO) compile --frozen --no-check=remote --allow-read --allow-write --allow-net --allow-env \
 	  --include lib/ctl/run.ts --output $(DIST)/ijrctl ctl.ts
 

@@ -30,7 +30,7 @@ if [ -x "$REPO/dist/ijrd" ] && [ -x "$REPO/dist/ijrctl" ]; then
   IJRD=("$REPO/dist/ijrd"); IJRCTL=("$REPO/dist/ijrctl")
   echo "using the compiled binaries in dist/"
 else
-  IJRD=("$DENO" run -A --quiet "$REPO/daemon.ts"); IJRCTL=("$DENO" run -A --quiet "$REPO/ctl.ts")
+  IJRD=("$DENO" run "--v8-flags=$("$DENO" run --quiet "$REPO/lib/daemon/v8_flags.ts")" -A --quiet "$REPO/daemon.ts"); IJRCTL=("$DENO" run -A --quiet "$REPO/ctl.ts")
   echo "no binaries in dist/ (make build needs DENORT_BIN): running from source"
 fi
 ijrctl() { show "ijrctl $*"; "${IJRCTL[@]}" "$@"; }

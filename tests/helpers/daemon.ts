@@ -5,6 +5,7 @@
  */
 
 import { join } from "node:path";
+import { IJRD_V8_FLAGS } from "../../lib/daemon/v8_flags.ts";
 import { REPO } from "./cli.ts";
 import { runEntry } from "./cli.ts";
 import type { CliResult } from "./cli.ts";
@@ -29,10 +30,13 @@ export interface TestDaemon {
   readonly process: Deno.ChildProcess;
 }
 
-/** V8 flags ijrd runs with, as `make build` compiles them in (Makefile IJRD_V8_FLAGS). */
-export const DAEMON_V8_FLAGS: string[] = Deno.env.get("IJRD_V8_FLAGS")
-  ? [`--v8-flags=${Deno.env.get("IJRD_V8_FLAGS")}`]
-  : [];
+/**
+ * The V8 flags test daemons run with: ijrd's own (lib/daemon/v8_flags.ts, compiled into the
+ * binary), or IJRD_V8_FLAGS from the environment to measure others.
+ */
+export const DAEMON_V8_FLAGS: string[] = [
+  `--v8-flags=${Deno.env.get("IJRD_V8_FLAGS") ?? IJRD_V8_FLAGS.join(",")}`,
+];
 
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
