@@ -60,7 +60,8 @@ $(IJR_INIT): $(INIT_SOURCES) $(FFI_HEADERS) $(wildcard ffi/init/*.h)
 FFI_ASM := $(wildcard ffi/*.S)
 $(LIBIJR): $(FFI_SOURCES) $(FFI_HEADERS) $(FFI_ASM) $(IJR_INIT)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS) -shared -o $@ $(FFI_SOURCES) -DIJR_INIT_PATH='"$(IJR_INIT)"' $(FFI_ASM)
+	$(CC) $(CFLAGS) -shared -o $@ $(FFI_SOURCES) -DIJR_INIT_PATH='"$(IJR_INIT)"' $(FFI_ASM) \
+	  -Wl,-Bstatic -lseccomp -Wl,-Bdynamic
 
 # Test fixtures built from the host, never downloaded (DESIGN.md §9).
 fixtures: $(BUILD)/probe $(BUILD)/cgroup_hog

@@ -1,6 +1,7 @@
 /**
  * Job start latency and throughput. Start-to-exit of `/bin/true` on the same busybox rootfs
- * through JobManager against bwrap --unshare-all, unshare --pid --fork --mount --net --uts
+ * through JobManager (as ijrd runs it: a user namespace and the seccomp filter; and without
+ * them, to show what each costs) against bwrap --unshare-all (which makes a user namespace too), unshare --pid --fork --mount --net --uts
  * --ipc (chroot'ed) and runc run, interleaved in one run; medians and ratios to bwrap. Then
  * jobs per second for 500 short jobs, 4 at a time.
  *
@@ -10,13 +11,31 @@
 
 import { join } from "node:path";
 import { JobManager } from "../lib/job/mod.ts";
+import { UsernsPool } from "../lib/job/userns_pool.ts";
 import { busyboxRootfsDir } from "../tests/helpers/busybox.ts";
 import { FixtureRootfs } from "../tests/helpers/jobs.ts";
 
 const rounds = Number(Deno.args[0] ?? 40);
 const rootfs = await busyboxRootfsDir();
 const stateDir = await Deno.makeTempDir({ prefix: "ijr-bench-" });
-const manager = await JobManager.open({ stateDir, rootfs: new FixtureRootfs({ busybox: rootfs }) });
+// What ijrd runs by default: a user namespace from a pool and the seccomp filter.
+const manager = await JobManager.open({
+  stateDir,
+  rootfs: new FixtureRootfs({ busybox: rootfs }),
+  userns: new UsernsPool(1879048192, 16 * 65536),
+});
+// Without either (ijrd --userns=off --seccomp off), to show what each costs.
+const bareStateDir = await Deno.makeTempDir({ prefix: "ijr-bench-" });
+const bare = await JobManager.open({
+  stateDir: bareStateDir,
+  rootfs: new FixtureRootfs({ busybox: rootfs }),
+  seccomp: false,
+});
+const seccompStateDir = await Deno.makeTempDir({ prefix: "ijr-bench-" });
+const seccompOnly = await JobManager.open({
+  stateDir: seccompStateDir,
+  rootfs: new FixtureRootfs({ busybox: rootfs }),
+});
 // The same with the job's writable layer on the state disk (ijrd --scratch=disk).
 const diskStateDir = await Deno.makeTempDir({ prefix: "ijr-bench-disk-" });
 const diskManager = await JobManager.open({
@@ -61,6 +80,14 @@ const cases: Record<string, () => Promise<void>> = {
   "ijr JobManager": async () => {
     const job = await manager.start({ owner: "bench", rootfs: "busybox", argv: ["/bin/true"] });
     await manager.wait(job.id);
+  },
+  "ijr, seccomp, no userns": async () => {
+    const job = await seccompOnly.start({ owner: "bench", rootfs: "busybox", argv: ["/bin/true"] });
+    await seccompOnly.wait(job.id);
+  },
+  "ijr, neither": async () => {
+    const job = await bare.start({ owner: "bench", rootfs: "busybox", argv: ["/bin/true"] });
+    await bare.wait(job.id);
   },
   "ijr JobManager, disk scratch": async () => {
     const job = await diskManager.start({
@@ -117,7 +144,7 @@ console.log(`start-to-exit of /bin/true, ${rounds} rounds, interleaved`);
 for (const [name, values] of Object.entries(samples)) {
   const m = median(values);
   const ratio = base ? `  ${(m / base).toFixed(2)}x bwrap` : "";
-  console.log(`  ${name.padEnd(28)} median ${m.toFixed(2)} ms${ratio}`);
+  console.log(`  ${name.padEnd(30)} median ${m.toFixed(2)} ms${ratio}`);
 }
 for (const peer of ["bwrap", "runc"]) {
   if (!has(peer)) console.log(`  (${peer} not installed: skipped)`);
@@ -138,7 +165,11 @@ const seconds = (performance.now() - started) / 1000;
 console.log(`throughput: ${total} jobs, 4 at a time: ${(total / seconds).toFixed(0)} jobs/s`);
 
 await manager.shutdown();
+await bare.shutdown();
+await seccompOnly.shutdown();
 await diskManager.shutdown();
+await Deno.remove(bareStateDir, { recursive: true });
+await Deno.remove(seccompStateDir, { recursive: true });
 await Deno.remove(stateDir, { recursive: true });
 await Deno.remove(diskStateDir, { recursive: true });
 if (bundle) await Deno.remove(bundle, { recursive: true });

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0x6af682c31adf9c90ULL
+#define IJR_ABI_HASH 0xd63f4308d9b24b06ULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096
@@ -19,6 +19,10 @@
 #define IJR_LAYER_PATH_MAX 1200
 /* the init dies with the thread that spawned it */
 #define IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL 1
+/* run the checklist only up to the job's root mount, then end: a start-up check that the kernel can mount a job's root as configured (returns 0, no job) */
+#define IJR_SPAWN_FLAG_PROBE_MOUNTS 2
+/* ids in a job's user namespace: 0..65535 */
+#define IJR_USERNS_RANGE 0x10000
 /* the init's descriptor of the status pipe (write end) */
 #define IJR_INIT_STATUS_FD 3
 /* the init's descriptor of the error pipe (write end) */
@@ -47,30 +51,34 @@ enum ijr_spawn_step {
   IJR_STEP_MAKE_MOUNTS_PRIVATE = 10,
   IJR_STEP_MOUNT_SCRATCH = 11,
   IJR_STEP_PREPARE_WRITABLE_LAYER = 12,
-  IJR_STEP_INSPECT_ROOTFS = 13,
-  IJR_STEP_MOUNT_ROOT = 14,
-  IJR_STEP_MOUNT_PROC = 15,
-  IJR_STEP_MOUNT_DEV = 16,
-  IJR_STEP_MOUNT_SYS = 17,
-  IJR_STEP_MOUNT_TMP = 18,
-  IJR_STEP_PIVOT_ROOT = 19,
-  IJR_STEP_MASK_PATHS = 20,
-  IJR_STEP_LOOPBACK_UP = 21,
-  IJR_STEP_ARRANGE_DESCRIPTORS = 22,
-  IJR_STEP_DROP_CAPABILITIES = 23,
-  IJR_STEP_SET_NO_NEW_PRIVS = 24,
-  IJR_STEP_SET_RESOURCE_LIMITS = 25,
-  IJR_STEP_EXEC_INIT = 26,
-  IJR_STEP_INIT_ARGUMENTS = 27,
-  IJR_STEP_INIT_PROTECT = 28,
-  IJR_STEP_INIT_SIGNALS = 29,
-  IJR_STEP_START_COMMAND = 30,
-  IJR_STEP_COMMAND_DESCRIPTORS = 31,
-  IJR_STEP_COMMAND_WORKDIR = 32,
-  IJR_STEP_EXEC_COMMAND = 33,
-  IJR_STEP_EXEC_INTERPRETER = 34,
-  IJR_STEP_SEARCH_PATH = 35,
-  IJR_STEP_COUNT_ = 36,
+  IJR_STEP_IDMAP_ROOTFS = 13,
+  IJR_STEP_INSPECT_ROOTFS = 14,
+  IJR_STEP_MOUNT_ROOT = 15,
+  IJR_STEP_MOUNT_PROC = 16,
+  IJR_STEP_MOUNT_DEV = 17,
+  IJR_STEP_MOUNT_SYS = 18,
+  IJR_STEP_MOUNT_TMP = 19,
+  IJR_STEP_PIVOT_ROOT = 20,
+  IJR_STEP_MASK_PATHS = 21,
+  IJR_STEP_LOOPBACK_UP = 22,
+  IJR_STEP_OPEN_NETWORK = 23,
+  IJR_STEP_ARRANGE_DESCRIPTORS = 24,
+  IJR_STEP_ENTER_USER_NAMESPACE = 25,
+  IJR_STEP_DROP_CAPABILITIES = 26,
+  IJR_STEP_SET_NO_NEW_PRIVS = 27,
+  IJR_STEP_SET_RESOURCE_LIMITS = 28,
+  IJR_STEP_INSTALL_SECCOMP = 29,
+  IJR_STEP_EXEC_INIT = 30,
+  IJR_STEP_INIT_ARGUMENTS = 31,
+  IJR_STEP_INIT_PROTECT = 32,
+  IJR_STEP_INIT_SIGNALS = 33,
+  IJR_STEP_START_COMMAND = 34,
+  IJR_STEP_COMMAND_DESCRIPTORS = 35,
+  IJR_STEP_COMMAND_WORKDIR = 36,
+  IJR_STEP_EXEC_COMMAND = 37,
+  IJR_STEP_EXEC_INTERPRETER = 38,
+  IJR_STEP_SEARCH_PATH = 39,
+  IJR_STEP_COUNT_ = 40,
 };
 
 /* How a command ended. */
@@ -120,10 +128,15 @@ struct ijr_spawn_spec {
   uint64_t max_output_bytes; /* most bytes of output; 0: no limit */
   uint64_t timeout_ms; /* the init stops the job after this; 0: never */
   uint64_t grace_ms; /* between the init's SIGTERM and its kill */
+  int64_t userns_fd; /* the job's user namespace (the pool's); -1: none */
+  uint64_t host_uid; /* host uid of the job's root (its range's start) */
+  uint64_t host_gid; /* host gid of the job's root */
+  uint64_t seccomp_filter; /* struct sock_filter[]; 0: no filter */
+  uint64_t seccomp_filter_len; /* instructions in seccomp_filter */
   int64_t status_fd; /* out: read end of the init's status pipe */
   uint64_t error; /* out: a struct ijr_spawn_error filled on failure */
 };
-_Static_assert(sizeof(struct ijr_spawn_spec) == 160, "ijr_spawn_spec: size");
+_Static_assert(sizeof(struct ijr_spawn_spec) == 200, "ijr_spawn_spec: size");
 _Static_assert(offsetof(struct ijr_spawn_spec, mount_point) == 0, "ijr_spawn_spec.mount_point: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, lower_dir) == 8, "ijr_spawn_spec.lower_dir: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, scratch_dir) == 16, "ijr_spawn_spec.scratch_dir: offset");
@@ -142,8 +155,13 @@ _Static_assert(offsetof(struct ijr_spawn_spec, flags) == 112, "ijr_spawn_spec.fl
 _Static_assert(offsetof(struct ijr_spawn_spec, max_output_bytes) == 120, "ijr_spawn_spec.max_output_bytes: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, timeout_ms) == 128, "ijr_spawn_spec.timeout_ms: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, grace_ms) == 136, "ijr_spawn_spec.grace_ms: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, status_fd) == 144, "ijr_spawn_spec.status_fd: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, error) == 152, "ijr_spawn_spec.error: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, userns_fd) == 144, "ijr_spawn_spec.userns_fd: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, host_uid) == 152, "ijr_spawn_spec.host_uid: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, host_gid) == 160, "ijr_spawn_spec.host_gid: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter) == 168, "ijr_spawn_spec.seccomp_filter: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter_len) == 176, "ijr_spawn_spec.seccomp_filter_len: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, status_fd) == 184, "ijr_spawn_spec.status_fd: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, error) == 192, "ijr_spawn_spec.error: offset");
 
 /* Why a job could not be started: the step, the errno and the path or name it was working on. Data, not prose: TypeScript words it. */
 struct ijr_spawn_error {

@@ -83,14 +83,19 @@ struct step {
   ijr_step_fn run;
 };
 
+/* Below, in order: every mount as the host's root, in a mount namespace the host owns (the job
+ * can mount nothing); the network opened; the descriptors closed; then the job's user
+ * namespace, its parent-death signal (changing ids clears it), its capabilities, no new
+ * privileges, its resource limits and the seccomp filter, as the last steps before the init.
+ */
 static const struct step CHECKLIST[] = {
-    {IJR_STEP_SET_PARENT_DEATH_SIGNAL, set_parent_death_signal},
     {IJR_STEP_JOIN_CGROUPS, ijr_join_cgroups},
     {IJR_STEP_UNSHARE_CGROUP_NAMESPACE, unshare_cgroup_namespace},
     {IJR_STEP_SET_HOSTNAME, set_hostname},
     {IJR_STEP_MAKE_MOUNTS_PRIVATE, ijr_make_mounts_private},
     {IJR_STEP_MOUNT_SCRATCH, ijr_mount_scratch},
     {IJR_STEP_PREPARE_WRITABLE_LAYER, ijr_prepare_writable_layer},
+    {IJR_STEP_IDMAP_ROOTFS, ijr_idmap_rootfs},
     {IJR_STEP_INSPECT_ROOTFS, ijr_inspect_rootfs},
     {IJR_STEP_MOUNT_ROOT, ijr_mount_root},
     {IJR_STEP_MOUNT_PROC, ijr_mount_proc},
@@ -98,12 +103,16 @@ static const struct step CHECKLIST[] = {
     {IJR_STEP_MOUNT_SYS, ijr_mount_sys},
     {IJR_STEP_MOUNT_TMP, ijr_mount_tmp},
     {IJR_STEP_PIVOT_ROOT, ijr_pivot_root},
+    {IJR_STEP_OPEN_NETWORK, ijr_open_network}, /* before mask_paths makes /proc/sys read-only */
     {IJR_STEP_MASK_PATHS, ijr_mask_paths},
     {IJR_STEP_LOOPBACK_UP, ijr_loopback_up},
     {IJR_STEP_ARRANGE_DESCRIPTORS, ijr_arrange_descriptors},
+    {IJR_STEP_ENTER_USER_NAMESPACE, ijr_enter_user_namespace},
+    {IJR_STEP_SET_PARENT_DEATH_SIGNAL, set_parent_death_signal},
     {IJR_STEP_DROP_CAPABILITIES, ijr_drop_capabilities},
     {IJR_STEP_SET_NO_NEW_PRIVS, set_no_new_privs},
     {IJR_STEP_SET_RESOURCE_LIMITS, set_resource_limits},
+    {IJR_STEP_INSTALL_SECCOMP, ijr_install_seccomp},
     {IJR_STEP_EXEC_INIT, exec_init}, /* returns only on failure */
 };
 
@@ -112,6 +121,8 @@ int ijr_child_main(void *arg) {
   for (size_t i = 0; i < sizeof(CHECKLIST) / sizeof(CHECKLIST[0]); i++) {
     child.step = CHECKLIST[i].id;
     if (CHECKLIST[i].run(&child) != 0) break;
+    /* A probe of the mounts ends with the job's root mounted: EOF on the error pipe. */
+    if (child.probe_mounts && CHECKLIST[i].id == IJR_STEP_MOUNT_ROOT) _exit(0);
   }
   _exit(125);
 }

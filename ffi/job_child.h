@@ -35,14 +35,21 @@ struct ijr_child {
   uint64_t max_output_bytes;       /* the job's output limit (RLIMIT_FSIZE); 0: none */
   uint64_t timeout_ms;             /* for the init: stop the job after this long; 0: never */
   uint64_t grace_ms;               /* for the init: SIGTERM to kill when it stops the job */
+  int userns_fd;                   /* the job's user namespace; -1: runs as the host's root */
+  uint32_t host_uid, host_gid;     /* the host ids of the job's root (0, 0 without userns) */
+  const void *seccomp_filter;      /* struct sock_filter[]; NULL: no filter */
+  uint64_t seccomp_filter_len;
   int unshare_cgroup_namespace;    /* v1: the clone could not do it (no CLONE_INTO_CGROUP) */
   int parent_death_signal;         /* die with the spawning thread */
+  int probe_mounts;                /* stop after the root is mounted (IJR_SPAWN_FLAG_PROBE_MOUNTS) */
   int init_program_fd;             /* the sealed memfd holding ijr-init */
   int error_fd;                    /* write end of the CLOEXEC error pipe */
   int output_fd;                   /* the job's output file */
   int status_fd;                   /* write end of the status pipe */
   enum ijr_spawn_step step;        /* the step running, named in reports */
-  /* The overlay's folders, filled in by the writable layer's step. */
+  /* The overlay's folders, filled in by the writable layer's step; `lower` is the rootfs's
+   * idmapped mount when the job has a user namespace, the rootfs itself otherwise. */
+  char lower[IJR_LAYER_PATH_MAX + 16];
   char upper[IJR_LAYER_PATH_MAX + 16];
   char work[IJR_LAYER_PATH_MAX + 16];
   char root[IJR_LAYER_PATH_MAX + 16];
@@ -73,6 +80,7 @@ IJR_HIDDEN int ijr_join_cgroups(struct ijr_child *child);            /* job_cgro
 IJR_HIDDEN int ijr_make_mounts_private(struct ijr_child *child);     /* job_mounts.c */
 IJR_HIDDEN int ijr_mount_scratch(struct ijr_child *child);
 IJR_HIDDEN int ijr_prepare_writable_layer(struct ijr_child *child);
+IJR_HIDDEN int ijr_idmap_rootfs(struct ijr_child *child);            /* job_userns.c */
 IJR_HIDDEN int ijr_inspect_rootfs(struct ijr_child *child);
 IJR_HIDDEN int ijr_mount_root(struct ijr_child *child);
 IJR_HIDDEN int ijr_mount_proc(struct ijr_child *child);
@@ -82,7 +90,10 @@ IJR_HIDDEN int ijr_mount_tmp(struct ijr_child *child);
 IJR_HIDDEN int ijr_pivot_root(struct ijr_child *child);
 IJR_HIDDEN int ijr_mask_paths(struct ijr_child *child);              /* job_mask.c */
 IJR_HIDDEN int ijr_loopback_up(struct ijr_child *child);             /* job_net.c */
+IJR_HIDDEN int ijr_open_network(struct ijr_child *child);
 IJR_HIDDEN int ijr_arrange_descriptors(struct ijr_child *child);     /* job_fds.c */
+IJR_HIDDEN int ijr_enter_user_namespace(struct ijr_child *child);    /* job_userns.c */
+IJR_HIDDEN int ijr_install_seccomp(struct ijr_child *child);         /* job_seccomp.c */
 IJR_HIDDEN int ijr_drop_capabilities(struct ijr_child *child);       /* job_caps.c */
 
 /* The child's entry point (job_child.c): runs the checklist and execs the init; never

@@ -17,8 +17,9 @@
 /* Above every fixed number: a copy made here never lands on a target still to be filled. */
 #define PARKING_FD 64
 /* The memfd of ijr-init, kept close-on-exec for exec_init: execveat reads it, the init does
- * not inherit it. */
+ * not inherit it. Likewise the job's user namespace, for enter_user_namespace. */
 #define INIT_PROGRAM_FD (IJR_INIT_OUTPUT_FD + 1)
+#define USERNS_FD (INIT_PROGRAM_FD + 1)
 
 /* close_range(2) came in Linux 5.9; before it, close what /proc/self/fd lists (the job's
  * /proc, mounted by now; getdents64 directly, since readdir may allocate). */
@@ -77,6 +78,16 @@ int ijr_arrange_descriptors(struct ijr_child *child) {
   child->output_fd = IJR_INIT_OUTPUT_FD;
   if (dup3(parked[4], INIT_PROGRAM_FD, O_CLOEXEC) < 0) return ijr_fail(child, errno, "dup3", "");
   child->init_program_fd = INIT_PROGRAM_FD;
-  if (close_from(INIT_PROGRAM_FD + 1) != 0) return ijr_fail(child, errno, "close_range", "");
+  if (child->userns_fd >= 0) {
+    int parked_userns = fcntl(child->userns_fd, F_DUPFD_CLOEXEC, PARKING_FD);
+    if (parked_userns < 0 || dup3(parked_userns, USERNS_FD, O_CLOEXEC) < 0) {
+      return ijr_fail(child, errno, "userns", "");
+    }
+    child->userns_fd = USERNS_FD;
+  }
+  /* Everything above the last descriptor kept; without a user namespace that is the init's
+   * program, and USERNS_FD is closed like any other. */
+  int first_closed = child->userns_fd >= 0 ? USERNS_FD + 1 : INIT_PROGRAM_FD + 1;
+  if (close_from(first_closed) != 0) return ijr_fail(child, errno, "close_range", "");
   return 0;
 }

@@ -13,6 +13,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* ",uid=N,gid=N" for a tmpfs the job should see as its root's: with a user namespace, the
+ * host ids of its range's start; without, nothing (the host's root is the job's). */
+static void put_owner(const struct ijr_child *child, struct ijr_text *opts) {
+  if (child->userns_fd < 0) return;
+  ijr_text_put(opts, ",uid=");
+  ijr_text_put_u64(opts, child->host_uid);
+  ijr_text_put(opts, ",gid=");
+  ijr_text_put_u64(opts, child->host_gid);
+}
+
 /* mount(2), reporting the target (relative targets are under the job's new root). */
 static int do_mount(const struct ijr_child *child, const char *source, const char *target,
                     const char *type, unsigned long flags, const char *data) {
@@ -56,9 +66,18 @@ int ijr_mount_scratch(struct ijr_child *child) {
 }
 
 /* The overlay's upper, work and root folders: in the scratch tmpfs (made here), or the disk
- * scratch folder ijrd made under the state folder. */
+ * scratch folder ijrd made under the state folder. With a user namespace, also the folder
+ * the rootfs's idmapped mount goes on (job_userns.c); without, the lower layer is the rootfs
+ * itself. */
 int ijr_prepare_writable_layer(struct ijr_child *child) {
   const char *base = child->scratch_dir ? child->scratch_dir : child->mount_point;
+  struct ijr_text lower = {child->lower, 0, sizeof(child->lower), 0};
+  if (child->userns_fd >= 0) {
+    ijr_text_put(&lower, base);
+    ijr_text_put(&lower, "/lower");
+  } else {
+    ijr_text_put(&lower, child->lower_dir);
+  }
   struct ijr_text upper = {child->upper, 0, sizeof(child->upper), 0};
   struct ijr_text work = {child->work, 0, sizeof(child->work), 0};
   struct ijr_text root = {child->root, 0, sizeof(child->root), 0};
@@ -68,7 +87,7 @@ int ijr_prepare_writable_layer(struct ijr_child *child) {
   ijr_text_put(&work, "/work");
   ijr_text_put(&root, child->scratch_dir ? child->mount_point : base);
   if (!child->scratch_dir) ijr_text_put(&root, "/root");
-  if (upper.truncated || work.truncated || root.truncated) {
+  if (lower.truncated || upper.truncated || work.truncated || root.truncated) {
     return ijr_fail(child, ENAMETOOLONG, base, "");
   }
   if (!child->scratch_dir) {
@@ -77,14 +96,19 @@ int ijr_prepare_writable_layer(struct ijr_child *child) {
       if (mkdir(dirs[i], 0700) != 0) return ijr_fail(child, errno, dirs[i], "");
     }
   }
+  /* A disk scratch folder may hold it from a previous job's use of the same layout. */
+  if (child->userns_fd >= 0 && mkdir(child->lower, 0700) != 0 && errno != EEXIST) {
+    return ijr_fail(child, errno, child->lower, "");
+  }
   return 0;
 }
 
-/* The overlay's "/" takes its mode and owner from the upper folder: give it the rootfs's,
- * or a job running as another user could not even traverse "/". */
+/* The overlay's "/" takes its mode and owner from the upper folder: give it the rootfs's
+ * (through the idmapped mount: the job's range), or a job running as another user could not
+ * even traverse "/". */
 int ijr_inspect_rootfs(struct ijr_child *child) {
   struct stat st;
-  if (stat(child->lower_dir, &st) != 0) return ijr_fail(child, errno, child->lower_dir, "");
+  if (stat(child->lower, &st) != 0) return ijr_fail(child, errno, child->lower, "");
   if (chown(child->upper, st.st_uid, st.st_gid) != 0 ||
       chmod(child->upper, st.st_mode & 07777) != 0) {
     return ijr_fail(child, errno, child->upper, "");
@@ -102,14 +126,14 @@ int ijr_mount_root(struct ijr_child *child) {
   char opts_buf[3 * (IJR_LAYER_PATH_MAX + 16) + 64];
   struct ijr_text opts = {opts_buf, 0, sizeof(opts_buf), 0};
   ijr_text_put(&opts, "lowerdir=");
-  ijr_text_put(&opts, child->lower_dir);
+  ijr_text_put(&opts, child->lower);
   ijr_text_put(&opts, ",upperdir=");
   ijr_text_put(&opts, child->upper);
   ijr_text_put(&opts, ",workdir=");
   ijr_text_put(&opts, child->work);
   size_t plain = opts.len;
   ijr_text_put(&opts, ",volatile");
-  if (opts.truncated) return ijr_fail(child, ENAMETOOLONG, child->lower_dir, "");
+  if (opts.truncated) return ijr_fail(child, ENAMETOOLONG, child->lower, "");
   const unsigned long flags = MS_NODEV | MS_NOSUID;
   if (mount("overlay", child->root, "overlay", flags, opts_buf) != 0) {
     if (errno != EINVAL) return ijr_fail(child, errno, child->root, "");
@@ -152,8 +176,12 @@ static const struct dev_link DEV_LINKS[] = {
  * create device nodes itself: no CAP_MKNOD, and the tmpfs is its own), pts and shm. */
 int ijr_mount_dev(struct ijr_child *child) {
   if (ensure_dir(child, "dev", 0755) != 0) return -1;
+  char dev_opts_buf[96];
+  struct ijr_text dev_opts = {dev_opts_buf, 0, sizeof(dev_opts_buf), 0};
+  ijr_text_put(&dev_opts, "mode=755,size=65536k");
+  put_owner(child, &dev_opts);
   if (do_mount(child, "tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME,
-               "mode=755,size=65536k") != 0) {
+               dev_opts_buf) != 0) {
     return -1;
   }
   for (const char *const *name = HOST_DEVICES; *name; name++) {
@@ -178,8 +206,12 @@ int ijr_mount_dev(struct ijr_child *child) {
     return -1;
   }
   if (mkdir("dev/shm", 01777) != 0) return ijr_fail(child, errno, "/", "dev/shm");
+  char shm_opts_buf[96];
+  struct ijr_text shm_opts = {shm_opts_buf, 0, sizeof(shm_opts_buf), 0};
+  ijr_text_put(&shm_opts, "mode=1777,size=65536k");
+  put_owner(child, &shm_opts);
   return do_mount(child, "shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                  "mode=1777,size=65536k");
+                  shm_opts_buf);
 }
 
 /* In the new network namespace, sysfs shows only the job's own interfaces. */
@@ -192,13 +224,14 @@ int ijr_mount_sys(struct ijr_child *child) {
  * files in memory. (A disk scratch leaves tmpfs's default, half of the RAM.) */
 int ijr_mount_tmp(struct ijr_child *child) {
   if (ensure_dir(child, "tmp", 01777) != 0) return -1;
-  char opts_buf[64];
+  char opts_buf[128];
   struct ijr_text opts = {opts_buf, 0, sizeof(opts_buf), 0};
   ijr_text_put(&opts, "mode=1777");
   if (!child->scratch_dir) {
     ijr_text_put(&opts, ",size=");
     ijr_text_put_u64(&opts, child->scratch_bytes);
   }
+  put_owner(child, &opts);
   return do_mount(child, "tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts_buf);
 }
 

@@ -127,6 +127,11 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   if (!spec->hostname || !spec->output_path || !spec->workdir || !spec->argv) {
     return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "a required string is missing");
   }
+  if ((spec->seccomp_filter == 0) != (spec->seccomp_filter_len == 0) ||
+      spec->seccomp_filter_len > 4096 || spec->host_uid > UINT32_MAX - 65536 ||
+      spec->host_gid > UINT32_MAX - 65536) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "seccomp filter or host ids");
+  }
   res->argv = split_strings(spec->argv, spec->argc);
   res->envp = split_strings(spec->envp, spec->envc);
   res->procs = split_strings(spec->cgroup_procs, spec->cgroup_procs_count);
@@ -165,11 +170,17 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   child->argv = res->argv;
   child->envp = res->envp;
   child->cgroup_procs = (const char *const *)res->procs;
+  child->userns_fd = (int)spec->userns_fd;
+  child->host_uid = (uint32_t)spec->host_uid;
+  child->host_gid = (uint32_t)spec->host_gid;
+  child->seccomp_filter = (const void *)(uintptr_t)spec->seccomp_filter;
+  child->seccomp_filter_len = spec->seccomp_filter_len;
   child->max_output_bytes = spec->max_output_bytes;
   child->timeout_ms = spec->timeout_ms;
   child->grace_ms = spec->grace_ms;
   child->unshare_cgroup_namespace = spec->cgroup_dir_fd < 0;
   child->parent_death_signal = (spec->flags & IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL) != 0;
+  child->probe_mounts = (spec->flags & IJR_SPAWN_FLAG_PROBE_MOUNTS) != 0;
   child->init_program_fd = init_fd;
   child->error_fd = res->error_pipe[1];
   child->output_fd = res->output_fd;
@@ -268,7 +279,15 @@ int32_t ijr_spawn(struct ijr_spawn_spec *spec) {
     long pid = clone_child(spec, &res, &child, error);
     result = pid > 0 ? collect(pid, &res, error) : (int32_t)pid;
   }
-  if (result > 0) {
+  if (result > 0 && child.probe_mounts) {
+    /* The probe's child ended at its last step: reap it; there is no job. */
+    int status = 0;
+    while (waitpid((pid_t)result, &status, 0) < 0 && errno == EINTR) {
+    }
+    result = WIFEXITED(status) && WEXITSTATUS(status) == 0
+                 ? 0
+                 : fail(error, IJR_STEP_MOUNT_ROOT, EPROTO, "the probe ended without a report");
+  } else if (result > 0) {
     spec->status_fd = res.status_pipe[0];
     res.status_pipe[0] = -1;
   }

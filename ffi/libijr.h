@@ -27,6 +27,15 @@
  * a library whose hash differs from its own. */
 IJR_EXPORT uint64_t ijr_abi_hash(void);
 
+/* Makes a user namespace whose ids 0..count-1 map to host_uid.. and host_gid.. (written by
+ * this process, which must have CAP_SETUID and CAP_SETGID), in which no nested user namespace
+ * may be made. Returns a descriptor of it (O_CLOEXEC), or -errno. */
+IJR_EXPORT int32_t ijr_make_userns(uint32_t host_uid, uint32_t host_gid, uint32_t count);
+
+/* Compiles the jobs' default seccomp filter (ffi/seccomp_profile.c) into `out` as struct
+ * sock_filter instructions; returns their number, or -errno (-ENOSPC: `out` too small). */
+IJR_EXPORT int32_t ijr_seccomp_default_filter(uint8_t *out, uint64_t capacity);
+
 #include "extract.h"
 #include "job_spawn.h"
 #include "record_file.h"

@@ -101,6 +101,14 @@ export function rootfsTable(list: readonly Rootfs[]): string {
   );
 }
 
+/** "host ids 1879048192-1879113727", or what an ijrd with --userns=off reports. */
+function userNamespaceOf(job: Job): string {
+  const isolation = job.isolation;
+  if (!isolation) return "-";
+  if (!isolation.userNamespace) return "none (ijrd --userns=off: the job's root is the host's)";
+  return `host ids ${isolation.hostUid}-${isolation.hostUid + isolation.idCount - 1}`;
+}
+
 /** The `job status` block. */
 export function jobDetails(job: Job): string {
   const limits = job.limits;
@@ -126,6 +134,8 @@ export function jobDetails(job: Job): string {
       limits?.maxOutputBytes ? formatByteSize(Number(limits.maxOutputBytes)) : "none",
     ],
     ["Timeout", timeout === undefined ? "none" : formatDuration(timeout)],
+    ["User namespace", userNamespaceOf(job)],
+    ["Seccomp", job.isolation ? (job.isolation.seccomp ? "default" : "off") : "-"],
     ["OOM killed", job.oomKilled ? "yes" : "no"],
     ["Output limit exceeded", job.outputLimitExceeded ? "yes" : "no"],
     ["Started", timestamp(job.startedAt)],

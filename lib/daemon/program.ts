@@ -6,6 +6,7 @@
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import { VERSION } from "../version.ts";
+import { DEFAULT_USERNS_POOL } from "./userns_check.ts";
 
 /** Parsed ijrd flags. */
 export interface DaemonFlags {
@@ -33,6 +34,9 @@ export interface DaemonFlags {
   defaultMemory: string;
   maxPids: string;
   maxMemory: string;
+  userns: string;
+  usernsPool: string;
+  seccomp: string;
 }
 
 function port(value: string): string {
@@ -98,6 +102,24 @@ export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>)
     .option("--retain-for <duration>", "how long finished jobs are kept (e.g. 12h, 7d)", "7d")
     .option("--max-jobs <number>", "most jobs running at once on this worker", "1024")
     .option("--max-jobs-per-user <number>", "most jobs one user may run at once", "256")
+    .addOption(
+      new Option(
+        "--userns <mode>",
+        "on: every job in a user namespace of its own, its root an unprivileged host user " +
+          "(Linux 5.19+); off: jobs run as the host's root in their namespaces",
+      ).choices(["on", "off"]).default("on"),
+    )
+    .option(
+      "--userns-pool <start:count>",
+      "host ids jobs' user namespaces map to, 65536 per running job",
+      DEFAULT_USERNS_POOL,
+    )
+    .addOption(
+      new Option(
+        "--seccomp <profile>",
+        "system call filter of every job: default (an allowlist like Docker's) or off",
+      ).choices(["default", "off"]).default("default"),
+    )
     .option(
       "--max-pids <number>",
       'most processes and threads of all jobs together ("auto": half of what the kernel allows)',

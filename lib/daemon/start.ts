@@ -10,13 +10,14 @@ import {
   createCgroupController,
   readHostTaskLimits,
 } from "../cgroup/mod.ts";
-import { JobManager } from "../job/mod.ts";
+import { JobManager, probeUserNamespaces, UsernsPool } from "../job/mod.ts";
 import { markInheritedDescriptorsCloseOnExec } from "../native/mod.ts";
 import { RootfsStore } from "../rootfs/mod.ts";
 import { type DaemonSettings, preflight, PreflightError } from "./preflight.ts";
 import type { DaemonFlags } from "./program.ts";
 import { logEvent, serve } from "./serve.ts";
 import { resolveWorkerCaps } from "./worker_caps.ts";
+import { checkPoolAgainstHost, parsePool, readHostIds } from "./userns_check.ts";
 
 /** Runs ijrd until SIGTERM/SIGINT; returns the exit code (2 for start-up problems). */
 export async function runDaemon(flags: DaemonFlags): Promise<number> {
@@ -44,6 +45,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       memoryBytes: (await cgroups.memoryAvailable()).bytes,
     });
     await cgroups.capAllJobs(caps);
+    const userns = openUserNamespaces(flags, settings);
     const jobs = await JobManager.open({
       stateDir: settings.stateDir,
       rootfs,
@@ -56,6 +58,8 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       maxJobs: settings.maxJobs,
       maxJobsPerUser: settings.maxJobsPerUser,
       defaultMemoryBytes: settings.defaultMemoryBytes,
+      userns,
+      seccomp: flags.seccomp !== "off",
     });
     logEvent("ready", {
       cgroup: `v${cgroups.version}`,
@@ -63,6 +67,8 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       state: settings.stateDir,
       // What all jobs together may use, as the kernel reads it back.
       caps: await cgroups.readAllJobsCaps(),
+      userns: userns ? `${userns.start}:${userns.count}` : "off",
+      seccomp: flags.seccomp,
     });
     const code = await serve({
       settings,
@@ -81,4 +87,31 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
     // The parent cgroups ijrd made for its jobs go with it, whichever way it ends.
     await cgroups?.removeEmptyParents().catch(() => {});
   }
+}
+
+/**
+ * The user namespace pool, checked against the host's ids and tried on the kernel (an
+ * idmapped rootfs under an overlay, as every job's start does); undefined with --userns=off.
+ */
+function openUserNamespaces(flags: DaemonFlags, settings: DaemonSettings): UsernsPool | undefined {
+  if (flags.userns === "off") return undefined;
+  const range = parsePool(flags.usernsPool);
+  checkPoolAgainstHost(range, readHostIds());
+  const pool = new UsernsPool(range.start, range.count);
+  // The jobs' mount point (JobManager.open checks it is empty: the probe mounts only in a
+  // namespace of its own, gone when it ends).
+  Deno.mkdirSync(`${settings.stateDir}/mnt`, { recursive: true, mode: 0o700 });
+  try {
+    probeUserNamespaces(pool, {
+      mountPoint: `${settings.stateDir}/mnt`,
+      lowerDir: settings.rootfsDir,
+    });
+  } catch (error) {
+    throw new PreflightError(
+      "jobs' user namespaces need idmapped mounts of --rootfs under an overlay (Linux 5.19 " +
+        `or later): this host cannot (${(error as Error).message}); start ijrd with ` +
+        "--userns=off to run jobs as the host's root in their namespaces instead",
+    );
+  }
+  return pool;
 }

@@ -18,6 +18,7 @@ import {
   type JobCgroup,
 } from "../cgroup/mod.ts";
 import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
+import { defaultSeccompFilter } from "../native/mod.ts";
 import {
   readCommandStatus,
   signalProcess,
@@ -36,6 +37,7 @@ import { OutputLimitWatch } from "./output_limit_watch.ts";
 import { stateDiskError } from "./state_disk.ts";
 import { Reaper } from "./reaper.ts";
 import { validateStartRequest } from "./start_request.ts";
+import { RANGE_SIZE, type UsernsLease, type UsernsPool } from "./userns_pool.ts";
 import {
   DEFAULT_SCRATCH,
   type JobScratch,
@@ -81,6 +83,13 @@ export interface JobManagerOptions {
   readonly maxJobsPerUser?: number;
   /** How many finished jobs are kept, and how long (ijrd --retain, --retain-for). */
   readonly retain?: Retention;
+  /**
+   * Where jobs' user namespaces come from (ijrd --userns-pool); absent: jobs run as the
+   * host's root in their namespaces (ijrd --userns=off).
+   */
+  readonly userns?: UsernsPool;
+  /** Whether jobs run under the default seccomp filter (default true; ijrd --seccomp). */
+  readonly seccomp?: boolean;
 }
 
 /** A running job's live parts. */
@@ -96,6 +105,8 @@ interface LiveJob {
   readonly cgroup?: JobCgroup;
   /** Its place among the running jobs (--max-jobs, --max-jobs-per-user), given up at its end. */
   readonly ticket: AdmissionTicket;
+  /** Its range of host ids, given back at its end. */
+  readonly userns?: UsernsLease;
   readonly ended: Promise<JobStatus>;
   readonly resolveEnded: (status: JobStatus) => void;
   stopReason?: string;
@@ -136,6 +147,8 @@ export class JobManager {
   readonly #reaper = new Reaper();
   readonly #mountPoint: string;
   readonly #folders: JobFolders;
+  /** The seccomp filter every job gets, compiled once; undefined when off. */
+  readonly #seccompFilter: Uint8Array<ArrayBuffer> | undefined;
 
   private constructor(options: JobManagerOptions) {
     this.#options = {
@@ -150,6 +163,7 @@ export class JobManager {
     this.#mountPoint = mountPoint(options.stateDir);
     this.#finished = new FinishedJobs(options.stateDir, options.retain);
     this.#admission = new Admission(options);
+    this.#seccompFilter = options.seccomp === false ? undefined : defaultSeccompFilter();
     this.#folders = new JobFolders(options.stateDir, {
       scratchFolders: this.#options.scratch.on === "disk",
     });
@@ -232,9 +246,17 @@ export class JobManager {
     }
     const { id, paths } = folder;
     let lease: RootfsLease;
+    let userns: UsernsLease | undefined;
     try {
       lease = this.#options.rootfs.acquire(request.rootfs, id);
     } catch (error) {
+      await this.#folders.discard(folder);
+      throw error;
+    }
+    try {
+      userns = this.#options.userns?.lease();
+    } catch (error) {
+      lease.release();
       await this.#folders.discard(folder);
       throw error;
     }
@@ -250,6 +272,14 @@ export class JobManager {
       maxOutputBytes,
       state: "running",
       oomKilled: false,
+      isolation: {
+        ...(userns
+          ? {
+            userNamespace: { hostUid: userns.hostUid, hostGid: userns.hostGid, size: RANGE_SIZE },
+          }
+          : {}),
+        seccomp: this.#seccompFilter !== undefined,
+      },
       startedAt: new Date(),
     };
     // The job's first record is written on the blocking pool while this thread spawns the
@@ -283,12 +313,15 @@ export class JobManager {
         maxOutputBytes,
         timeoutMs: request.timeoutMs,
         graceMs: this.#options.defaultGraceMs,
+        userns,
+        seccompFilter: this.#seccompFilter,
       });
     } catch (error) {
       await recorded.catch(() => {}); // so the folder's removal cannot race the record's rename
       await cgroup?.remove().catch(() => {});
       await this.#folders.discard(folder);
       lease.release();
+      userns?.release();
       throw error;
     }
     const { pid, statusFd } = spawned;
@@ -304,6 +337,7 @@ export class JobManager {
       lease,
       cgroup,
       ticket,
+      userns,
       ended,
       resolveEnded,
     };
@@ -488,6 +522,8 @@ export class JobManager {
     }
     live.lease.release();
     live.ticket.release();
+    // Every process of the job is gone with its PID namespace: the range is free again.
+    live.userns?.release();
     if (live.unrecorded) {
       this.#live.delete(id);
       await this.#folders.discard(live.folder);

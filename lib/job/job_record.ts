@@ -114,6 +114,20 @@ function checkStatus(job: JobStatus): void {
   );
   check(job.message === undefined || typeof job.message === "string", "message is not text");
   check(job.pid === undefined || isInteger(job.pid, 1, 0x7fffffff), "pid is out of range");
+  if (job.isolation !== undefined) {
+    const isolation = job.isolation;
+    check(typeof isolation === "object" && isolation !== null, "isolation is not an object");
+    check(typeof isolation.seccomp === "boolean", "isolation.seccomp is not a boolean");
+    const userns = isolation.userNamespace;
+    if (userns !== undefined) {
+      check(isInteger(userns.size, 1, 0xffffffff), "isolation.userNamespace.size is out of range");
+      check(
+        isInteger(userns.hostUid, 1, 0xfffffffe - userns.size) &&
+          isInteger(userns.hostGid, 1, 0xfffffffe - userns.size),
+        "isolation.userNamespace host ids are out of range",
+      );
+    }
+  }
   if (job.state === "running") {
     check(job.endedAt === undefined, "a running job has an end time");
   } else {

@@ -22,3 +22,4 @@ export {
   validateStartFields,
   validateStartRequest,
 } from "./start_request.ts";
+export { probeUserNamespaces, RANGE_SIZE, UsernsPool } from "./userns_pool.ts";

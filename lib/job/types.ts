@@ -35,6 +35,8 @@ export interface JobStatus {
   readonly oomKilled: boolean;
   /** True when the job was stopped because its output reached maxOutputBytes. */
   readonly outputLimitExceeded?: boolean;
+  /** How the job is confined beyond its namespaces (absent in records older than it). */
+  readonly isolation?: JobIsolation;
   readonly startedAt: Date;
   readonly endedAt?: Date;
   /** CPU time of the whole job in nanoseconds, from its cgroup. */
@@ -104,4 +106,19 @@ export interface Retention {
   readonly count?: number;
   /** Finished jobs older than this (by their end) go. */
   readonly forMs?: number;
+}
+
+/** A job's confinement beyond its namespaces and cgroups. */
+export interface JobIsolation {
+  /**
+   * Its user namespace: the host ids its uid and gid 0 map to, and how many ids follow;
+   * absent when it runs as the host's root (ijrd --userns=off).
+   */
+  readonly userNamespace?: {
+    readonly hostUid: number;
+    readonly hostGid: number;
+    readonly size: number;
+  };
+  /** Whether the default seccomp filter is installed (ijrd --seccomp default) or not (off). */
+  readonly seccomp: boolean;
 }

@@ -7,3 +7,15 @@ export { dlopenFromBytes, libijr, readLibijrBytes } from "./loader.ts";
 export { cString, lastErrno, openLibc } from "./libc.ts";
 export { markInheritedDescriptorsCloseOnExec } from "./descriptors.ts";
 export type { LibijrSymbols } from "./symbols.ts";
+export { defaultSeccompFilter, makeUserNamespace } from "./userns.ts";
+export {
+  type CommandStatus,
+  parseCommandStatus,
+  readCommandStatus,
+  reapIfEnded,
+  signalProcess,
+  type SpawnedJob,
+  spawnJob,
+  type SpawnSpec,
+  type WaitResult,
+} from "./spawn.ts";

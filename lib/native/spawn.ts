@@ -45,6 +45,18 @@ export interface SpawnSpec {
   readonly timeoutMs?: number;
   /** Between the init's SIGTERM and its kill, when the init stops the job. */
   readonly graceMs?: number;
+  /**
+   * The job's user namespace (lib/native/userns.ts: one of the pool's) and the host ids its
+   * root maps to; absent: the job runs as the host's root (ijrd --userns=off).
+   */
+  readonly userns?: { readonly fd: number; readonly hostUid: number; readonly hostGid: number };
+  /** The seccomp filter (struct sock_filter[]); absent: none (ijrd --seccomp off). */
+  readonly seccompFilter?: Uint8Array<ArrayBuffer>;
+  /**
+   * Only mount the job's root and end (a start-up check that the kernel can): spawnJob then
+   * returns no job.
+   */
+  readonly probeMounts?: boolean;
 }
 
 function packStrings(values: readonly string[], what: string): Uint8Array<ArrayBuffer> {
@@ -72,6 +84,9 @@ function overlayPath(path: string): string {
 }
 
 const decoder = new TextDecoder();
+
+/** Bytes of one struct sock_filter instruction (u16 code, u8 jt, u8 jf, u32 k). */
+export const SOCK_FILTER_BYTES = 8;
 
 /** enum ijr_stop_reason, by value. */
 const STOP_REASONS: readonly ("none" | InitStopReason)[] = ENUMS.ijr_stop_reason.values;
@@ -123,7 +138,17 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   request.set("cgroup_procs", pointerValue(strings.procs));
   request.set("cgroup_procs_count", spec.cgroupProcsFiles.length);
   request.set("cgroup_dir_fd", cgroupFd);
-  request.set("flags", abiConstant("IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL"));
+  request.set(
+    "flags",
+    abiConstant("IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL") |
+      (spec.probeMounts ? abiConstant("IJR_SPAWN_FLAG_PROBE_MOUNTS") : 0),
+  );
+  request.set("userns_fd", spec.userns?.fd ?? -1);
+  request.set("host_uid", spec.userns?.hostUid ?? 0);
+  request.set("host_gid", spec.userns?.hostGid ?? 0);
+  const filter = spec.seccompFilter;
+  request.set("seccomp_filter", filter ? pointerValue(filter) : 0n);
+  request.set("seccomp_filter_len", filter ? filter.length / SOCK_FILTER_BYTES : 0);
   request.set("max_output_bytes", spec.maxOutputBytes ?? 0);
   request.set("timeout_ms", spec.timeoutMs ?? 0);
   request.set("grace_ms", spec.graceMs ?? 0);
@@ -136,6 +161,7 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
     if (cgroupFd >= 0) libc.close(cgroupFd);
   }
   if (result > 0) return { pid: result, statusFd: Number(request.get("status_fd")) };
+  if (result === 0 && spec.probeMounts) return { pid: 0, statusFd: -1 };
   const errno = Number(error.get("errno_value")) || -result;
   throw spawnError(Number(error.get("step")), errno, decoder.decode(error.text("detail")));
 }

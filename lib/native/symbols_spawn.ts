@@ -3,4 +3,7 @@
 /** Job spawning. Synchronous on purpose: see spawn.ts. */
 export const SPAWN_SYMBOLS = {
   ijr_spawn: { parameters: ["buffer"], result: "i32" },
+  // The pool's user namespaces and the jobs' seccomp filter, made once and reused.
+  ijr_make_userns: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  ijr_seccomp_default_filter: { parameters: ["buffer", "u64"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -116,6 +116,15 @@ export function jobToProto(job: JobStatus | JobSummary): MessageInitShape<typeof
     message: job.message ?? "",
     pid: job.pid ?? 0,
     outputLimitExceeded: job.outputLimitExceeded ?? false,
+    isolation: job.isolation
+      ? {
+        userNamespace: job.isolation.userNamespace !== undefined,
+        hostUid: job.isolation.userNamespace?.hostUid ?? 0,
+        hostGid: job.isolation.userNamespace?.hostGid ?? 0,
+        idCount: job.isolation.userNamespace?.size ?? 0,
+        seccomp: job.isolation.seccomp,
+      }
+      : undefined,
   };
 }
 

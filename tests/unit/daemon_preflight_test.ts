@@ -38,6 +38,9 @@ async function withFiles(fn: (dir: string, flags: DaemonFlags) => Promise<void> 
       defaultMemory: "2g",
       maxPids: "auto",
       maxMemory: "auto",
+      userns: "on",
+      usernsPool: "1879048192:268304384",
+      seccomp: "default",
     };
     await fn(dir, flags);
   } finally {

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ijr/v1/job.proto.
  */
 export const file_ijr_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIrsBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQSGAoQbWF4X291dHB1dF9ieXRlcxgGIAEoBCKhAQoPU3RhcnRKb2JSZXF1ZXN0Eg4KBnJvb3RmcxgBIAEoCRIMCgRhcmd2GAIgAygJEgsKA2VudhgDIAMoCRIPCgd3b3JrZGlyGAQgASgJEiYKBmxpbWl0cxgFIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIiwKEFN0YXJ0Sm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiJRCg5TdG9wSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIisKD1N0b3BKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIioKDkdldEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiKwoPTGlzdEpvYnNSZXF1ZXN0EhgKEGluY2x1ZGVfZmluaXNoZWQYASABKAgiLQoQTGlzdEpvYnNSZXNwb25zZRIZCgRqb2JzGAEgAygLMgsuaWpyLnYxLkpvYiIlChNTdHJlYW1PdXRwdXRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIiChBEZWxldGVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIkChRTdHJlYW1PdXRwdXRSZXNwb25zZRIMCgRkYXRhGAEgASgMIlcKDVJlc291cmNlVXNhZ2USKwoIY3B1X3RpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWVtb3J5X3BlYWtfYnl0ZXMYAiABKAQi2gMKA0pvYhIKCgJpZBgBIAEoCRINCgVvd25lchgCIAEoCRIOCgZyb290ZnMYAyABKAkSDAoEYXJndhgEIAMoCRILCgNlbnYYBSADKAkSDwoHd29ya2RpchgGIAEoCRImCgZsaW1pdHMYByABKAsyFi5panIudjEuUmVzb3VyY2VMaW1pdHMSKgoHdGltZW91dBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfCgVzdGF0ZRgJIAEoDjIQLmlqci52MS5Kb2JTdGF0ZRIRCglleGl0X2NvZGUYCiABKAUSDgoGc2lnbmFsGAsgASgFEhIKCm9vbV9raWxsZWQYDCABKAgSLgoKc3RhcnRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXVzYWdlGA8gASgLMhUuaWpyLnYxLlJlc291cmNlVXNhZ2USDwoHbWVzc2FnZRgQIAEoCRILCgNwaWQYESABKAUSHQoVb3V0cHV0X2xpbWl0X2V4Y2VlZGVkGBIgASgIEg8KB2NvbW1hbmQYEyABKAkqqQEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUpPQl9TVEFURV9SVU5OSU5HEAESFAoQSk9CX1NUQVRFX0VYSVRFRBACEhQKEEpPQl9TVEFURV9LSUxMRUQQAxIVChFKT0JfU1RBVEVfU1RPUFBFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRISCg5KT0JfU1RBVEVfTE9TVBAGMo4DCgpKb2JTZXJ2aWNlEj0KCFN0YXJ0Sm9iEhcuaWpyLnYxLlN0YXJ0Sm9iUmVxdWVzdBoYLmlqci52MS5TdGFydEpvYlJlc3BvbnNlEjoKB1N0b3BKb2ISFi5panIudjEuU3RvcEpvYlJlcXVlc3QaFy5panIudjEuU3RvcEpvYlJlc3BvbnNlEjcKBkdldEpvYhIVLmlqci52MS5HZXRKb2JSZXF1ZXN0GhYuaWpyLnYxLkdldEpvYlJlc3BvbnNlEj0KCExpc3RKb2JzEhcuaWpyLnYxLkxpc3RKb2JzUmVxdWVzdBoYLmlqci52MS5MaXN0Sm9ic1Jlc3BvbnNlEksKDFN0cmVhbU91dHB1dBIbLmlqci52MS5TdHJlYW1PdXRwdXRSZXF1ZXN0GhwuaWpyLnYxLlN0cmVhbU91dHB1dFJlc3BvbnNlMAESQAoJRGVsZXRlSm9iEhguaWpyLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGS5panIudjEuRGVsZXRlSm9iUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIrsBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQSGAoQbWF4X291dHB1dF9ieXRlcxgGIAEoBCKhAQoPU3RhcnRKb2JSZXF1ZXN0Eg4KBnJvb3RmcxgBIAEoCRIMCgRhcmd2GAIgAygJEgsKA2VudhgDIAMoCRIPCgd3b3JrZGlyGAQgASgJEiYKBmxpbWl0cxgFIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIiwKEFN0YXJ0Sm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiJRCg5TdG9wSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIisKD1N0b3BKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIioKDkdldEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiKwoPTGlzdEpvYnNSZXF1ZXN0EhgKEGluY2x1ZGVfZmluaXNoZWQYASABKAgiLQoQTGlzdEpvYnNSZXNwb25zZRIZCgRqb2JzGAEgAygLMgsuaWpyLnYxLkpvYiIlChNTdHJlYW1PdXRwdXRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSIiChBEZWxldGVKb2JSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCSITChFEZWxldGVKb2JSZXNwb25zZSIkChRTdHJlYW1PdXRwdXRSZXNwb25zZRIMCgRkYXRhGAEgASgMIlcKDVJlc291cmNlVXNhZ2USKwoIY3B1X3RpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWVtb3J5X3BlYWtfYnl0ZXMYAiABKAQigwQKA0pvYhIKCgJpZBgBIAEoCRINCgVvd25lchgCIAEoCRIOCgZyb290ZnMYAyABKAkSDAoEYXJndhgEIAMoCRILCgNlbnYYBSADKAkSDwoHd29ya2RpchgGIAEoCRImCgZsaW1pdHMYByABKAsyFi5panIudjEuUmVzb3VyY2VMaW1pdHMSKgoHdGltZW91dBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfCgVzdGF0ZRgJIAEoDjIQLmlqci52MS5Kb2JTdGF0ZRIRCglleGl0X2NvZGUYCiABKAUSDgoGc2lnbmFsGAsgASgFEhIKCm9vbV9raWxsZWQYDCABKAgSLgoKc3RhcnRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXVzYWdlGA8gASgLMhUuaWpyLnYxLlJlc291cmNlVXNhZ2USDwoHbWVzc2FnZRgQIAEoCRILCgNwaWQYESABKAUSHQoVb3V0cHV0X2xpbWl0X2V4Y2VlZGVkGBIgASgIEg8KB2NvbW1hbmQYEyABKAkSJwoJaXNvbGF0aW9uGBQgASgLMhQuaWpyLnYxLkpvYklzb2xhdGlvbiJtCgxKb2JJc29sYXRpb24SFgoOdXNlcl9uYW1lc3BhY2UYASABKAgSEAoIaG9zdF91aWQYAiABKA0SEAoIaG9zdF9naWQYAyABKA0SEAoIaWRfY291bnQYBCABKA0SDwoHc2VjY29tcBgFIAEoCCqpAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1JVTk5JTkcQARIUChBKT0JfU1RBVEVfRVhJVEVEEAISFAoQSk9CX1NUQVRFX0tJTExFRBADEhUKEUpPQl9TVEFURV9TVE9QUEVEEAQSFAoQSk9CX1NUQVRFX0ZBSUxFRBAFEhIKDkpPQl9TVEFURV9MT1NUEAYyjgMKCkpvYlNlcnZpY2USPQoIU3RhcnRKb2ISFy5panIudjEuU3RhcnRKb2JSZXF1ZXN0GhguaWpyLnYxLlN0YXJ0Sm9iUmVzcG9uc2USOgoHU3RvcEpvYhIWLmlqci52MS5TdG9wSm9iUmVxdWVzdBoXLmlqci52MS5TdG9wSm9iUmVzcG9uc2USNwoGR2V0Sm9iEhUuaWpyLnYxLkdldEpvYlJlcXVlc3QaFi5panIudjEuR2V0Sm9iUmVzcG9uc2USPQoITGlzdEpvYnMSFy5panIudjEuTGlzdEpvYnNSZXF1ZXN0GhguaWpyLnYxLkxpc3RKb2JzUmVzcG9uc2USSwoMU3RyZWFtT3V0cHV0EhsuaWpyLnYxLlN0cmVhbU91dHB1dFJlcXVlc3QaHC5panIudjEuU3RyZWFtT3V0cHV0UmVzcG9uc2UwARJACglEZWxldGVKb2ISGC5panIudjEuRGVsZXRlSm9iUmVxdWVzdBoZLmlqci52MS5EZWxldGVKb2JSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * DeviceIopsLimit limits the I/O operations per second on one block device.
@@ -586,6 +586,13 @@ export type Job = Message<"ijr.v1.Job"> & {
    * @generated from field: string command = 19;
    */
   command: string;
+
+  /**
+   * How the job is confined beyond its namespaces and cgroups.
+   *
+   * @generated from field: ijr.v1.JobIsolation isolation = 20;
+   */
+  isolation?: JobIsolation | undefined;
 };
 
 /**
@@ -594,6 +601,57 @@ export type Job = Message<"ijr.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_ijr_v1_job, 15);
+
+/**
+ * JobIsolation is a job's confinement beyond its namespaces and cgroups.
+ *
+ * @generated from message ijr.v1.JobIsolation
+ */
+export type JobIsolation = Message<"ijr.v1.JobIsolation"> & {
+  /**
+   * True when the job runs in a user namespace of its own (ijrd --userns=on, the default):
+   * its uid and gid 0 are the unprivileged host ids below, and ids up to id_count - 1 follow
+   * them. False when it runs as the host's root in its namespaces (ijrd --userns=off).
+   *
+   * @generated from field: bool user_namespace = 1;
+   */
+  userNamespace: boolean;
+
+  /**
+   * The host uid the job's root is.
+   *
+   * @generated from field: uint32 host_uid = 2;
+   */
+  hostUid: number;
+
+  /**
+   * The host gid the job's root group is.
+   *
+   * @generated from field: uint32 host_gid = 3;
+   */
+  hostGid: number;
+
+  /**
+   * Ids mapped (65536).
+   *
+   * @generated from field: uint32 id_count = 4;
+   */
+  idCount: number;
+
+  /**
+   * True when the job runs under the default seccomp filter (ijrd --seccomp default).
+   *
+   * @generated from field: bool seccomp = 5;
+   */
+  seccomp: boolean;
+};
+
+/**
+ * Describes the message ijr.v1.JobIsolation.
+ * Use `create(JobIsolationSchema)` to create a new message.
+ */
+export const JobIsolationSchema: GenMessage<JobIsolation> = /*@__PURE__*/
+  messageDesc(file_ijr_v1_job, 16);
 
 /**
  * JobState is the lifecycle state of a job.
