@@ -34,3 +34,10 @@ export {
 export { MAX_CPU_SHARES, MIN_CPU_SHARES } from "./weight.ts";
 export { type BlockDevice, resolveBlockDevice } from "./device.ts";
 export { type HostTaskLimits, readHostTaskLimits } from "./host.ts";
+export { isGroupName, userGroupName } from "./group_name.ts";
+export {
+  type JobCounts,
+  MIN_USER_MEMORY_BYTES,
+  MIN_USER_PIDS,
+  perUserCaps,
+} from "./user_caps.ts";
