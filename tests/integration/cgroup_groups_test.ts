@@ -2,12 +2,14 @@
  * The users' groups on the real cgroup v1 kernel of this host: fork bombs in two jobs of one
  * user stop at that user's group cap, under the cap on all jobs, while another user's job
  * still starts and runs to completion; a memory cap on a group OOM-kills a job of that user
- * under its own larger limit, and not the same allocation by another user. Every job and
- * group directory is gone afterwards.
+ * under its own larger limit, and not the same allocation by another user; a restarted
+ * daemon reopens a job in its group and removes stale jobs of both layouts (in a group, and
+ * directly under the parent as before groups). Every job and group directory is gone
+ * afterwards.
  */
 import assert from "node:assert/strict";
 import { dirname } from "node:path";
-import { resolveJobLimits, userGroupName } from "../../lib/cgroup/mod.ts";
+import { createCgroupController, resolveJobLimits, userGroupName } from "../../lib/cgroup/mod.ts";
 import type { JobCgroupHandle } from "../../lib/cgroup/job_cgroup.ts";
 import { PROBE_PATH } from "../helpers/busybox.ts";
 import {
@@ -236,6 +238,58 @@ rootTest(
       for (const dir of controller.parentDirs) {
         assert.equal(await exists(`${dir}/${ALICE}`), false, `${dir}/${ALICE} is left`);
         assert.equal(await exists(`${dir}/${BOB}`), false, `${dir}/${BOB} is left`);
+      }
+    });
+  },
+);
+
+rootTest(
+  "cgroup v1 groups: a restarted daemon reopens a job in its group, removes the stale ones",
+  async () => {
+    await withTestController(async (first) => {
+      const limits = await resolveJobLimits({});
+      const kept = await first.create("kept", limits, ALICE) as JobCgroupHandle;
+      const stale = await first.create("stale", limits, BOB) as JobCgroupHandle;
+      // A job cgroup directly under the parent, as an ijrd from before groups left it.
+      const legacy = await first.create("legacy", limits) as JobCgroupHandle;
+      const jobs = [kept, stale, legacy];
+      const sleepers = jobs.map((job) => spawnInto(job, ["sleep", "30"]));
+      try {
+        // In every hierarchy before anything kills: a kill finds only the tasks already in.
+        for (const [index, job] of jobs.entries()) {
+          const inAll = await waitFor(async () => {
+            const procs = await Promise.all(
+              job.joinProcsFiles.map((file) => Deno.readTextFile(file)),
+            );
+            return procs.every((text) => text.includes(`${sleepers[index].pid}\n`));
+          }, 5_000);
+          assert.ok(inAll, `sleep ${index} did not join every cgroup of its job`);
+        }
+        // A second controller with the same parent plays the restarted daemon.
+        const parentDir = first.parentDirs[0];
+        const second = await createCgroupController({
+          parent: parentDir.slice(parentDir.lastIndexOf("/") + 1),
+        });
+        assert.deepEqual(second.parentDirs, first.parentDirs);
+        const reopened = await second.open("kept", ALICE);
+        assert.deepEqual(reopened?.joinProcsFiles, kept.joinProcsFiles);
+        assert.equal(await second.open("kept"), undefined, "not directly under the parent");
+        assert.deepEqual(await second.removeStale(new Set(["kept"])), ["legacy", "stale"]);
+        for (const index of [1, 2]) {
+          assert.equal((await statusWithin(sleepers[index], 5_000)).signal, "SIGKILL");
+        }
+        for (const dir of second.parentDirs) {
+          const names = (await Array.fromAsync(Deno.readDir(dir)))
+            .filter((entry) => entry.isDirectory).map((entry) => entry.name);
+          assert.deepEqual(names, [ALICE], `${dir} holds ${names}`);
+          assert.equal(await exists(`${dir}/${ALICE}/kept`), true);
+        }
+        await reopened!.killAll();
+        assert.equal((await statusWithin(sleepers[0], 5_000)).signal, "SIGKILL");
+        await reopened!.remove();
+        for (const dir of second.parentDirs) assert.equal(await exists(`${dir}/${ALICE}`), false);
+      } finally {
+        for (const job of jobs) await job.killAll();
       }
     });
   },
