@@ -1,8 +1,9 @@
 /**
  * The table of operations a cgroup version provides, in the shape of crun's cgroup managers:
- * the version-independent skeleton (controller.ts for the job parent, job_cgroup.ts for one
- * job) does the steps in order and asks the backend only for what differs between v1 and v2
- * (which files, which directories, how to kill). v1.ts and v2.ts implement it.
+ * the version-independent skeleton (controller.ts for the job parent, groups.ts for the
+ * users' groups, job_cgroup.ts for one job) does the steps in order and asks the backend only
+ * for what differs between v1 and v2 (which files, which directories, how to kill). v1.ts and
+ * v2.ts implement it.
  * @module
  */
 
@@ -10,17 +11,28 @@ import type { CgroupFs } from "./fs.ts";
 import type { ParentPlace } from "./remove.ts";
 import type { AllJobsCaps, CgroupUsage, JobCgroup, JobLimits } from "./types.ts";
 
-/** The directories of one job: one per hierarchy on v1, a single one on v2. */
-export interface JobDirs {
+/**
+ * The directories of one cgroup (the job parent, a group, a job): one per hierarchy on v1, a
+ * single one on v2.
+ */
+export interface CgroupDirs {
   /** The directory that holds each controller's files ("memory" -> ".../ijr/job-1"). */
   readonly byController: ReadonlyMap<string, string>;
   /** Each directory once, in hierarchy order. */
   readonly directories: readonly string[];
 }
 
-/** Builds {@link JobDirs} from the directory of each controller. */
-export function jobDirsOf(byController: ReadonlyMap<string, string>): JobDirs {
+/** Builds {@link CgroupDirs} from the directory of each controller. */
+export function cgroupDirsOf(byController: ReadonlyMap<string, string>): CgroupDirs {
   return { byController, directories: [...new Set(byController.values())] };
+}
+
+/** What a set of caps is written with. */
+export interface CapsTarget {
+  /** The controllers job cgroups get (from {@link CgroupBackend.prepare}). */
+  readonly available: ReadonlySet<string>;
+  /** What the caps cap, for messages: "all jobs", "all jobs of user-alice-2bd806c9". */
+  readonly on: string;
 }
 
 /** How the spawner puts a job's init into its cgroup(s). */
@@ -48,20 +60,32 @@ export interface CgroupBackend {
   prepare(): Promise<ReadonlySet<string>>;
   /** Throws FAILED_PRECONDITION when `limits` needs a controller `available` lacks. */
   checkLimits(limits: JobLimits, available: ReadonlySet<string>): void;
-  /** Where the files of job `jobId` are (the directories need not exist). */
-  jobDirs(jobId: string): JobDirs;
+  /**
+   * Where the files of cgroup `<parent>/<relative joined by "/">` are: `[]` is the job parent,
+   * `[jobId]` a job directly under it, `[group]` a group, `[group, jobId]` a job in a group.
+   * The directories need not exist.
+   */
+  dirsBelowParent(relative: readonly string[]): CgroupDirs;
+  /**
+   * Makes a new group (its existing, empty directories) ready for job cgroups below it, after
+   * {@link prepare}: v2 enables the jobs' controllers in its `cgroup.subtree_control`.
+   */
+  prepareGroup(dirs: CgroupDirs, available: ReadonlySet<string>): Promise<void>;
   /** Writes a new job's limits into its (existing, empty) directories. */
-  writeLimits(dirs: JobDirs, limits: JobLimits, available: ReadonlySet<string>): Promise<void>;
+  writeLimits(dirs: CgroupDirs, limits: JobLimits, available: ReadonlySet<string>): Promise<void>;
   /** How the spawner enters the job's cgroup(s). */
-  placement(dirs: JobDirs): JobPlacement;
+  placement(dirs: CgroupDirs): JobPlacement;
   /** Reads the job's usage counters. */
-  readUsage(dirs: JobDirs): Promise<CgroupUsage>;
+  readUsage(dirs: CgroupDirs): Promise<CgroupUsage>;
   /** Kills every task of the job's cgroup(s) and the cgroups below them. */
-  killAll(dirs: JobDirs): Promise<void>;
-  /** Writes the caps on all jobs onto the job parent (after {@link prepare}). */
-  writeAllJobsCaps(caps: AllJobsCaps, available: ReadonlySet<string>): Promise<void>;
-  /** Reads the caps on all jobs back from the job parent. */
-  readAllJobsCaps(): Promise<AllJobsCaps>;
+  killAll(dirs: CgroupDirs): Promise<void>;
+  /**
+   * Writes caps on everything below a cgroup (pids, memory) into its existing directories:
+   * the job parent's caps on all jobs, or a group's on its owner's jobs.
+   */
+  writeCaps(dirs: CgroupDirs, caps: AllJobsCaps, target: CapsTarget): Promise<void>;
+  /** Reads back the caps {@link writeCaps} writes, as the kernel keeps them. */
+  readCaps(dirs: CgroupDirs): Promise<AllJobsCaps>;
   /** The memory limits from the job parent up to the hierarchy's root, in that order. */
   memoryLimits(): Promise<MemoryLimitAt[]>;
 }

@@ -1,7 +1,8 @@
 /**
  * Caps on what all jobs use together (`--max-pids`, `--max-memory`), kept by the kernel on
- * the job parent: the bounds a cap must be in, how cgroup limit files spell "no limit", and
- * how much memory the job parent can get at most.
+ * the job parent, and on what all jobs of one user use together, kept on the user's group:
+ * the bounds a cap must be in, how cgroup limit files spell "no limit", and how much memory
+ * the job parent can get at most.
  *
  * The bounds are those of one job's limits (limits.ts): pids 2..4194304, memory at least
  * 4 MiB. A cap smaller than one job's limit is allowed: the jobs then share the cap, and a
@@ -14,14 +15,17 @@ import type { MemoryLimitAt } from "./backend.ts";
 import { validateMemoryBytes, validatePids } from "./limits.ts";
 import type { AllJobsCaps, MemoryAvailable } from "./types.ts";
 
-/** Checks both caps; INVALID_ARGUMENT naming the cap otherwise. */
-export function validateAllJobsCaps(caps: AllJobsCaps): AllJobsCaps {
+/**
+ * Checks both caps; INVALID_ARGUMENT naming the cap otherwise. `on` says what they cap in the
+ * message: "all jobs" (the job parent) or "all jobs of user-alice-2bd806c9" (a user's group).
+ */
+export function validateAllJobsCaps(caps: AllJobsCaps, on = "all jobs"): AllJobsCaps {
   const checked = (what: string, check: () => number): number => {
     try {
       return check();
     } catch (error) {
       if (!(error instanceof IjrError)) throw error;
-      throw invalidArgument(`${what} on all jobs: ${error.message}`);
+      throw invalidArgument(`${what} on ${on}: ${error.message}`);
     }
   };
   const pids = caps.pids;

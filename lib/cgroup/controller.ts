@@ -4,19 +4,26 @@
  * work is a call into a backend's table of operations (backend.ts; v1.ts, v2.ts).
  *
  * - create: prepare the parent once -> check the limits against the controllers there ->
- *   make the job's directories (ALREADY_EXISTS when one is there) -> write the limits;
- *   a failure removes what this call made.
+ *   (with a group, under the group's lock: make the group with its caps if missing) -> make
+ *   the job's directories (ALREADY_EXISTS when one is there) -> write the limits; a failure
+ *   removes what this call made, the group too when it is left without jobs.
  * - open: the job's directories that still exist (a restarted daemon finds its jobs).
- * - removeStale: every job-named directory under the parent(s) not kept: kill, remove.
- * - capAllJobs: validate -> prepare -> write the caps on the parent.
+ * - remove (of a job in a group): the job's directories, then, under the group's lock, the
+ *   group when that was its last job.
+ * - removeStale: every job-named directory not kept, in each group (then the group, when
+ *   empty) and directly under the parent (the layout of an ijrd before groups): kill, remove.
+ * - capAllJobs: validate -> prepare -> write the caps on the parent. capGroup and
+ *   capEveryGroup: validate -> prepare -> remember, and write on the groups that exist.
  * @module
  */
 
 import { IjrError } from "../errors/mod.ts";
-import { type CgroupBackend, jobDirsOf } from "./backend.ts";
+import { type CgroupBackend, type CgroupDirs, cgroupDirsOf } from "./backend.ts";
 import { smallestMemoryLimit, validateAllJobsCaps } from "./caps.ts";
 import { type CgroupLayout, detectHostCgroupLayout } from "./detect.ts";
-import { makeCgroupDir } from "./fs.ts";
+import { listChildCgroups, makeCgroupDir } from "./fs.ts";
+import { isGroupName, validateGroupName } from "./group_name.ts";
+import { groupCapsScope, UserGroups } from "./groups.ts";
 import { readMemTotal } from "./host.ts";
 import { JobCgroupHandle } from "./job_cgroup.ts";
 import type { BackendOptions } from "./options.ts";
@@ -32,11 +39,13 @@ export class BackendController implements CgroupController {
   readonly parentDirs: readonly string[];
   readonly #backend: CgroupBackend;
   readonly #options: BackendOptions;
+  readonly #groups: UserGroups;
   #prepared: Promise<ReadonlySet<string>> | undefined;
 
   constructor(backend: CgroupBackend, options: BackendOptions = {}) {
     this.#backend = backend;
     this.#options = options;
+    this.#groups = new UserGroups(backend, options.remove);
     this.version = backend.version;
     this.parentDirs = backend.places.map((place) => cgroupDir(place.mountPoint, place.parentPath));
   }
@@ -54,11 +63,27 @@ export class BackendController implements CgroupController {
     await this.#available();
   }
 
-  async create(jobId: string, limits: JobLimits): Promise<JobCgroupHandle> {
+  async create(jobId: string, limits: JobLimits, group?: string): Promise<JobCgroupHandle> {
     validateJobId(jobId);
+    if (group !== undefined) validateGroupName(group);
     const available = await this.#available();
     this.#backend.checkLimits(limits, available);
-    const dirs = this.#backend.jobDirs(jobId);
+    if (group === undefined) return await this.#createJob(jobId, limits, available);
+    return await this.#groups.within(
+      group,
+      available,
+      () => this.#createJob(jobId, limits, available, group),
+    );
+  }
+
+  /** Makes the job's directories (in its group, which exists) and writes its limits. */
+  async #createJob(
+    jobId: string,
+    limits: JobLimits,
+    available: ReadonlySet<string>,
+    group?: string,
+  ): Promise<JobCgroupHandle> {
+    const dirs = this.#backend.dirsBelowParent(group === undefined ? [jobId] : [group, jobId]);
     const created: string[] = [];
     try {
       for (const dir of dirs.directories) {
@@ -75,48 +100,92 @@ export class BackendController implements CgroupController {
       }
       throw error;
     }
-    return new JobCgroupHandle(this.#backend, dirs, this.#options.remove);
+    return this.#handle(dirs, group);
   }
 
-  async open(jobId: string): Promise<JobCgroupHandle | undefined> {
-    validateJobId(jobId);
+  /** The handle of a job's directories; a job in a group releases the group on removal. */
+  #handle(dirs: CgroupDirs, group: string | undefined): JobCgroupHandle {
+    return new JobCgroupHandle(this.#backend, dirs, {
+      remove: this.#options.remove,
+      afterRemove: group === undefined ? undefined : () => this.#groups.release(group),
+    });
+  }
+
+  /** The job's directories that exist, or undefined when none does. */
+  async #presentDirs(relative: readonly string[]): Promise<CgroupDirs | undefined> {
     const present = new Map<string, string>();
-    for (const [controller, dir] of this.#backend.jobDirs(jobId).byController) {
+    for (const [controller, dir] of this.#backend.dirsBelowParent(relative).byController) {
       if (await this.#backend.fs.exists(dir)) present.set(controller, dir);
     }
-    if (present.size === 0) return undefined;
-    return new JobCgroupHandle(this.#backend, jobDirsOf(present), this.#options.remove);
+    return present.size === 0 ? undefined : cgroupDirsOf(present);
+  }
+
+  async open(jobId: string, group?: string): Promise<JobCgroupHandle | undefined> {
+    validateJobId(jobId);
+    if (group !== undefined) validateGroupName(group);
+    const dirs = await this.#presentDirs(group === undefined ? [jobId] : [group, jobId]);
+    return dirs && this.#handle(dirs, group);
   }
 
   async removeStale(keep: ReadonlySet<string>): Promise<string[]> {
-    const names = new Set<string>();
-    for (const dir of this.parentDirs) {
-      try {
-        for (const name of await this.#backend.fs.listDirs(dir)) names.add(name);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const removed: string[] = [];
+    const names = await listChildCgroups(this.#backend.fs, this.parentDirs);
+    for (const name of names) {
+      if (isGroupName(name)) {
+        removed.push(
+          ...await this.#groups.removeStale(
+            name,
+            keep,
+            (jobId) => this.#killAndRemove([name, jobId]),
+          ),
+        );
+      } else if (JOB_ID_PATTERN.test(name) && !keep.has(name)) {
+        // A job directly under the parent: left by an ijrd from before groups.
+        if (await this.#killAndRemove([name])) removed.push(name);
       }
     }
-    const removed: string[] = [];
-    for (const name of [...names].sort()) {
-      if (keep.has(name) || !JOB_ID_PATTERN.test(name)) continue;
-      const job = await this.open(name);
-      if (!job) continue;
-      await job.killAll();
-      await job.remove();
-      removed.push(name);
-    }
-    return removed;
+    return removed.sort();
+  }
+
+  /** Kills and removes the job at `relative` below the parent; false when it is not there. */
+  async #killAndRemove(relative: readonly string[]): Promise<boolean> {
+    const dirs = await this.#presentDirs(relative);
+    if (!dirs) return false;
+    // No group release here: the caller holds the group's lock and removes it itself.
+    const job = new JobCgroupHandle(this.#backend, dirs, { remove: this.#options.remove });
+    await job.killAll();
+    await job.remove();
+    return true;
   }
 
   async capAllJobs(caps: AllJobsCaps): Promise<void> {
     const checked = validateAllJobsCaps(caps);
-    await this.#backend.writeAllJobsCaps(checked, await this.#available());
+    const available = await this.#available();
+    await this.#backend.writeCaps(this.#backend.dirsBelowParent([]), checked, {
+      available,
+      on: "all jobs",
+    });
   }
 
   async readAllJobsCaps(): Promise<AllJobsCaps> {
     await this.#available();
-    return await this.#backend.readAllJobsCaps();
+    return await this.#backend.readCaps(this.#backend.dirsBelowParent([]));
+  }
+
+  async capGroup(group: string, caps: AllJobsCaps): Promise<void> {
+    validateGroupName(group);
+    const checked = validateAllJobsCaps(caps, groupCapsScope(group));
+    await this.#groups.cap(group, checked, await this.#available());
+  }
+
+  async capEveryGroup(caps: AllJobsCaps): Promise<void> {
+    const checked = validateAllJobsCaps(caps, "all jobs of each user");
+    await this.#groups.capEvery(checked, await this.#available());
+  }
+
+  async readGroupCaps(group: string): Promise<AllJobsCaps | undefined> {
+    validateGroupName(group);
+    return await this.#groups.read(group);
   }
 
   async memoryAvailable(): Promise<MemoryAvailable> {
@@ -125,6 +194,9 @@ export class BackendController implements CgroupController {
   }
 
   async removeEmptyParents(): Promise<void> {
+    // Groups without jobs first (normally none: a group goes with its last job), so the
+    // parents above them can be empty.
+    for (const group of await this.#groups.list()) await this.#groups.release(group);
     for (const place of this.#backend.places) await removeEmptyBelow(this.#backend.fs, place);
     // The parents may be gone now: the next use makes them again.
     this.#prepared = undefined;

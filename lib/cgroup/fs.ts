@@ -100,6 +100,22 @@ export async function readOptional(fs: CgroupFs, path: string): Promise<string |
   }
 }
 
+/**
+ * The names of the child cgroups of any of `dirs` (one cgroup's directories, one per v1
+ * hierarchy), each once, sorted; a directory that does not exist has none.
+ */
+export async function listChildCgroups(fs: CgroupFs, dirs: readonly string[]): Promise<string[]> {
+  const names = new Set<string>();
+  for (const dir of dirs) {
+    try {
+      for (const name of await fs.listDirs(dir)) names.add(name);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return [...names].sort();
+}
+
 /** Parses a `cgroup.procs` file into pids. */
 export function parsePids(text: string): number[] {
   return text.split("\n").filter((line) => line.trim() !== "").map(Number);

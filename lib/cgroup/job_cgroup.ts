@@ -1,13 +1,25 @@
 /**
  * One job's cgroup, the same on v1 and v2: the backend says where its files are and how to
  * read and kill; this keeps the order (usage is read before the directories go, removal is
- * leaf first and retried while the kernel is busy) and the last counters once it is removed.
+ * leaf first and retried while the kernel is busy, then the job's group is told) and the
+ * last counters once it is removed.
  * @module
  */
 
-import type { CgroupBackend, JobDirs } from "./backend.ts";
+import type { CgroupBackend, CgroupDirs } from "./backend.ts";
 import { removeCgroupTree, type RemoveOptions } from "./remove.ts";
 import type { CgroupUsage, JobCgroup } from "./types.ts";
+
+/** Options of {@link JobCgroupHandle}. */
+export interface JobCgroupOptions {
+  /** Bounds of remove(). */
+  readonly remove?: RemoveOptions;
+  /**
+   * Called after every remove() that removed the job's directories: the job's group removes
+   * itself when this was its last job.
+   */
+  readonly afterRemove?: () => Promise<void>;
+}
 
 /** The cgroup(s) of one job, over a backend. */
 export class JobCgroupHandle implements JobCgroup {
@@ -16,14 +28,14 @@ export class JobCgroupHandle implements JobCgroup {
   /** The job's directory in each hierarchy (one on v2), in hierarchy order. */
   readonly directories: readonly string[];
   readonly #backend: CgroupBackend;
-  readonly #dirs: JobDirs;
-  readonly #removeOptions: RemoveOptions | undefined;
+  readonly #dirs: CgroupDirs;
+  readonly #options: JobCgroupOptions;
   #final: CgroupUsage | undefined;
 
-  constructor(backend: CgroupBackend, dirs: JobDirs, removeOptions?: RemoveOptions) {
+  constructor(backend: CgroupBackend, dirs: CgroupDirs, options: JobCgroupOptions = {}) {
     this.#backend = backend;
     this.#dirs = dirs;
-    this.#removeOptions = removeOptions;
+    this.#options = options;
     this.directories = dirs.directories;
     const placement = backend.placement(dirs);
     this.joinProcsFiles = placement.joinProcsFiles;
@@ -48,7 +60,9 @@ export class JobCgroupHandle implements JobCgroup {
     // The counters vanish with the directories: keep their last values for status reports.
     if (!this.#final) this.#final = await this.usage();
     for (const dir of this.directories) {
-      await removeCgroupTree(this.#backend.fs, dir, this.#removeOptions);
+      await removeCgroupTree(this.#backend.fs, dir, this.#options.remove);
     }
+    // Also after a second remove(): a group a failed release left behind goes then.
+    await this.#options.afterRemove?.();
   }
 }

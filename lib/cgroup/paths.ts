@@ -1,12 +1,14 @@
 /**
- * Names and paths of job cgroups. A job's cgroup is `<parent>/<jobId>` in every hierarchy,
- * where `<parent>` is `<own>/ijr` by default (`<own>` = the daemon's own cgroup in that
- * hierarchy). A relative `parent` is taken under `<own>`; an absolute one (starting with "/")
- * from the hierarchy's root, for operators who delegate a dedicated cgroup to IJR.
+ * Names and paths of job cgroups. A job's cgroup is `<parent>/<group>/<jobId>` in every
+ * hierarchy (`<parent>/<jobId>` without a group), where `<parent>` is `<own>/ijr` by default
+ * (`<own>` = the daemon's own cgroup in that hierarchy) and `<group>` its owner's
+ * (group_name.ts). A relative `parent` is taken under `<own>`; an absolute one (starting with
+ * "/") from the hierarchy's root, for operators who delegate a dedicated cgroup to IJR.
  * @module
  */
 
 import { invalidArgument } from "../errors/mod.ts";
+import { isGroupName } from "./group_name.ts";
 
 /** The default job parent, relative to the daemon's own cgroup. */
 export const DEFAULT_PARENT = "ijr";
@@ -14,13 +16,19 @@ export const DEFAULT_PARENT = "ijr";
 /** What a job ID must look like to become a cgroup directory name. */
 export const JOB_ID_PATTERN: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** Throws INVALID_ARGUMENT unless `jobId` is a safe, single directory name. */
+/**
+ * Throws INVALID_ARGUMENT unless `jobId` is a safe, single directory name that is not shaped
+ * like a group name (a job directly under the parent would be taken for a group).
+ */
 export function validateJobId(jobId: string): void {
   if (!JOB_ID_PATTERN.test(jobId)) {
     throw invalidArgument(
       `job ID "${jobId}" cannot name a cgroup: use 1-128 letters, digits, ".", "_" or "-", ` +
         `starting with a letter or digit`,
     );
+  }
+  if (isGroupName(jobId)) {
+    throw invalidArgument(`job ID "${jobId}" cannot name a cgroup: it is shaped like a group name`);
   }
 }
 
@@ -32,7 +40,8 @@ export function joinCgroupPath(base: string, relative: string): string {
 /**
  * The cgroup path of the job parent in one hierarchy. Rejects "." and ".." components, a
  * parent that is the hierarchy root, and a parent equal to our own cgroup: the parent must be
- * a directory IJR owns alone, because removeStale removes every job-named cgroup in it.
+ * a directory IJR owns alone, because removeStale removes every job-named cgroup in it and in
+ * its groups.
  */
 export function resolveParentPath(ownPath: string, parent: string = DEFAULT_PARENT): string {
   const components = parent.split("/").filter((component) => component !== "");

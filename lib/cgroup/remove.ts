@@ -55,6 +55,18 @@ async function removeTree(fs: CgroupFs, dir: string, deadline: number): Promise<
   await rmdirRetrying(fs, dir, deadline);
 }
 
+/**
+ * Removes the one cgroup `dir`, which must have no child cgroups (rmdir of a cgroup with
+ * children fails as busy, and would be retried until the deadline); a missing `dir` is fine.
+ */
+export async function removeCgroupDir(
+  fs: CgroupFs,
+  dir: string,
+  options: RemoveOptions = {},
+): Promise<void> {
+  await rmdirRetrying(fs, dir, Date.now() + (options.timeoutMs ?? DEFAULT_REMOVE_TIMEOUT_MS));
+}
+
 /** Removes `dir` and the cgroups below it, leaf first; a missing `dir` is fine. */
 export async function removeCgroupTree(
   fs: CgroupFs,

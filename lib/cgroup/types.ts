@@ -1,10 +1,11 @@
 /**
  * The contract between resource control and its users. The daemon prepares the job parent,
- * caps what all jobs use together and removes the empty parents when it stops; the engine
- * asks for a cgroup per job before it spawns the job, hands the join information to the
- * native spawner (so the job's init is inside its cgroups before any job code runs), and
- * asks the cgroup for usage, a kill of everything inside, and removal when the job ends.
- * Nothing here names a cgroup version.
+ * caps what all jobs use together and what each user's jobs use together, and removes the
+ * empty parents when it stops; the engine asks for a cgroup per job, in its owner's group,
+ * before it spawns the job, hands the join information to the native spawner (so the job's
+ * init is inside its cgroups before any job code runs), and asks the cgroup for usage, a
+ * kill of everything inside, and removal when the job ends. Nothing here names a cgroup
+ * version.
  * @module
  */
 
@@ -64,7 +65,8 @@ export interface JobCgroup {
 
 /**
  * Caps on what all jobs of one daemon use together, kept by the kernel on the job parent (the
- * cgroup every job cgroup lives under). A cap left undefined means no cap ("max").
+ * cgroup every job cgroup lives under), or on what all jobs of one user use together, kept on
+ * the user's group. A cap left undefined means no cap ("max").
  */
 export interface AllJobsCaps {
   /** Tasks (processes and threads) of all jobs together. */
@@ -87,8 +89,8 @@ export interface MemoryAvailable {
 
 /**
  * Resource control as the daemon and the job engine see it, the same on cgroup v1 and v2:
- * job cgroups under the daemon's own cgroup (or `--cgroup-parent`), each with its limits
- * written before the job starts.
+ * job cgroups under the daemon's own cgroup (or `--cgroup-parent`), in their owner's group
+ * (`<parent>/<group>/<jobId>`), each with its limits written before the job starts.
  */
 export interface CgroupController {
   /** 1 for cgroup v1 (including hybrid hosts), 2 for the unified hierarchy. */
@@ -101,11 +103,28 @@ export interface CgroupController {
    * other method prepares by itself when it needs to.
    */
   prepare(): Promise<void>;
-  /** Creates the job's cgroup(s) and writes its limits. */
-  create(jobId: string, limits: JobLimits): Promise<JobCgroup>;
-  /** Opens the cgroup of a job left by a previous daemon run, if it still exists. */
-  open(jobId: string): Promise<JobCgroup | undefined>;
-  /** Removes job cgroups whose IDs are not in `keep` (leftovers from a crash). */
+  /**
+   * Creates the job's cgroup(s) and writes its limits. With `group` (the owner's,
+   * `userGroupName(owner)`) the job's cgroup is `<parent>/<group>/<jobId>`: the group is made
+   * by its first job, with its caps written (capGroup, capEveryGroup) before the job's cgroup
+   * is made in it, and removed by the removal of its last job's cgroup. Without a group the
+   * job's cgroup is `<parent>/<jobId>`, the layout of an ijrd before groups, under no
+   * per-user cap. INVALID_ARGUMENT for a job ID or group that cannot name a cgroup,
+   * FAILED_PRECONDITION for a limit the controllers cannot keep, ALREADY_EXISTS when the
+   * job's cgroup is there.
+   */
+  create(jobId: string, limits: JobLimits, group?: string): Promise<JobCgroup>;
+  /**
+   * Opens the cgroup of a job left by a previous daemon run, if it still exists: in `group`
+   * (as create), or directly under the parent without one. Its removal removes an emptied
+   * group as create's does.
+   */
+  open(jobId: string, group?: string): Promise<JobCgroup | undefined>;
+  /**
+   * Kills and removes the job cgroups whose IDs are not in `keep` (leftovers from a crash):
+   * those in groups, and those directly under the parent (left by an ijrd from before
+   * groups); then every group left without jobs. Resolves to the IDs removed, sorted.
+   */
   removeStale(keep: ReadonlySet<string>): Promise<string[]>;
   /**
    * Writes the caps on what all jobs use together on the job parent; a cap left undefined
@@ -117,13 +136,33 @@ export interface CgroupController {
   /** Reads back the caps in force on the job parent, as the kernel keeps them. */
   readAllJobsCaps(): Promise<AllJobsCaps>;
   /**
+   * Gives `group` caps of its own on what all of its jobs use together (`pids.max` and the
+   * memory limit on the group's cgroup, as capAllJobs on the parent; undefined = lifted):
+   * written now when the group exists, and again whenever it is made. They take precedence
+   * over capEveryGroup's. INVALID_ARGUMENT for a cap out of range or a name that is not a
+   * group's, FAILED_PRECONDITION as for capAllJobs.
+   */
+  capGroup(group: string, caps: AllJobsCaps): Promise<void>;
+  /**
+   * Sets the caps of every group that has none of its own (capGroup): written now on each
+   * group that exists, and on each group made from now on (ijrd's per-user caps; see
+   * perUserCaps). Errors as capGroup.
+   */
+  capEveryGroup(caps: AllJobsCaps): Promise<void>;
+  /**
+   * Reads back the caps in force on `group`, as the kernel keeps them; undefined while the
+   * group does not exist (it has no running job).
+   */
+  readGroupCaps(group: string): Promise<AllJobsCaps | undefined>;
+  /**
    * The smallest memory limit on the path from the job parent up to the root (the job
    * parent's own cap counts), or the host's MemTotal when that is smaller or there is none.
    */
   memoryAvailable(): Promise<MemoryAvailable>;
   /**
-   * Removes the job parent directories IJR created below its own cgroup when they are empty
-   * (at daemon shutdown, and after tests). An absolute parent is the operator's and stays.
+   * Removes the groups without jobs, then the job parent directories IJR created below its
+   * own cgroup when they are empty (at daemon shutdown, and after tests). An absolute parent
+   * is the operator's and stays.
    */
   removeEmptyParents(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 /**
- * The cgroup v1 backend. A job gets one directory `<parent>/<jobId>` in each mounted
- * hierarchy IJR uses (cpu, cpuacct, memory, blkio, pids, freezer; several controllers may
- * share a hierarchy). Its init joins them by writing "0" to each `cgroup.procs` before exec.
+ * The cgroup v1 backend. A job gets one directory `<parent>/<group>/<jobId>` (or
+ * `<parent>/<jobId>` without a group) in each mounted hierarchy IJR uses (cpu, cpuacct,
+ * memory, blkio, pids, freezer; several controllers may share a hierarchy), and so does its
+ * group. Its init joins them by writing "0" to each `cgroup.procs` before exec.
  *
  * | limit | file |
  * |---|---|
@@ -10,19 +11,26 @@
  * | IOPS | `blkio.throttle.read_iops_device`, `blkio.throttle.write_iops_device`: one "MAJ:MIN N" per write |
  * | pids | `pids.max` |
  *
- * The caps on all jobs go on the job parent: `pids.max` in the pids hierarchy and
- * `memory.limit_in_bytes` (+ memsw) in the memory hierarchy, which must be hierarchical
- * (`memory.use_hierarchy` 1) for the jobs' memory to count against it. v1 spells "no memory
- * limit" as -1 ("max" is refused), and keeps memsw >= memory at every write.
+ * The caps on all jobs go on the job parent, a group's caps on the group: `pids.max` in the
+ * pids hierarchy and `memory.limit_in_bytes` (+ memsw) in the memory hierarchy, which must be
+ * hierarchical (`memory.use_hierarchy` 1) for the jobs' memory to count against it. v1 spells
+ * "no memory limit" as -1 ("max" is refused), and keeps memsw >= memory at every write. A
+ * group needs nothing else: every v1 controller reaches every cgroup of its hierarchy.
  *
- * Only files inside the job's own directories and the job parent are written; the
- * directories above the parent are only created.
+ * Only files inside the job's own directories, its group's and the job parent's are written;
+ * the directories above the parent are only created.
  * @module
  */
 
 import { failedPrecondition, IjrError } from "../errors/mod.ts";
-import type { CgroupBackend, JobDirs, JobPlacement, MemoryLimitAt } from "./backend.ts";
-import { jobDirsOf } from "./backend.ts";
+import type {
+  CapsTarget,
+  CgroupBackend,
+  CgroupDirs,
+  JobPlacement,
+  MemoryLimitAt,
+} from "./backend.ts";
+import { cgroupDirsOf } from "./backend.ts";
 import { parseLimitValue } from "./caps.ts";
 import type { V1Controller, V1Layout } from "./detect.ts";
 import { type CgroupFs, hostCgroupFs, makeCgroupDir, readOptional, writeCgroupFile } from "./fs.ts";
@@ -96,16 +104,24 @@ export class V1Backend implements CgroupBackend {
     }
   }
 
-  jobDirs(jobId: string): JobDirs {
+  dirsBelowParent(relative: readonly string[]): CgroupDirs {
     const dirs = new Map<string, string>();
     for (const place of this.places) {
-      const dir = cgroupDir(place.mountPoint, joinCgroupPath(place.parentPath, jobId));
+      const dir = relative.length === 0
+        ? place.parentDir
+        : cgroupDir(place.mountPoint, joinCgroupPath(place.parentPath, relative.join("/")));
       for (const controller of place.controllers) dirs.set(controller, dir);
     }
-    return jobDirsOf(dirs);
+    return cgroupDirsOf(dirs);
   }
 
-  async writeLimits(dirs: JobDirs, limits: JobLimits): Promise<void> {
+  prepareGroup(): Promise<void> {
+    // Every controller of a hierarchy reaches every cgroup in it, and a new memory cgroup
+    // inherits use_hierarchy: a group is ready as soon as it exists.
+    return Promise.resolve();
+  }
+
+  async writeLimits(dirs: CgroupDirs, limits: JobLimits): Promise<void> {
     const fs = this.fs;
     const dirOf = (controller: V1Controller) => dirs.byController.get(controller);
     await writeCgroupFile(fs, `${dirOf("cpu")}/cpu.shares`, String(limits.cpuShares));
@@ -139,33 +155,33 @@ export class V1Backend implements CgroupBackend {
     await writeCgroupFile(fs, `${dirOf("pids")}/pids.max`, String(limits.pids));
   }
 
-  placement(dirs: JobDirs): JobPlacement {
+  placement(dirs: CgroupDirs): JobPlacement {
     return {
       joinProcsFiles: dirs.directories.map((dir) => `${dir}/cgroup.procs`),
       cloneIntoDir: undefined,
     };
   }
 
-  readUsage(dirs: JobDirs): Promise<CgroupUsage> {
+  readUsage(dirs: CgroupDirs): Promise<CgroupUsage> {
     return readV1Usage(this.fs, {
       cpuacct: dirs.byController.get("cpuacct"),
       memory: dirs.byController.get("memory"),
     });
   }
 
-  killAll(dirs: JobDirs): Promise<void> {
+  killAll(dirs: CgroupDirs): Promise<void> {
     return killAllV1(this.fs, {
       freezerDir: dirs.byController.get("freezer"),
       dirs: dirs.directories,
     }, this.#options.kill);
   }
 
-  async writeAllJobsCaps(caps: AllJobsCaps): Promise<void> {
+  async writeCaps(dirs: CgroupDirs, caps: AllJobsCaps, { on }: CapsTarget): Promise<void> {
     // detect.ts refuses a v1 host without cpu, memory and pids hierarchies.
-    const pidsDir = this.#placeOf("pids")!.parentDir;
-    const memoryDir = this.#placeOf("memory")!.parentDir;
+    const pidsDir = dirs.byController.get("pids")!;
+    const memoryDir = dirs.byController.get("memory")!;
     // Checked before anything is written: a refused cap changes nothing.
-    if (caps.memoryBytes !== undefined) await this.#requireHierarchical(memoryDir);
+    if (caps.memoryBytes !== undefined) await this.#requireHierarchical(memoryDir, on);
     await writeCgroupFile(
       this.fs,
       `${pidsDir}/pids.max`,
@@ -176,17 +192,17 @@ export class V1Backend implements CgroupBackend {
 
   /**
    * Without use_hierarchy a v1 memory cgroup's limit covers only its own tasks, never its
-   * children's: a cap on the job parent would hold nothing. Since Linux 5.11 every memory
-   * cgroup is hierarchical (the file reads 1 and refuses 0); where the file is absent there
-   * is no other mode either.
+   * children's: a cap on the job parent or a group would hold nothing. Since Linux 5.11 every
+   * memory cgroup is hierarchical (the file reads 1 and refuses 0); where the file is absent
+   * there is no other mode either.
    */
-  async #requireHierarchical(memoryDir: string): Promise<void> {
+  async #requireHierarchical(memoryDir: string, on: string): Promise<void> {
     const file = `${memoryDir}/memory.use_hierarchy`;
     const value = await readOptional(this.fs, file);
     if (value !== undefined && value.trim() !== "1") {
       throw failedPrecondition(
         `${file} is ${value.trim()}: the memory cgroup of the jobs is not hierarchical, so a ` +
-          `memory cap on all jobs would not hold; turn use_hierarchy on above IJR's cgroup`,
+          `memory cap on ${on} would not hold; turn use_hierarchy on above IJR's cgroup`,
       );
     }
   }
@@ -208,10 +224,10 @@ export class V1Backend implements CgroupBackend {
     for (const file of order) await writeCgroupFile(this.fs, file, value);
   }
 
-  async readAllJobsCaps(): Promise<AllJobsCaps> {
+  async readCaps(dirs: CgroupDirs): Promise<AllJobsCaps> {
     const [pids, memory] = await Promise.all([
-      this.fs.readFile(`${this.#placeOf("pids")!.parentDir}/pids.max`),
-      this.fs.readFile(`${this.#placeOf("memory")!.parentDir}/memory.limit_in_bytes`),
+      this.fs.readFile(`${dirs.byController.get("pids")}/pids.max`),
+      this.fs.readFile(`${dirs.byController.get("memory")}/memory.limit_in_bytes`),
     ]);
     return { pids: parseLimitValue(pids), memoryBytes: parseLimitValue(memory) };
   }

@@ -1,6 +1,7 @@
 /**
- * The cgroup v2 backend. A job gets `<parent>/<jobId>` in the unified hierarchy and is cloned
- * straight into it (CLONE_INTO_CGROUP), so it never runs outside its limits.
+ * The cgroup v2 backend. A job gets `<parent>/<group>/<jobId>` (or `<parent>/<jobId>` without
+ * a group) in the unified hierarchy and is cloned straight into it (CLONE_INTO_CGROUP), so it
+ * never runs outside its limits.
  *
  * Controllers must be enabled in `cgroup.subtree_control` of every cgroup above the job, and
  * the kernel refuses that for a cgroup that holds processes ("no internal processes"; the
@@ -8,7 +9,8 @@
  * must enable controllers and holds processes (the daemon), those move into a leaf
  * `<own>/ijr-daemon` first. The root's files are never written: what the root has not
  * enabled is simply unavailable. A cgroup other than our own that holds processes is never
- * emptied; that is an error naming it.
+ * emptied; that is an error naming it. A group holds no processes, only job cgroups, so it
+ * enables the jobs' controllers in its own `cgroup.subtree_control` as soon as it is made.
  *
  * | limit | file |
  * |---|---|
@@ -17,17 +19,19 @@
  * | IOPS | `io.max`: one "MAJ:MIN riops=N wiops=M" line per disk |
  * | pids | `pids.max` |
  *
- * The caps on all jobs go on the job parent: `pids.max`, `memory.max` and, when swap is
- * accounted, `memory.swap.max` 0 (or all "max" when there is no cap). Their files exist
- * because prepare() enabled the controllers in the cgroup above the parent.
+ * The caps on all jobs go on the job parent, a group's caps on the group: `pids.max`,
+ * `memory.max` and, when swap is accounted, `memory.swap.max` 0 (or all "max" when there is
+ * no cap). Their files exist because prepare() enabled the controllers in the cgroups above
+ * the parent and in the parent (for its groups).
  * @module
  */
 
 import { failedPrecondition, IjrError } from "../errors/mod.ts";
 import {
+  type CapsTarget,
   type CgroupBackend,
-  type JobDirs,
-  jobDirsOf,
+  type CgroupDirs,
+  cgroupDirsOf,
   type JobPlacement,
   type MemoryLimitAt,
 } from "./backend.ts";
@@ -187,13 +191,29 @@ export class V2Backend implements CgroupBackend {
     ], { available, parentDir: this.#parentDir });
   }
 
-  jobDirs(jobId: string): JobDirs {
-    const dir = this.#dir(joinCgroupPath(this.#parentPath, jobId));
-    return jobDirsOf(new Map(V2_CONTROLLERS.map((controller) => [controller, dir])));
+  dirsBelowParent(relative: readonly string[]): CgroupDirs {
+    const dir = relative.length === 0
+      ? this.#parentDir
+      : this.#dir(joinCgroupPath(this.#parentPath, relative.join("/")));
+    return cgroupDirsOf(new Map(V2_CONTROLLERS.map((controller) => [controller, dir])));
+  }
+
+  async prepareGroup(dirs: CgroupDirs, available: ReadonlySet<string>): Promise<void> {
+    const [dir] = dirs.directories;
+    // A new group is given what the job parent enables (its cgroup.controllers); it holds
+    // no processes, so the kernel lets it pass them on to its jobs.
+    const enabled = parseControllerList(await this.fs.readFile(`${dir}/cgroup.subtree_control`));
+    const missing = V2_CONTROLLERS.filter((name) => available.has(name) && !enabled.has(name));
+    if (missing.length === 0) return;
+    await writeCgroupFile(
+      this.fs,
+      `${dir}/cgroup.subtree_control`,
+      missing.map((name) => `+${name}`).join(" "),
+    );
   }
 
   async writeLimits(
-    dirs: JobDirs,
+    dirs: CgroupDirs,
     limits: JobLimits,
     available: ReadonlySet<string>,
   ): Promise<void> {
@@ -213,24 +233,28 @@ export class V2Backend implements CgroupBackend {
     await writeCgroupFile(fs, `${dir}/pids.max`, String(limits.pids));
   }
 
-  placement(dirs: JobDirs): JobPlacement {
+  placement(dirs: CgroupDirs): JobPlacement {
     return { joinProcsFiles: [], cloneIntoDir: dirs.directories[0] };
   }
 
-  readUsage(dirs: JobDirs): Promise<CgroupUsage> {
+  readUsage(dirs: CgroupDirs): Promise<CgroupUsage> {
     return readV2Usage(this.fs, dirs.directories[0]);
   }
 
-  killAll(dirs: JobDirs): Promise<void> {
+  killAll(dirs: CgroupDirs): Promise<void> {
     return killAllV2(this.fs, dirs.directories[0], this.#options.kill);
   }
 
-  async writeAllJobsCaps(caps: AllJobsCaps, available: ReadonlySet<string>): Promise<void> {
-    const dir = this.#parentDir;
+  async writeCaps(
+    dirs: CgroupDirs,
+    caps: AllJobsCaps,
+    { available, on }: CapsTarget,
+  ): Promise<void> {
+    const [dir] = dirs.directories;
     requireControllers([
-      [caps.pids !== undefined, "pids", "a pids cap on all jobs"],
-      [caps.memoryBytes !== undefined, "memory", "a memory cap on all jobs"],
-    ], { available, parentDir: dir });
+      [caps.pids !== undefined, "pids", `a pids cap on ${on}`],
+      [caps.memoryBytes !== undefined, "memory", `a memory cap on ${on}`],
+    ], { available, parentDir: this.#parentDir });
     // Without the controller there is no file, and nothing to lift either.
     if (available.has("pids")) {
       await writeCgroupFile(
@@ -248,10 +272,11 @@ export class V2Backend implements CgroupBackend {
     }
   }
 
-  async readAllJobsCaps(): Promise<AllJobsCaps> {
+  async readCaps(dirs: CgroupDirs): Promise<AllJobsCaps> {
+    const [dir] = dirs.directories;
     const [pids, memory] = await Promise.all([
-      readOptional(this.fs, `${this.#parentDir}/pids.max`),
-      readOptional(this.fs, `${this.#parentDir}/memory.max`),
+      readOptional(this.fs, `${dir}/pids.max`),
+      readOptional(this.fs, `${dir}/memory.max`),
     ]);
     return {
       pids: pids === undefined ? undefined : parseLimitValue(pids),

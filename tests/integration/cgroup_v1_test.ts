@@ -185,6 +185,15 @@ rootTest("cgroup v1: a restarted daemon reopens its jobs and removes stale ones"
   try {
     const job = await first.create("survivor", await resolveJobLimits({}));
     const child = spawnInto(job, ["sleep", "30"]);
+    // In every hierarchy before removeStale kills: a kill finds only the tasks already in,
+    // and a task joining after it would keep its cgroup busy.
+    for (let tries = 0; tries < 250; tries++) {
+      const inAll = await Promise.all(
+        job.joinProcsFiles.map(async (file) => (await pidsIn(file)).includes(child.pid)),
+      );
+      if (inAll.every(Boolean)) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     // A second controller with the same parent plays the restarted daemon.
     const parent = parents[0].slice(parents[0].lastIndexOf("/") + 1);
     const second = await createCgroupController({ parent });
