@@ -34,6 +34,8 @@ export interface DaemonFlags {
   defaultMemory: string;
   maxPids: string;
   maxMemory: string;
+  maxPidsPerUser: string;
+  maxMemoryPerUser: string;
   userns: string;
   usernsPool: string;
   seccomp: string;
@@ -128,6 +130,18 @@ export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>)
     .option(
       "--max-memory <size>",
       'most memory of all jobs together ("auto": what ijrd may use, less max(1g, 10%))',
+      "auto",
+    )
+    .option(
+      "--max-pids-per-user <number>",
+      "most processes and threads of one user's jobs together " +
+        '("auto": --max-pids × --max-jobs-per-user / --max-jobs)',
+      "auto",
+    )
+    .option(
+      "--max-memory-per-user <size>",
+      "most memory of one user's jobs together " +
+        '("auto": --max-memory × --max-jobs-per-user / --max-jobs)',
       "auto",
     )
     .option(

@@ -16,7 +16,7 @@ import { RootfsStore } from "../rootfs/mod.ts";
 import { type DaemonSettings, preflight, PreflightError } from "./preflight.ts";
 import type { DaemonFlags } from "./program.ts";
 import { logEvent, serve } from "./serve.ts";
-import { resolveWorkerCaps } from "./worker_caps.ts";
+import { resolveUserCaps, resolveWorkerCaps } from "./worker_caps.ts";
 import { checkPoolAgainstHost, parsePool, readHostIds } from "./userns_check.ts";
 
 /** Runs ijrd until SIGTERM/SIGINT; returns the exit code (2 for start-up problems). */
@@ -45,6 +45,8 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       memoryBytes: (await cgroups.memoryAvailable()).bytes,
     });
     await cgroups.capAllJobs(caps);
+    const userCaps = resolveUserCaps(flags, caps, settings);
+    await cgroups.capEveryGroup(userCaps);
     const userns = openUserNamespaces(flags, settings);
     const jobs = await JobManager.open({
       stateDir: settings.stateDir,
@@ -67,6 +69,8 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       state: settings.stateDir,
       // What all jobs together may use, as the kernel reads it back.
       caps: await cgroups.readAllJobsCaps(),
+      // What each user's jobs together may use (written on each user's group as it is made).
+      userCaps,
       userns: userns ? `${userns.start}:${userns.count}` : "off",
       seccomp: flags.seccomp,
     });

@@ -16,6 +16,7 @@ import {
   DEFAULT_CPU_SHARES,
   DEFAULT_PIDS,
   type JobCgroup,
+  userGroupName,
 } from "../cgroup/mod.ts";
 import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import { defaultSeccompFilter } from "../native/mod.ts";
@@ -295,7 +296,8 @@ export class JobManager {
     let cgroup: JobCgroup | undefined;
     let spawned: SpawnedJob;
     try {
-      cgroup = await this.#options.cgroups?.create(id, limits);
+      // In the owner's group: one user's jobs together stay under the per-user caps.
+      cgroup = await this.#options.cgroups?.create(id, limits, userGroupName(request.owner));
       spawned = spawnJob({
         mountPoint: this.#mountPoint,
         lowerDir: lease.path,

@@ -1,11 +1,14 @@
 /**
  * Sharing a worker, through the real ijrd and ijrctl: a job's output stops at its limit and
- * every stream of it ends normally; job delete, for its owner only; admission refusals; and
- * retention when ijrd starts.
+ * every stream of it ends normally; job delete, for its owner only; admission refusals;
+ * retention when ijrd starts; and one user's fork bombs held at that user's cap while another
+ * user's job starts and runs.
  */
 import assert from "node:assert/strict";
-import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import { userGroupName } from "../../lib/cgroup/mod.ts";
+import { cleanupDaemon, startDaemon, type TestDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 rootTest(
   "fair share: the output limit, job delete, admission and retention through ijrd",
@@ -26,7 +29,11 @@ rootTest(
         "0123456789",
       ]);
       const [id, ...rest] = flood.stdout.split("\n");
-      assert.equal(rest.join("\n"), "0123456789\n".repeat(90) + "0123456789");
+      assert.equal(
+        rest.join("\n"),
+        "0123456789\n".repeat(90) + "0123456789",
+        flood.stderr + daemon.stderr(),
+      );
       assert.equal(flood.code, 153, flood.stderr);
       const status = await daemon.ctl("alice", ["job", "status", id]);
       assert.match(status.stdout, /^State: +stopped \(signal 25, output limit exceeded\)$/m);
@@ -109,6 +116,100 @@ rootTest(
       const ids = JSON.parse(listed.stdout).map((job: { id: string }) => job.id);
       assert.deepEqual(ids.sort(), [running, newest].sort());
       assert.equal(ids.includes(bobJob), false);
+    } finally {
+      await cleanupDaemon(daemon);
+    }
+  },
+);
+
+/** The v1 pids hierarchy's folder of a test daemon's job parent (its `--cgroup-parent`). */
+async function pidsParentOf(daemon: TestDaemon): Promise<string> {
+  const lines = (await Deno.readTextFile(`/proc/${daemon.process.pid}/cgroup`)).split("\n");
+  const own = lines.find((line) => line.split(":")[1]?.split(",").includes("pids"));
+  assert.ok(own, "this test needs the v1 pids controller (the CI host has it)");
+  const base = own.split(":")[2].replace(/\/$/, "");
+  return `/sys/fs/cgroup/pids${base}/ijr-e2e-${Deno.pid}-${daemon.port}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+async function tasksIn(dir: string): Promise<number> {
+  return Number(await Deno.readTextFile(`${dir}/pids.current`));
+}
+
+rootTest(
+  "fair share: alice's fork bombs in two jobs stay at her --max-pids-per-user while bob's job starts and runs",
+  async () => {
+    // The worker's cap alone would let alice's bombs take every task; her own cap leaves bob
+    // his. Each job keeps the default --pids (1024): only the caps can stop the bombs.
+    const daemon = await startDaemon(["--max-pids=60", "--max-pids-per-user=30"]);
+    const bombs: string[] = [];
+    try {
+      await uploadBusybox(daemon);
+      assert.match(daemon.stderr(), /"userCaps":\{"pids":30,"memoryBytes":[0-9]+\}/);
+      const parent = await pidsParentOf(daemon);
+      const aliceGroup = `${parent}/${userGroupName("alice")}`;
+      const bobGroup = `${parent}/${userGroupName("bob")}`;
+      // Each bomb waits a second first, so both jobs are in before either fills the cap (a
+      // job whose init cannot fork its command would fail to start, which is not the point).
+      for (let i = 0; i < 2; i++) {
+        const started = await daemon.ctl("alice", [
+          "job",
+          "start",
+          "--rootfs=bb",
+          "--",
+          "sh",
+          "-c",
+          "sleep 1; exec probe forkbomb",
+        ]);
+        assert.equal(started.code, 0, started.stderr);
+        bombs.push(started.stdout.trim());
+      }
+      assert.equal(await Deno.readTextFile(`${aliceGroup}/pids.max`), "30\n");
+      assert.ok(
+        await waitFor(async () => await tasksIn(aliceGroup).catch(() => -1) === 30, 10_000),
+        `alice's group holds ${await tasksIn(aliceGroup).catch(() => "no")} tasks, not 30`,
+      );
+
+      // Bob's job starts while alice's bombs fill her cap, forks five processes and ends.
+      const bobRun = daemon.ctl("bob", [
+        "job",
+        "start",
+        "--rootfs=bb",
+        "--output",
+        "--",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do sleep 1 & done; wait; echo ran 5",
+      ]);
+      let highestAlice = 0;
+      let highestAll = 0;
+      let done = false;
+      const settled = bobRun.finally(() => done = true);
+      while (!done) {
+        highestAlice = Math.max(highestAlice, await tasksIn(aliceGroup));
+        highestAll = Math.max(highestAll, await tasksIn(parent));
+        await Promise.race([settled, sleep(10)]);
+      }
+      const bob = await bobRun;
+      assert.equal(bob.code, 0, bob.stderr);
+      const [bobJob, ...output] = bob.stdout.split("\n");
+      assert.equal(output.join("\n"), "ran 5\n");
+      assert.equal(highestAlice, 30, "alice's bombs stay at her cap while bob's job runs");
+      assert.ok(highestAll <= 60, `all jobs together reached ${highestAll} tasks`);
+      const status = await daemon.ctl("bob", ["job", "status", bobJob]);
+      assert.match(status.stdout, /^State: +exited 0$/m);
+      // Bob's group goes with his last job; alice's bombs are still at her cap.
+      assert.ok(await waitFor(async () => !(await exists(bobGroup)), 5_000));
+      assert.equal(await tasksIn(aliceGroup), 30);
+
+      for (const id of bombs) {
+        const stopped = await daemon.ctl("alice", ["job", "stop", id, "--grace=0s"]);
+        assert.equal(stopped.code, 0, stopped.stderr);
+      }
+      assert.ok(await waitFor(async () => !(await exists(aliceGroup)), 5_000));
     } finally {
       await cleanupDaemon(daemon);
     }

@@ -18,22 +18,11 @@ import {
   withTestController,
 } from "../helpers/cgroup_support.ts";
 import { rootTest } from "../helpers/root.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 const MIB = 1024 * 1024;
 /** v1's "no memory limit": the page counter's maximum with 4 KiB pages. */
 const V1_UNLIMITED = "9223372036854771712\n";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passed; returns whether it held. */
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(20);
-  }
-}
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { rootTest } from "../helpers/root.ts";
+import { sleep } from "../helpers/wait.ts";
 import { resolveJobLimits } from "../../lib/cgroup/mod.ts";
 import type { JobCgroupHandle } from "../../lib/cgroup/job_cgroup.ts";
 import {
@@ -8,8 +9,6 @@ import {
   statusWithin,
   withTestController,
 } from "../helpers/cgroup_support.ts";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 rootTest("cgroup v1: CPU shares 512 and 1024 split a saturated machine about 1:2", async () => {
   const hog = await cgroupHog();

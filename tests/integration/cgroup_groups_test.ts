@@ -20,22 +20,11 @@ import {
   withTestController,
 } from "../helpers/cgroup_support.ts";
 import { rootTest } from "../helpers/root.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 const MIB = 1024 * 1024;
 const ALICE = userGroupName("alice");
 const BOB = userGroupName("bob");
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passed; returns whether it held. */
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(20);
-  }
-}
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);

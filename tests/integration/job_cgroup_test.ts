@@ -3,11 +3,15 @@ import assert from "node:assert/strict";
 import { outputText, startBusybox, withManager } from "../helpers/jobs.ts";
 import { rootTest } from "../helpers/root.ts";
 import { parentDirsOf, withTestController } from "../helpers/cgroup_support.ts";
+import { userGroupName } from "../../lib/cgroup/mod.ts";
+
+/** The group of the helpers' jobs (owner "t"): every job's cgroup is in its owner's group. */
+const GROUP = userGroupName("t");
 
 async function cgroupFile(dirs: string[], controller: string, id: string, file: string) {
   const dir = dirs.find((d) => d.includes(`/${controller}/`) || d.includes(`/${controller},`));
   assert.ok(dir, `a ${controller} hierarchy`);
-  return (await Deno.readTextFile(`${dir}/${id}/${file}`)).trim();
+  return (await Deno.readTextFile(`${dir}/${GROUP}/${id}/${file}`)).trim();
 }
 
 rootTest(
@@ -36,7 +40,8 @@ rootTest(
         assert.equal(final.state, "stopped");
         assert.ok(final.cpuNanos !== undefined && final.cpuNanos > 0n);
         for (const dir of parentDirsOf(cgroups)) {
-          assert.throws(() => Deno.statSync(`${dir}/${job.id}`), Deno.errors.NotFound);
+          // The job's cgroup, and with it its group (the owner's last job).
+          assert.throws(() => Deno.statSync(`${dir}/${GROUP}`), Deno.errors.NotFound);
         }
       }, { cgroups });
     });
@@ -110,7 +115,7 @@ rootTest("cgroups: a fork bomb under pids 64 stays at 64 tasks and stop cleans i
       const final = await manager.stop(bomb.id, { graceMs: 300 });
       assert.equal(final.state, "stopped");
       for (const dir of parentDirsOf(cgroups)) {
-        assert.throws(() => Deno.statSync(`${dir}/${bomb.id}`), Deno.errors.NotFound);
+        assert.throws(() => Deno.statSync(`${dir}/${GROUP}`), Deno.errors.NotFound);
       }
     }, { cgroups });
   });

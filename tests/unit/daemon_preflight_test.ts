@@ -38,6 +38,8 @@ async function withFiles(fn: (dir: string, flags: DaemonFlags) => Promise<void> 
       defaultMemory: "2g",
       maxPids: "auto",
       maxMemory: "auto",
+      maxPidsPerUser: "auto",
+      maxMemoryPerUser: "auto",
       userns: "on",
       usernsPool: "1879048192:268304384",
       seccomp: "default",
