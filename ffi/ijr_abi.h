@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0xd63f4308d9b24b06ULL
+#define IJR_ABI_HASH 0x1d30b4f6e955783dULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096
@@ -23,16 +23,16 @@
 #define IJR_SPAWN_FLAG_PROBE_MOUNTS 2
 /* ids in a job's user namespace: 0..65535 */
 #define IJR_USERNS_RANGE 0x10000
-/* the init's descriptor of the status pipe (write end) */
-#define IJR_INIT_STATUS_FD 3
+/* the init's descriptor of the job's end file */
+#define IJR_INIT_END_FD 3
 /* the init's descriptor of the error pipe (write end) */
 #define IJR_INIT_ERROR_FD 4
 /* the init's descriptor of the job's output file */
 #define IJR_INIT_OUTPUT_FD 5
 /* 'IJRS' in little-endian order */
 #define IJR_INIT_STATUS_MAGIC 0x534a5249
-/* version of the init's command line and of struct ijr_init_status */
-#define IJR_INIT_PROTOCOL_VERSION 2
+/* version of the init's command line, of its descriptors and of struct ijr_init_status (3: the end is recorded in a file, so that it outlives ijrd) */
+#define IJR_INIT_PROTOCOL_VERSION 3
 /* longest path or link target of an extraction record */
 #define IJR_EXTRACT_PATH_MAX 4096
 
@@ -40,45 +40,46 @@
 enum ijr_spawn_step {
   IJR_STEP_VALIDATE_SPEC = 0,
   IJR_STEP_OPEN_OUTPUT = 1,
-  IJR_STEP_MAKE_PIPES = 2,
-  IJR_STEP_LOAD_INIT = 3,
-  IJR_STEP_ALLOCATE_STACK = 4,
-  IJR_STEP_CLONE = 5,
-  IJR_STEP_SET_PARENT_DEATH_SIGNAL = 6,
-  IJR_STEP_JOIN_CGROUPS = 7,
-  IJR_STEP_UNSHARE_CGROUP_NAMESPACE = 8,
-  IJR_STEP_SET_HOSTNAME = 9,
-  IJR_STEP_MAKE_MOUNTS_PRIVATE = 10,
-  IJR_STEP_MOUNT_SCRATCH = 11,
-  IJR_STEP_PREPARE_WRITABLE_LAYER = 12,
-  IJR_STEP_IDMAP_ROOTFS = 13,
-  IJR_STEP_INSPECT_ROOTFS = 14,
-  IJR_STEP_MOUNT_ROOT = 15,
-  IJR_STEP_MOUNT_PROC = 16,
-  IJR_STEP_MOUNT_DEV = 17,
-  IJR_STEP_MOUNT_SYS = 18,
-  IJR_STEP_MOUNT_TMP = 19,
-  IJR_STEP_PIVOT_ROOT = 20,
-  IJR_STEP_MASK_PATHS = 21,
-  IJR_STEP_LOOPBACK_UP = 22,
-  IJR_STEP_OPEN_NETWORK = 23,
-  IJR_STEP_ARRANGE_DESCRIPTORS = 24,
-  IJR_STEP_ENTER_USER_NAMESPACE = 25,
-  IJR_STEP_DROP_CAPABILITIES = 26,
-  IJR_STEP_SET_NO_NEW_PRIVS = 27,
-  IJR_STEP_SET_RESOURCE_LIMITS = 28,
+  IJR_STEP_OPEN_END_FILE = 2,
+  IJR_STEP_MAKE_PIPES = 3,
+  IJR_STEP_LOAD_INIT = 4,
+  IJR_STEP_ALLOCATE_STACK = 5,
+  IJR_STEP_CLONE = 6,
+  IJR_STEP_SET_PARENT_DEATH_SIGNAL = 7,
+  IJR_STEP_JOIN_CGROUPS = 8,
+  IJR_STEP_UNSHARE_CGROUP_NAMESPACE = 9,
+  IJR_STEP_SET_HOSTNAME = 10,
+  IJR_STEP_MAKE_MOUNTS_PRIVATE = 11,
+  IJR_STEP_MOUNT_SCRATCH = 12,
+  IJR_STEP_PREPARE_WRITABLE_LAYER = 13,
+  IJR_STEP_IDMAP_ROOTFS = 14,
+  IJR_STEP_INSPECT_ROOTFS = 15,
+  IJR_STEP_MOUNT_ROOT = 16,
+  IJR_STEP_MOUNT_PROC = 17,
+  IJR_STEP_MOUNT_DEV = 18,
+  IJR_STEP_MOUNT_SYS = 19,
+  IJR_STEP_MOUNT_TMP = 20,
+  IJR_STEP_PIVOT_ROOT = 21,
+  IJR_STEP_MASK_PATHS = 22,
+  IJR_STEP_LOOPBACK_UP = 23,
+  IJR_STEP_OPEN_NETWORK = 24,
+  IJR_STEP_ARRANGE_DESCRIPTORS = 25,
+  IJR_STEP_ENTER_USER_NAMESPACE = 26,
+  IJR_STEP_DROP_CAPABILITIES = 27,
+  IJR_STEP_SET_NO_NEW_PRIVS = 28,
   IJR_STEP_INSTALL_SECCOMP = 29,
   IJR_STEP_EXEC_INIT = 30,
   IJR_STEP_INIT_ARGUMENTS = 31,
   IJR_STEP_INIT_PROTECT = 32,
   IJR_STEP_INIT_SIGNALS = 33,
   IJR_STEP_START_COMMAND = 34,
-  IJR_STEP_COMMAND_DESCRIPTORS = 35,
-  IJR_STEP_COMMAND_WORKDIR = 36,
-  IJR_STEP_EXEC_COMMAND = 37,
-  IJR_STEP_EXEC_INTERPRETER = 38,
-  IJR_STEP_SEARCH_PATH = 39,
-  IJR_STEP_COUNT_ = 40,
+  IJR_STEP_SET_RESOURCE_LIMITS = 35,
+  IJR_STEP_COMMAND_DESCRIPTORS = 36,
+  IJR_STEP_COMMAND_WORKDIR = 37,
+  IJR_STEP_EXEC_COMMAND = 38,
+  IJR_STEP_EXEC_INTERPRETER = 39,
+  IJR_STEP_SEARCH_PATH = 40,
+  IJR_STEP_COUNT_ = 41,
 };
 
 /* How a command ended. */
@@ -133,7 +134,7 @@ struct ijr_spawn_spec {
   uint64_t host_gid; /* host gid of the job's root */
   uint64_t seccomp_filter; /* struct sock_filter[]; 0: no filter */
   uint64_t seccomp_filter_len; /* instructions in seccomp_filter */
-  int64_t status_fd; /* out: read end of the init's status pipe */
+  uint64_t end_path; /* the file the init records the command's end in */
   uint64_t error; /* out: a struct ijr_spawn_error filled on failure */
 };
 _Static_assert(sizeof(struct ijr_spawn_spec) == 200, "ijr_spawn_spec: size");
@@ -160,7 +161,7 @@ _Static_assert(offsetof(struct ijr_spawn_spec, host_uid) == 152, "ijr_spawn_spec
 _Static_assert(offsetof(struct ijr_spawn_spec, host_gid) == 160, "ijr_spawn_spec.host_gid: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter) == 168, "ijr_spawn_spec.seccomp_filter: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter_len) == 176, "ijr_spawn_spec.seccomp_filter_len: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, status_fd) == 184, "ijr_spawn_spec.status_fd: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, end_path) == 184, "ijr_spawn_spec.end_path: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, error) == 192, "ijr_spawn_spec.error: offset");
 
 /* Why a job could not be started: the step, the errno and the path or name it was working on. Data, not prose: TypeScript words it. */
@@ -174,7 +175,7 @@ _Static_assert(offsetof(struct ijr_spawn_error, errno_value) == 0, "ijr_spawn_er
 _Static_assert(offsetof(struct ijr_spawn_error, step) == 4, "ijr_spawn_error.step: offset");
 _Static_assert(offsetof(struct ijr_spawn_error, detail) == 8, "ijr_spawn_error.detail: offset");
 
-/* How the job's command ended, as its init saw it, sent once on the status pipe. */
+/* How the job's command ended, as its init saw it, written once at the start of the job's end file (whether or not ijrd is running). */
 struct ijr_init_status {
   uint32_t magic; /* IJR_INIT_STATUS_MAGIC */
   uint16_t version; /* IJR_INIT_PROTOCOL_VERSION */

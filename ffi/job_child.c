@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,17 +41,6 @@ static int set_hostname(struct ijr_child *child) {
 /* No exec may gain privileges (setuid files, file capabilities) from here on. */
 static int set_no_new_privs(struct ijr_child *child) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return ijr_fail(child, errno, "", "");
-  return 0;
-}
-
-/* The output limit, kept by the kernel: no file the job writes may grow past it
- * (RLIMIT_FSIZE; a write that would is cut short, the next fails with EFBIG and SIGXFSZ),
- * and its output file is one of them. Soft and hard: the job has no CAP_SYS_RESOURCE to
- * raise it again. */
-static int set_resource_limits(struct ijr_child *child) {
-  if (child->max_output_bytes == 0) return 0;
-  struct rlimit fsize = {child->max_output_bytes, child->max_output_bytes};
-  if (setrlimit(RLIMIT_FSIZE, &fsize) != 0) return ijr_fail(child, errno, "RLIMIT_FSIZE", "");
   return 0;
 }
 
@@ -86,7 +74,8 @@ struct step {
 /* Below, in order: every mount as the host's root, in a mount namespace the host owns (the job
  * can mount nothing); the network opened; the descriptors closed; then the job's user
  * namespace, its parent-death signal (changing ids clears it), its capabilities, no new
- * privileges, its resource limits and the seccomp filter, as the last steps before the init.
+ * privileges and the seccomp filter, as the last steps before the init. (The output limit is
+ * the command's, set by the init: the init's own report must never be cut short by it.)
  */
 static const struct step CHECKLIST[] = {
     {IJR_STEP_JOIN_CGROUPS, ijr_join_cgroups},
@@ -111,7 +100,6 @@ static const struct step CHECKLIST[] = {
     {IJR_STEP_SET_PARENT_DEATH_SIGNAL, set_parent_death_signal},
     {IJR_STEP_DROP_CAPABILITIES, ijr_drop_capabilities},
     {IJR_STEP_SET_NO_NEW_PRIVS, set_no_new_privs},
-    {IJR_STEP_SET_RESOURCE_LIMITS, set_resource_limits},
     {IJR_STEP_INSTALL_SECCOMP, ijr_install_seccomp},
     {IJR_STEP_EXEC_INIT, exec_init}, /* returns only on failure */
 };

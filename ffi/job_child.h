@@ -45,7 +45,7 @@ struct ijr_child {
   int init_program_fd;             /* the sealed memfd holding ijr-init */
   int error_fd;                    /* write end of the CLOEXEC error pipe */
   int output_fd;                   /* the job's output file */
-  int status_fd;                   /* write end of the status pipe */
+  int end_fd;                      /* the job's end file, for the init's report */
   enum ijr_spawn_step step;        /* the step running, named in reports */
   /* The overlay's folders, filled in by the writable layer's step; `lower` is the rootfs's
    * idmapped mount when the job has a user namespace, the rootfs itself otherwise. */

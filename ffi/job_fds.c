@@ -1,6 +1,6 @@
 /*
  * The descriptors the job's init starts with, and nothing else: 0, 1 and 2 on the job's own
- * /dev/null, and the three the init needs at fixed numbers (IJR_INIT_STATUS_FD,
+ * /dev/null, and the three the init needs at fixed numbers (IJR_INIT_END_FD,
  * IJR_INIT_ERROR_FD, IJR_INIT_OUTPUT_FD). Every other descriptor of the daemon is closed:
  * those it inherited without close-on-exec from whatever started it (a descriptor of the
  * host's / would be a way out of the job's root) and its own stdout and stderr (its log).
@@ -54,7 +54,7 @@ static int close_from(int first) {
 int ijr_arrange_descriptors(struct ijr_child *child) {
   int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0) return ijr_fail(child, errno, "/dev/null", "");
-  int sources[5] = {null_fd, child->status_fd, child->error_fd, child->output_fd,
+  int sources[5] = {null_fd, child->end_fd, child->error_fd, child->output_fd,
                     child->init_program_fd};
   int parked[5];
   for (int i = 0; i < 5; i++) {
@@ -66,14 +66,14 @@ int ijr_arrange_descriptors(struct ijr_child *child) {
       {parked[0], 0},
       {parked[0], 1},
       {parked[0], 2},
-      {parked[1], IJR_INIT_STATUS_FD},
+      {parked[1], IJR_INIT_END_FD},
       {parked[2], IJR_INIT_ERROR_FD},
       {parked[3], IJR_INIT_OUTPUT_FD},
   };
   for (int i = 0; i < 6; i++) {
     if (dup2(targets[i][0], targets[i][1]) < 0) return ijr_fail(child, errno, "dup2", "");
   }
-  child->status_fd = IJR_INIT_STATUS_FD;
+  child->end_fd = IJR_INIT_END_FD;
   child->error_fd = IJR_INIT_ERROR_FD;
   child->output_fd = IJR_INIT_OUTPUT_FD;
   if (dup3(parked[4], INIT_PROGRAM_FD, O_CLOEXEC) < 0) return ijr_fail(child, errno, "dup3", "");

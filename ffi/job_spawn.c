@@ -1,6 +1,6 @@
 /*
- * ijr_spawn, the parent side of starting a job: prepare (validate the spec, open the output,
- * make the pipes, load the init program, map the child's stack), clone the child into its
+ * ijr_spawn, the parent side of starting a job: prepare (validate the spec, open the output
+ * and the end file, make the error pipe, load the init program, map the child's stack), clone the child into its
  * namespaces (it runs the checklist in job_child.c and execs the init), then collect: the
  * error pipe's EOF means the command runs, a report means it could not be started.
  */
@@ -36,7 +36,7 @@ long ijr_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), voi
 struct resources {
   char **argv, **envp, **procs;
   int output_fd;
-  int status_pipe[2];
+  int end_fd;
   int error_pipe[2];
   void *stack_map;
   size_t stack_map_bytes;
@@ -124,7 +124,7 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
       (spec->scratch_dir && !valid_path(spec->scratch_dir))) {
     return fail(error, IJR_STEP_VALIDATE_SPEC, ENAMETOOLONG, "mount_point, lower_dir or scratch_dir");
   }
-  if (!spec->hostname || !spec->output_path || !spec->workdir || !spec->argv) {
+  if (!spec->hostname || !spec->output_path || !spec->end_path || !spec->workdir || !spec->argv) {
     return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "a required string is missing");
   }
   if ((spec->seccomp_filter == 0) != (spec->seccomp_filter_len == 0) ||
@@ -143,13 +143,12 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   const char *output_path = (const char *)(uintptr_t)spec->output_path;
   res->output_fd = open(output_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (res->output_fd < 0) return fail(error, IJR_STEP_OPEN_OUTPUT, errno, output_path);
-  /* The command's status travels back through a pipe: nothing to create on disk per job,
-   * and the bytes wait in the pipe until the daemon reaps the init. Only its read end stays
-   * here, non-blocking (an init that was killed writes nothing). */
-  if (pipe2(res->status_pipe, O_CLOEXEC) != 0) return fail(error, IJR_STEP_MAKE_PIPES, errno, "status");
-  if (fcntl(res->status_pipe[0], F_SETFL, O_NONBLOCK) != 0) {
-    return fail(error, IJR_STEP_MAKE_PIPES, errno, "status");
-  }
+  /* The command's end is recorded in a file the init holds open: it is there for ijrd to
+   * read whether ijrd reaps the init or was down when the job ended (live restore). Empty
+   * until then; only the init has it open for writing, and the job cannot reach it. */
+  const char *end_path = (const char *)(uintptr_t)spec->end_path;
+  res->end_fd = open(end_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (res->end_fd < 0) return fail(error, IJR_STEP_OPEN_END_FILE, errno, end_path);
   if (pipe2(res->error_pipe, O_CLOEXEC) != 0) return fail(error, IJR_STEP_MAKE_PIPES, errno, "error");
   int init_fd = init_program_fd();
   if (init_fd < 0) return fail(error, IJR_STEP_LOAD_INIT, -init_fd, "");
@@ -184,7 +183,7 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   child->init_program_fd = init_fd;
   child->error_fd = res->error_pipe[1];
   child->output_fd = res->output_fd;
-  child->status_fd = res->status_pipe[1];
+  child->end_fd = res->end_fd;
   return 0;
 }
 
@@ -255,8 +254,7 @@ static int32_t collect(long pid, struct resources *res, struct ijr_spawn_error *
 /* Closing only releases (descriptors opened for writing nothing ijrd reads back here), and
  * munmap of a mapping made here cannot fail: their results change nothing. */
 static void release(struct resources *res) {
-  int fds[] = {res->output_fd,    res->status_pipe[0], res->status_pipe[1],
-               res->error_pipe[0], res->error_pipe[1]};
+  int fds[] = {res->output_fd, res->end_fd, res->error_pipe[0], res->error_pipe[1]};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
     if (fds[i] >= 0) (void)close(fds[i]);
   }
@@ -270,7 +268,7 @@ int32_t ijr_spawn(struct ijr_spawn_spec *spec) {
   struct ijr_spawn_error *error = (struct ijr_spawn_error *)(uintptr_t)spec->error;
   if (!error) return -EINVAL;
   struct resources res = {
-      .output_fd = -1, .status_pipe = {-1, -1}, .error_pipe = {-1, -1},
+      .output_fd = -1, .end_fd = -1, .error_pipe = {-1, -1},
   };
   struct ijr_child child;
   memset(&child, 0, sizeof(child));
@@ -287,9 +285,6 @@ int32_t ijr_spawn(struct ijr_spawn_spec *spec) {
     result = WIFEXITED(status) && WEXITSTATUS(status) == 0
                  ? 0
                  : fail(error, IJR_STEP_MOUNT_ROOT, EPROTO, "the probe ended without a report");
-  } else if (result > 0) {
-    spec->status_fd = res.status_pipe[0];
-    res.status_pipe[0] = -1;
   }
   release(&res);
   return result;

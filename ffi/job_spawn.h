@@ -14,10 +14,10 @@
 
 #define IJR_EXPORT __attribute__((visibility("default")))
 
-/* Spawns the job. Returns the init's PID (> 0) in the caller's PID namespace and the status
- * pipe's read end in spec->status_fd, or -errno with spec->error filled. Thread-safe. With
- * IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL the init dies with the calling thread, which must then
- * live as long as the job. */
+/* Spawns the job. Returns the init's PID (> 0) in the caller's PID namespace, or -errno with
+ * spec->error filled. The init records the command's end in spec->end_path. Thread-safe.
+ * With IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL the init dies with the calling thread, which must
+ * then live as long as the job; without it the job outlives ijrd (live restore). */
 IJR_EXPORT int32_t ijr_spawn(struct ijr_spawn_spec *spec);
 
 #endif

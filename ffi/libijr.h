@@ -38,5 +38,6 @@ IJR_EXPORT int32_t ijr_seccomp_default_filter(uint8_t *out, uint64_t capacity);
 
 #include "extract.h"
 #include "job_spawn.h"
+#include "process_watch.h"
 #include "record_file.h"
 #endif

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,9 +99,21 @@ struct command_start {
   int report_fd;
 };
 
+/* The output limit, kept by the kernel: no file the job writes may grow past it
+ * (RLIMIT_FSIZE; a write that would is cut short, the next fails with EFBIG and SIGXFSZ),
+ * and its output file is one of them. Soft and hard: the job has no CAP_SYS_RESOURCE to
+ * raise it again. Set here, for the command and what it starts, not for the init: the
+ * init's record of the end must never be cut short by it. */
+static void limit_output(int report_fd, const struct init_job *job) {
+  if (job->max_output_bytes == 0) return;
+  struct rlimit fsize = {job->max_output_bytes, job->max_output_bytes};
+  if (setrlimit(RLIMIT_FSIZE, &fsize) != 0) fail(report_fd, IJR_STEP_SET_RESOURCE_LIMITS, "RLIMIT_FSIZE");
+}
+
 static int command_main(void *arg) {
   const struct command_start *start = arg;
   const struct init_job *job = start->job;
+  limit_output(start->report_fd, job);
   /* The init's end of the pipe; this process's copy only has to go (close releases the
    * descriptor whatever it returns). */
   (void)close(start->read_fd);

@@ -9,7 +9,7 @@
 #include "../job_child.h"
 
 /* The job, from the init's command line (main.c). The descriptors are fixed:
- * IJR_INIT_STATUS_FD, IJR_INIT_ERROR_FD and IJR_INIT_OUTPUT_FD (ijr_abi.h). */
+ * IJR_INIT_END_FD, IJR_INIT_ERROR_FD and IJR_INIT_OUTPUT_FD (ijr_abi.h). */
 struct init_job {
   uint64_t max_output_bytes; /* 0: no limit */
   uint64_t timeout_ms;       /* 0: none */

@@ -4,7 +4,7 @@
  *   ijr-init PROTOCOL MAX_OUTPUT_BYTES TIMEOUT_MS GRACE_MS WORKDIR COMMAND [ARGS...]
  *
  * with the job's environment and exactly these descriptors: 0, 1 and 2 on the job's
- * /dev/null, IJR_INIT_STATUS_FD (where to report the command's end), IJR_INIT_ERROR_FD
+ * /dev/null, IJR_INIT_END_FD (the file to record the command's end in), IJR_INIT_ERROR_FD
  * (where to report a failure to start it) and IJR_INIT_OUTPUT_FD (the job's output).
  * PROTOCOL is IJR_INIT_PROTOCOL_VERSION: an init of another version refuses to run rather
  * than misread its arguments.
@@ -35,14 +35,14 @@ void ijr_init_fail(enum ijr_spawn_step step, int err, const char *detail) {
 }
 
 /* Non-dumpable first: from here on the job's processes cannot open /proc/1/fd/N (the
- * status pipe among them), /proc/1/mem or /proc/1/environ; exec made the init dumpable
+ * end file among them), /proc/1/mem or /proc/1/environ; exec made the init dumpable
  * again. The name: executed from a memfd, the process would be "memfd:ijr-init" in ps. And
  * none of the three descriptors may reach the command except the output, as its stdout and
  * stderr (dup2 clears the flag on the copies). */
 static void protect(void) {
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) ijr_init_fail(IJR_STEP_INIT_PROTECT, errno, "dumpable");
   if (prctl(PR_SET_NAME, "ijr-init", 0, 0, 0) != 0) ijr_init_fail(IJR_STEP_INIT_PROTECT, errno, "name");
-  const int kept[] = {IJR_INIT_STATUS_FD, IJR_INIT_ERROR_FD, IJR_INIT_OUTPUT_FD};
+  const int kept[] = {IJR_INIT_END_FD, IJR_INIT_ERROR_FD, IJR_INIT_OUTPUT_FD};
   for (int i = 0; i < 3; i++) {
     if (fcntl(kept[i], F_SETFD, FD_CLOEXEC) != 0) {
       ijr_init_fail(IJR_STEP_INIT_PROTECT, errno, "FD_CLOEXEC");

@@ -13,8 +13,9 @@
  * (RLIMIT_FSIZE, set by the spawner); ijrd watches the output and stops the job when it
  * reaches it (an inotify instance per job would run into fs.inotify.max_user_instances,
  * 128 by default), and the init's report says so when the output is at its limit. When the
- * command ends, the init reports how (and why it stopped it, if it did) on the status pipe
- * and exits with the command's status (128+n for signal n).
+ * command ends, the init records how (and why it stopped it, if it did) in the job's end
+ * file and exits with the command's status (128+n for signal n). The file, not a pipe: ijrd
+ * may be down when the job ends (live restore), and reads the record when it is back.
  */
 #include "init.h"
 
@@ -41,9 +42,10 @@ struct supervisor {
   enum ijr_stop_reason reason; /* IJR_STOP_NONE until the init begins a stop */
 };
 
-/* Sends the command's end on the status pipe, in one write of a few bytes (atomic), then
- * exits with the same status. Nothing can be done if the write fails: ijrd then has only the
- * init's own exit status, which says the same. */
+/* Records the command's end at the start of the end file, in one write of a few bytes, then
+ * exits with the same status. No fsync: the record only has to outlive ijrd, not the host
+ * (the job does not outlive the host either). Nothing can be done if the write fails: ijrd
+ * then has only the init's own exit status, which says the same, or none if ijrd was down. */
 static void __attribute__((noreturn)) finish(const struct supervisor *s, int kind, int value) {
   enum ijr_stop_reason reason = s->reason;
   /* The output can reach its limit and the command die of it (SIGXFSZ) before ijrd's watch
@@ -65,7 +67,7 @@ static void __attribute__((noreturn)) finish(const struct supervisor *s, int kin
     status.end_sec = now.tv_sec;
     status.end_nsec = now.tv_nsec;
   }
-  ssize_t written = write(IJR_INIT_STATUS_FD, &status, sizeof(status));
+  ssize_t written = pwrite(IJR_INIT_END_FD, &status, sizeof(status), 0);
   (void)written;
   syscall(SYS_exit_group, kind == IJR_END_SIGNAL ? 128 + value : value);
   __builtin_unreachable();

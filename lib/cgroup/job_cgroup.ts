@@ -7,6 +7,7 @@
  */
 
 import type { CgroupBackend, CgroupDirs } from "./backend.ts";
+import { listProcsRecursive } from "./kill.ts";
 import { removeCgroupTree, type RemoveOptions } from "./remove.ts";
 import type { CgroupUsage, JobCgroup } from "./types.ts";
 
@@ -54,6 +55,14 @@ export class JobCgroupHandle implements JobCgroup {
 
   killAll(): Promise<void> {
     return this.#backend.killAll(this.#dirs);
+  }
+
+  async processes(): Promise<number[]> {
+    const all = new Set<number>();
+    for (const dir of this.directories) {
+      for (const pid of await listProcsRecursive(this.#backend.fs, dir)) all.add(pid);
+    }
+    return [...all].sort((a, b) => a - b);
   }
 
   async remove(): Promise<void> {

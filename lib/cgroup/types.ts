@@ -59,6 +59,11 @@ export interface JobCgroup {
   usage(): Promise<CgroupUsage>;
   /** Kills every task in the cgroup (v2 cgroup.kill; v1 freeze, SIGKILL each, thaw). */
   killAll(): Promise<void>;
+  /**
+   * The processes in the cgroup and any cgroup below it, in every hierarchy (host pids,
+   * each once): where a restarted ijrd looks for a job's init.
+   */
+  processes(): Promise<number[]>;
   /** Removes the cgroup directories, retrying while the kernel reports them busy. */
   remove(): Promise<void>;
 }

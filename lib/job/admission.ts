@@ -51,8 +51,20 @@ export class Admission {
           "(--max-jobs-per-user); try again when one ends",
       );
     }
+    return this.#count(owner);
+  }
+
+  /**
+   * Counts a job that already runs: one a restarted ijrd adopted (live restore). It is never
+   * refused, even past the limits (lowered since it started): it runs, so it counts.
+   */
+  readmit(owner: string): AdmissionTicket {
+    return this.#count(owner);
+  }
+
+  #count(owner: string): AdmissionTicket {
     this.#total++;
-    this.#byOwner.set(owner, mine + 1);
+    this.#byOwner.set(owner, (this.#byOwner.get(owner) ?? 0) + 1);
     let released = false;
     return {
       release: () => {

@@ -4,10 +4,18 @@
  * and streams the output to any number of readers.
  *
  * Life of a job: validate -> resolve limits -> job folder -> lease the rootfs -> cgroup ->
- * ijr_spawn (returns once the command is exec'd) -> running -> the init ends -> read the
- * command's status -> cgroup usage, kill, remove -> lease released -> record final -> (disk
- * scratch) scratch folder removed in the background. A start that fails at any step undoes
- * the steps before it, so it leaves no job, folder, cgroup or lease.
+ * ijr_spawn (returns once the command is exec'd) -> running -> the init records the
+ * command's end in the job's end file and exits -> the end file read -> cgroup usage, kill,
+ * remove -> lease released -> record final -> (disk scratch) scratch folder removed in the
+ * background. A start that fails at any step undoes the steps before it, so it leaves no
+ * job, folder, cgroup or lease.
+ *
+ * Live restore (`liveRestore`): jobs outlive the manager. Its shutdown leaves them running,
+ * and a crash of ijrd does too (their inits have no parent-death signal); the next manager
+ * over the same state folder adopts every job whose init still runs (found in the job's
+ * cgroup, held by a pidfd: lib/job/init_process.ts) and records the end of every job that
+ * ended meanwhile from its end file and its cgroup. The init keeps the job's timeout and the
+ * kernel its limits all along.
  * @module
  */
 
@@ -19,14 +27,16 @@ import {
   userGroupName,
 } from "../cgroup/mod.ts";
 import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
-import { defaultSeccompFilter } from "../native/mod.ts";
 import {
+  abiConstant,
+  defaultSeccompFilter,
+  ExitWatch,
   readCommandStatus,
-  signalProcess,
+  reapPidfd,
   type SpawnedJob,
   spawnJob,
   type WaitResult,
-} from "../native/spawn.ts";
+} from "../native/mod.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
 import { FinishedJobs, summarize } from "./finished_jobs.ts";
@@ -36,7 +46,15 @@ import { followOutput } from "./output_reader.ts";
 import { commandEnd } from "./command_end.ts";
 import { OutputLimitWatch } from "./output_limit_watch.ts";
 import { stateDiskError } from "./state_disk.ts";
+import {
+  AdoptedInit,
+  ChildInit,
+  EndedInit,
+  findAdoptableInit,
+  type InitProcess,
+} from "./init_process.ts";
 import { Reaper } from "./reaper.ts";
+import { openStateVersion } from "./state_version.ts";
 import { validateStartRequest } from "./start_request.ts";
 import { RANGE_SIZE, type UsernsLease, type UsernsPool } from "./userns_pool.ts";
 import {
@@ -91,14 +109,19 @@ export interface JobManagerOptions {
   readonly userns?: UsernsPool;
   /** Whether jobs run under the default seccomp filter (default true; ijrd --seccomp). */
   readonly seccomp?: boolean;
+  /**
+   * Jobs outlive this manager (ijrd --live-restore): shutdown() leaves them running, their
+   * inits have no parent-death signal, and open() adopts them. Default false: shutdown()
+   * stops every job, and a job's init dies with the thread that started it.
+   */
+  readonly liveRestore?: boolean;
 }
 
 /** A running job's live parts. */
 interface LiveJob {
   status: JobStatus;
-  readonly pid: number;
-  /** Where the init reports the command's status; read and closed when the init ends. */
-  readonly statusFd: number;
+  /** Its init: a child of this process, or adopted after a restart (live restore). */
+  readonly init: InitProcess;
   /** The first record's write: the final one must not overtake it. */
   readonly recorded: Promise<void>;
   readonly folder: JobFolder;
@@ -115,10 +138,12 @@ interface LiveJob {
   outputWatch?: OutputLimitWatch;
   /** The output reached its limit: the job is being stopped for it. */
   outputLimitReached?: boolean;
-  /** The init has been reaped: its pid may belong to another process now, never signal it. */
+  /** The init has ended (and, a child, been reaped): nothing may be signalled any more. */
   reaped?: boolean;
   /** Its first record could not be written: the job is ended and forgotten, not listed. */
   unrecorded?: boolean;
+  /** Why its end cannot be known, if nothing records it (a job that ended while ijrd was down). */
+  lostReason?: string;
 }
 
 /**
@@ -145,7 +170,10 @@ export class JobManager {
   readonly #finished: FinishedJobs;
   readonly #live = new Map<string, LiveJob>();
   readonly #admission: Admission;
+  /** Waits for the inits this process spawned (its children). */
   readonly #reaper = new Reaper();
+  /** Waits for the inits it adopted (live restore): not its children. */
+  readonly #exits = new ExitWatch();
   readonly #mountPoint: string;
   readonly #folders: JobFolders;
   /** The seccomp filter every job gets, compiled once; undefined when off. */
@@ -171,15 +199,19 @@ export class JobManager {
   }
 
   /**
-   * Opens a manager over a state folder: finished jobs are kept, jobs recorded as running
-   * are marked lost (their supervisor is gone, and with it, by the parent-death signal,
-   * their processes), and their leftovers (scratch folders, cgroups) are removed.
+   * Opens a manager over a state folder: finished jobs are kept; a job recorded as running is
+   * adopted when its init still runs, recorded as it ended when it ended while no manager
+   * watched it, or marked lost with the reason (its init was of an ijrd before live restore,
+   * and died with it); the leftovers of jobs that are over (scratch folders, cgroups) are
+   * removed. Throws for a state folder of a newer ijrd (lib/job/state_version.ts).
    */
   static async open(options: JobManagerOptions): Promise<JobManager> {
     const manager = new JobManager(options);
     await Deno.mkdir(`${options.stateDir}/jobs`, { recursive: true, mode: 0o700 });
+    await openStateVersion(options.stateDir);
     await ensureEmptyDir(manager.#mountPoint);
     const finished: JobStatus[] = [];
+    const running: { job: JobStatus; initProtocol?: number }[] = [];
     for (const id of await listJobIds(options.stateDir)) {
       const paths = jobPaths(options.stateDir, id);
       const loaded = await loadJob(options.stateDir, id);
@@ -194,25 +226,152 @@ export class JobManager {
         continue;
       }
       const job = loaded.job;
-      await Deno.remove(paths.scratch, { recursive: true }).catch(() => {});
       if (job.state === "running") {
-        const lost: JobStatus = {
-          ...job,
-          state: "lost",
-          pid: undefined,
-          endedAt: new Date(),
-          message: "ijrd stopped while the job was running",
-        };
-        saveJob(options.stateDir, lost, paths.finalRecordTemp);
-        finished.push(lost);
+        running.push(loaded);
       } else {
+        await Deno.remove(paths.scratch, { recursive: true }).catch(() => {});
         finished.push(job);
       }
     }
     // Retention applies at once: jobs past --retain or --retain-for go now.
     manager.#finished.load(finished);
-    await options.cgroups?.removeStale(new Set());
+    // Every job that still runs keeps its cgroup; every other job cgroup is stale.
+    const adopted = new Set<string>();
+    for (const { job, initProtocol } of running) {
+      if (await manager.#restore(job, initProtocol)) adopted.add(job.id);
+    }
+    await options.cgroups?.removeStale(adopted);
     return manager;
+  }
+
+  /**
+   * A job recorded as running when the manager opens: adopted (true) when its init still
+   * runs and speaks this ijrd's protocol; otherwise its end is recorded: as the init recorded
+   * it in the end file, or lost with the reason.
+   */
+  async #restore(job: JobStatus, initProtocol: number | undefined): Promise<boolean> {
+    const paths = jobPaths(this.#options.stateDir, job.id);
+    const cgroup = await this.#options.cgroups?.open(job.id, userGroupName(job.owner));
+    const protocol = abiConstant("IJR_INIT_PROTOCOL_VERSION");
+    const init = cgroup ? await findAdoptableInit(cgroup) : undefined;
+    if (init && initProtocol === protocol) {
+      this.#adopt(job, init, cgroup);
+      return true;
+    }
+    let lostReason: string | undefined;
+    if (initProtocol === undefined) {
+      // Before live restore, an init died with its ijrd (parent-death signal).
+      lostReason = "ijrd stopped while the job was running";
+    } else if (initProtocol !== protocol) {
+      lostReason = `its init speaks protocol ${initProtocol}, which this ijrd cannot adopt`;
+      if (init) {
+        // Left alone: it may be adopted by an ijrd that speaks its protocol.
+        init.close();
+        console.error(`ijrd: job ${job.id} is left running: ${lostReason}`);
+        this.#recordLost(job, `${lostReason}; left running`);
+        return true;
+      }
+    } else {
+      // Without live restore its init died with ijrd (parent-death signal); with it, the
+      // init was killed (by another hand: it records every end it sees), or the host
+      // restarted.
+      lostReason = "ijrd stopped while the job was running, and its init ended without " +
+        "recording how the job ended";
+    }
+    // Its init has ended: its end, as recorded, through the same steps as a job ending now.
+    const live = this.#liveJob(job, new EndedInit(), {
+      folder: { id: job.id, paths },
+      cgroup,
+    });
+    live.lostReason = lostReason;
+    await this.#finish(live, undefined);
+    return false;
+  }
+
+  /** Records a job as lost now (its end cannot be known). */
+  #recordLost(job: JobStatus, message: string): void {
+    const lost: JobStatus = {
+      ...job,
+      state: "lost",
+      pid: undefined,
+      endedAt: new Date(),
+      message,
+    };
+    const paths = jobPaths(this.#options.stateDir, job.id);
+    saveJob(this.#options.stateDir, lost, paths.finalRecordTemp);
+    this.#finished.add(lost);
+  }
+
+  /**
+   * Takes a running job of a previous ijrd on as if it had started it: its rootfs lease, its
+   * place among the running jobs, its user namespace's id range, its output limit's watch,
+   * and a wait for its init's end.
+   */
+  #adopt(job: JobStatus, init: AdoptedInit, cgroup: JobCgroup | undefined): void {
+    const paths = jobPaths(this.#options.stateDir, job.id);
+    let lease: RootfsLease;
+    try {
+      lease = this.#options.rootfs.acquire(job.rootfs, job.id);
+    } catch (error) {
+      // The job has its root mounted already; nothing to hold it by, so nothing to release.
+      console.error(`ijrd: adopted job ${job.id} holds no lease of ${job.rootfs}: ${error}`);
+      lease = { name: job.rootfs, path: "", release: () => {} };
+    }
+    const hostUid = job.isolation?.userNamespace?.hostUid;
+    const userns = hostUid === undefined ? undefined : this.#options.userns?.claim(hostUid);
+    const live = this.#liveJob({ ...job, pid: init.pid }, init, {
+      folder: { id: job.id, paths },
+      cgroup,
+      lease,
+      ticket: this.#admission.readmit(job.owner),
+      userns,
+    });
+    this.#live.set(job.id, live);
+    this.#watchOutput(live);
+    this.#exits.watch(init.pidfd, () => {
+      // Reaped here when this process happens to be its parent (a manager reopened in the
+      // same process); otherwise its parent reaps it, and its end file says how it ended.
+      const result = reapPidfd(init.pidfd);
+      init.close();
+      void this.#finish(live, typeof result === "object" ? result : undefined);
+    });
+  }
+
+  /** A LiveJob for a job that already runs, or ran; what it does not hold is a no-op. */
+  #liveJob(
+    status: JobStatus,
+    init: InitProcess,
+    parts:
+      & Pick<LiveJob, "folder" | "cgroup">
+      & Partial<Pick<LiveJob, "lease" | "ticket" | "userns">>,
+  ): LiveJob {
+    let resolveEnded!: (status: JobStatus) => void;
+    const ended = new Promise<JobStatus>((resolve) => resolveEnded = resolve);
+    const release = () => {};
+    return {
+      status,
+      init,
+      recorded: Promise.resolve(),
+      lease: { name: status.rootfs, path: "", release },
+      ticket: { release },
+      ...parts,
+      ended,
+      resolveEnded,
+    };
+  }
+
+  /** Stops the job when its output reaches its limit (the kernel holds it there already). */
+  #watchOutput(live: LiveJob): void {
+    const maxOutputBytes = live.status.maxOutputBytes;
+    if (maxOutputBytes === undefined) return;
+    live.outputWatch = new OutputLimitWatch(live.folder.paths.output, maxOutputBytes, () => {
+      live.outputLimitReached = true;
+      void this.#stop(
+        live,
+        this.#options.defaultGraceMs,
+        `output limit exceeded (${maxOutputBytes} bytes)`,
+      );
+    });
   }
 
   /** Starts a job; returns once its command runs, or throws the precise reason it cannot. */
@@ -306,6 +465,8 @@ export class JobManager {
           : { dir: paths.scratch },
         hostname: id,
         outputPath: paths.output,
+        endPath: paths.end,
+        outlivesIjrd: this.#options.liveRestore,
         workdir,
         argv: request.argv,
         env,
@@ -326,35 +487,19 @@ export class JobManager {
       userns?.release();
       throw error;
     }
-    const { pid, statusFd } = spawned;
-    const status: JobStatus = { ...starting, pid };
-    let resolveEnded!: (status: JobStatus) => void;
-    const ended = new Promise<JobStatus>((resolve) => resolveEnded = resolve);
+    const { pid } = spawned;
+    const init = new ChildInit(pid);
     const live: LiveJob = {
-      status,
-      pid,
-      statusFd,
+      ...this.#liveJob({ ...starting, pid }, init, { folder, cgroup, lease, ticket, userns }),
       recorded,
-      folder,
-      lease,
-      cgroup,
-      ticket,
-      userns,
-      ended,
-      resolveEnded,
     };
+    const status = live.status;
     this.#live.set(id, live);
-    if (maxOutputBytes !== undefined) {
-      live.outputWatch = new OutputLimitWatch(paths.output, maxOutputBytes, () => {
-        live.outputLimitReached = true;
-        void this.#stop(
-          live,
-          this.#options.defaultGraceMs,
-          `output limit exceeded (${maxOutputBytes} bytes)`,
-        );
-      });
-    }
-    this.#reaper.watch(pid, (result) => this.#finish(live, result));
+    this.#watchOutput(live);
+    this.#reaper.watch(pid, (result) => {
+      init.reaped = true;
+      void this.#finish(live, result);
+    });
     try {
       await recorded;
     } catch (error) {
@@ -407,7 +552,7 @@ export class JobManager {
     // Reaped, the job is only being recorded: its pid is free for any other process.
     if (live.reaped) return await live.ended;
     live.stopReason ??= reason;
-    signalProcess(live.pid, SIGTERM);
+    live.init.signal(SIGTERM);
     let graceTimer: ReturnType<typeof setTimeout> | undefined;
     const graceOver = new Promise<"grace over">((resolve) => {
       graceTimer = setTimeout(() => resolve("grace over"), graceMs);
@@ -418,7 +563,7 @@ export class JobManager {
       // Kill everything: the cgroup holds every process of the job, and the init's death
       // tears the PID namespace down as well.
       await live.cgroup?.killAll().catch(() => {});
-      signalProcess(live.pid, SIGKILL);
+      live.init.signal(SIGKILL);
     }
     return await live.ended;
   }
@@ -495,20 +640,45 @@ export class JobManager {
 
   /** Stops every running job (recorded as stopped), waits for them and their cleanup. */
   async shutdown(options: { graceMs?: number } = {}): Promise<void> {
-    const graceMs = options.graceMs ?? this.#options.defaultGraceMs;
-    await Promise.all(
-      [...this.#live.values()].map((live) => this.#stop(live, graceMs, "stopped: ijrd shut down")),
-    );
+    if (this.#options.liveRestore) {
+      this.#leaveRunning();
+    } else {
+      const graceMs = options.graceMs ?? this.#options.defaultGraceMs;
+      await Promise.all(
+        [...this.#live.values()].map((live) =>
+          this.#stop(live, graceMs, "stopped: ijrd shut down")
+        ),
+      );
+    }
+    await this.#exits.close();
     this.#finished.close();
     await this.#folders.close();
     await this.#finished.settled();
   }
 
-  async #finish(live: LiveJob, initResult: WaitResult): Promise<void> {
+  /**
+   * Live restore: lets go of every running job, which keeps running, its record saying so,
+   * for the next manager to adopt. Nothing of the job is released on disk or in the kernel.
+   */
+  #leaveRunning(): void {
+    this.#reaper.close();
+    for (const live of this.#live.values()) {
+      live.outputWatch?.close();
+      if (live.init instanceof AdoptedInit) live.init.close();
+    }
+    this.#live.clear();
+  }
+
+  /**
+   * Records a job's end once its init has ended: `initResult` is how the init ended when this
+   * process reaped it, undefined when it was not this process's child (adopted, or ended
+   * while no manager watched it).
+   */
+  async #finish(live: LiveJob, initResult: WaitResult | undefined): Promise<void> {
     live.reaped = true;
     live.outputWatch?.close();
     const id = live.status.id;
-    const command = commandEnd(readCommandStatus(live.statusFd), initResult);
+    const command = commandEnd(readCommandStatus(live.folder.paths.end), initResult);
     let usage;
     let message: string | undefined;
     try {
@@ -549,17 +719,23 @@ export class JobManager {
     } else if (live.stopReason) {
       state = "stopped";
       message ??= live.stopReason;
-    } else {
+    } else if ("signal" in command || initResult !== undefined || usage?.oomKilled) {
       state = "killed";
       if (usage?.oomKilled) message ??= "killed by the kernel's OOM killer (memory limit)";
+    } else {
+      // Not this process's child, and no record of the end: nothing says how it ended.
+      state = "lost";
+      message ??= live.lostReason ?? "its init ended without recording how the command ended";
     }
+    // Without a signal from the init or its record, a stop past its grace and the OOM killer
+    // both end the job with SIGKILL.
+    const killedWithoutRecord = (state === "stopped" || (state === "killed" && usage?.oomKilled)) &&
+      !("exitCode" in command) && !("signal" in command);
     const final: JobStatus = {
       ...live.status,
       state,
       exitCode: "exitCode" in command ? command.exitCode : undefined,
-      signal: "signal" in command
-        ? command.signal
-        : (state === "stopped" && !("exitCode" in command) ? SIGKILL : undefined),
+      signal: "signal" in command ? command.signal : (killedWithoutRecord ? SIGKILL : undefined),
       oomKilled: usage?.oomKilled ?? false,
       ...(outputLimitExceeded ? { outputLimitExceeded } : {}),
       cpuNanos: usage?.cpuNanos,

@@ -6,6 +6,7 @@
 
 import { join } from "node:path";
 import { IjrError } from "../errors/mod.ts";
+import { abiConstant } from "../native/mod.ts";
 import { writeFileAtomic } from "../native/record_file.ts";
 import { jobRecordProblem } from "./job_record.ts";
 import type { JobStatus } from "./types.ts";
@@ -16,6 +17,11 @@ interface StoredJob extends Omit<JobStatus, "startedAt" | "endedAt" | "cpuNanos"
   readonly endedAt?: string;
   readonly cpuNanos?: string;
   readonly limits: JobStatus["limits"];
+  /**
+   * A running job's init protocol (IJR_INIT_PROTOCOL_VERSION): whether a restarted ijrd can
+   * adopt the init (live restore). Absent in records of ijrd before live restore.
+   */
+  readonly initProtocol?: number;
   readonly version: 1;
 }
 
@@ -27,6 +33,11 @@ export interface JobPaths {
   readonly firstRecordTemp: string;
   readonly finalRecordTemp: string;
   readonly output: string;
+  /**
+   * Where the job's init records how the command ended (struct ijr_init_status): read when
+   * the init has ended, by the ijrd that reaped it or by the next one (live restore).
+   */
+  readonly end: string;
   /** The overlay's upper and work folders; removed when the job ends. */
   readonly scratch: string;
   readonly upper: string;
@@ -43,6 +54,7 @@ export function jobPaths(stateDir: string, id: string): JobPaths {
     firstRecordTemp: join(dir, "job.json.first"),
     finalRecordTemp: join(dir, "job.json.final"),
     output: join(dir, "output"),
+    end: join(dir, "end"),
     scratch,
     upper: join(scratch, "upper"),
     work: join(scratch, "work"),
@@ -106,6 +118,7 @@ function recordOf(stateDir: string, job: JobStatus) {
   const paths = jobPaths(stateDir, job.id);
   const stored: StoredJob = {
     ...job,
+    ...(job.state === "running" ? { initProtocol: abiConstant("IJR_INIT_PROTOCOL_VERSION") } : {}),
     version: 1,
     startedAt: job.startedAt.toISOString(),
     endedAt: job.endedAt?.toISOString(),
@@ -117,7 +130,7 @@ function recordOf(stateDir: string, job: JobStatus) {
 
 /** What reading a job record found. */
 export type LoadedJob =
-  | { readonly job: JobStatus }
+  | { readonly job: JobStatus; readonly initProtocol?: number }
   | { readonly missing: true }
   | { readonly invalid: string; readonly file: string };
 
@@ -152,12 +165,17 @@ function unreadable(file: string, error: unknown): LoadedJob {
 
 function parseRecord(id: string, file: string, text: string): LoadedJob {
   let job: JobStatus;
+  let initProtocol: number | undefined;
   try {
     const stored: StoredJob = JSON.parse(text);
     if (typeof stored !== "object" || stored === null) throw new Error("not a JSON object");
     if (stored.version !== 1) throw new Error(`record version ${stored.version} is not 1`);
     if (stored.id !== id) throw new Error(`it names job ${JSON.stringify(stored.id)}`);
-    const { version: _, ...rest } = stored;
+    const { version: _, initProtocol: protocol, ...rest } = stored;
+    if (protocol !== undefined && !Number.isSafeInteger(protocol)) {
+      throw new Error("initProtocol is not a number");
+    }
+    initProtocol = protocol;
     job = {
       ...rest,
       startedAt: new Date(stored.startedAt),
@@ -168,7 +186,8 @@ function parseRecord(id: string, file: string, text: string): LoadedJob {
     return { invalid: (error as Error).message, file };
   }
   const problem = jobRecordProblem(job);
-  return problem ? { invalid: problem, file } : { job };
+  if (problem) return { invalid: problem, file };
+  return initProtocol === undefined ? { job } : { job, initProtocol };
 }
 
 /** IDs of every job folder under the state folder. */

@@ -1,6 +1,6 @@
 /**
  * Watches a running job's output for its limit. The kernel keeps the file at the limit
- * (RLIMIT_FSIZE, set by the spawner); this tells the job manager when the output has
+ * (RLIMIT_FSIZE, set by the init for the command); this tells the job manager when the output has
  * reached it, so the job is stopped the way a timeout stops it.
  *
  * A one-shot inotify watch per job, all on one instance (lib/native/inotify.ts), and it

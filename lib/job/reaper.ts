@@ -29,6 +29,12 @@ export class Reaper {
     this.#check();
   }
 
+  /** Stops watching every pid (ijrd leaves its jobs running: live restore). */
+  close(): void {
+    this.#watched.clear();
+    this.#check();
+  }
+
   /** Number of pids still watched. */
   get size(): number {
     return this.#watched.size;

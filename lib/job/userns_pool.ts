@@ -75,6 +75,26 @@ export class UsernsPool {
       }
       this.#namespaces.set(slot, fd);
     }
+    return this.#hold(slot, fd);
+  }
+
+  /**
+   * Holds the range that starts at `hostUid` for a job that already runs in it: one a
+   * restarted ijrd adopted (live restore), so that no new job gets its ids. Undefined when
+   * the range is not one of this pool's (the pool changed since the job started) or is held
+   * already; the job keeps its namespace either way. The lease has no descriptor (-1): the
+   * job has its namespace, and a new job of the range makes the range's namespace again.
+   */
+  claim(hostUid: number): UsernsLease | undefined {
+    const offset = hostUid - this.start;
+    if (!Number.isInteger(offset) || offset < 0 || offset % RANGE_SIZE !== 0) return undefined;
+    const slot = offset / RANGE_SIZE;
+    if (slot >= this.#held.length || this.#held[slot]) return undefined;
+    return this.#hold(slot, -1);
+  }
+
+  #hold(slot: number, fd: number): UsernsLease {
+    const hostUid = this.start + slot * RANGE_SIZE;
     this.#held[slot] = 1;
     this.#inUse++;
     let released = false;
@@ -110,6 +130,7 @@ export function probeUserNamespaces(
       scratch: { memoryBytes: 1024 * 1024 },
       hostname: "ijr-probe",
       outputPath: "/dev/null",
+      endPath: "/dev/null",
       workdir: "/",
       argv: ["true"],
       env: [],

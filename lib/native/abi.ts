@@ -44,6 +44,7 @@ export const SPAWN_STEPS = [
   // ijrd's thread, before the clone
   "validate_spec",
   "open_output",
+  "open_end_file",
   "make_pipes",
   "load_init",
   "allocate_stack",
@@ -71,7 +72,6 @@ export const SPAWN_STEPS = [
   "enter_user_namespace",
   "drop_capabilities",
   "set_no_new_privs",
-  "set_resource_limits",
   "install_seccomp",
   "exec_init",
   // the job's init (ffi/init/)
@@ -80,6 +80,7 @@ export const SPAWN_STEPS = [
   "init_signals",
   "start_command",
   // the command's process, before its exec
+  "set_resource_limits",
   "command_descriptors",
   "command_workdir",
   "exec_command",
@@ -119,7 +120,7 @@ export const STRUCTS = {
       { name: "host_gid", type: "u64", doc: "host gid of the job's root" },
       { name: "seccomp_filter", type: "u64", doc: "struct sock_filter[]; 0: no filter" },
       { name: "seccomp_filter_len", type: "u64", doc: "instructions in seccomp_filter" },
-      { name: "status_fd", type: "i64", doc: "out: read end of the init's status pipe" },
+      { name: "end_path", type: "u64", doc: "the file the init records the command's end in" },
       { name: "error", type: "u64", doc: "out: a struct ijr_spawn_error filled on failure" },
     ],
   },
@@ -133,7 +134,8 @@ export const STRUCTS = {
     ],
   },
   ijr_init_status: {
-    doc: "How the job's command ended, as its init saw it, sent once on the status pipe.",
+    doc: "How the job's command ended, as its init saw it, written once at the start of " +
+      "the job's end file (whether or not ijrd is running).",
     fields: [
       { name: "magic", type: "u32", doc: "IJR_INIT_STATUS_MAGIC" },
       { name: "version", type: "u16", doc: "IJR_INIT_PROTOCOL_VERSION" },
@@ -207,13 +209,14 @@ export const CONSTANTS = {
     "kernel can mount a job's root as configured (returns 0, no job)",
   ],
   IJR_USERNS_RANGE: [65536, "ids in a job's user namespace: 0..65535"],
-  IJR_INIT_STATUS_FD: [3, "the init's descriptor of the status pipe (write end)"],
+  IJR_INIT_END_FD: [3, "the init's descriptor of the job's end file"],
   IJR_INIT_ERROR_FD: [4, "the init's descriptor of the error pipe (write end)"],
   IJR_INIT_OUTPUT_FD: [5, "the init's descriptor of the job's output file"],
   IJR_INIT_STATUS_MAGIC: [0x534a5249, "'IJRS' in little-endian order"],
   IJR_INIT_PROTOCOL_VERSION: [
-    2,
-    "version of the init's command line and of struct ijr_init_status",
+    3,
+    "version of the init's command line, of its descriptors and of struct ijr_init_status " +
+    "(3: the end is recorded in a file, so that it outlives ijrd)",
   ],
   IJR_EXTRACT_PATH_MAX: [4096, "longest path or link target of an extraction record"],
 } as const satisfies Record<string, readonly [number, string]>;

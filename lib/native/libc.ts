@@ -7,8 +7,6 @@
 const LIBC_SYMBOLS = {
   memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  // A finished job's status pipe: a few bytes, already written, read without blocking.
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   __errno_location: { parameters: [], result: "pointer" },
   // Reaping job inits: only ever for a known pid, with WNOHANG, so Deno's own children
   // (Deno.Command) are never taken from it and no thread blocks.
@@ -23,6 +21,8 @@ const LIBC_SYMBOLS = {
   inotify_init1: { parameters: ["i32"], result: "i32" },
   inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   inotify_rm_watch: { parameters: ["i32", "i32"], result: "i32" },
+  // The events of that instance, read without blocking.
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened C library. */

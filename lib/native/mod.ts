@@ -3,11 +3,13 @@
  * @module
  */
 
+export { abiConstant, structLayout } from "./abi.ts";
 export { dlopenFromBytes, libijr, readLibijrBytes } from "./loader.ts";
 export { cString, lastErrno, openLibc } from "./libc.ts";
 export { markInheritedDescriptorsCloseOnExec } from "./descriptors.ts";
 export type { LibijrSymbols } from "./symbols.ts";
 export { defaultSeccompFilter, makeUserNamespace } from "./userns.ts";
+export { closeDescriptor, ExitWatch, openPidfd, reapPidfd, signalPidfd } from "./process_watch.ts";
 export {
   type CommandStatus,
   parseCommandStatus,

@@ -1,8 +1,9 @@
 /**
- * Spawning a job through libijr's ijr_spawn, and reaping and signalling its init through
- * libc. The call is synchronous on the JavaScript thread on purpose: the init's
- * parent-death signal is tied to the thread that cloned it, and Deno's blocking-pool
- * threads come and go, while the main thread lives as long as the daemon.
+ * Spawning a job through libijr's ijr_spawn, reading what its init recorded about the
+ * command's end, and reaping and signalling the init through libc. The call is synchronous
+ * on the JavaScript thread on purpose: without live restore the init's parent-death signal
+ * is tied to the thread that cloned it, and Deno's blocking-pool threads come and go, while
+ * the main thread lives as long as the daemon.
  * @module
  */
 
@@ -31,6 +32,13 @@ export interface SpawnSpec {
   readonly hostname: string;
   /** File receiving stdout and stderr. */
   readonly outputPath: string;
+  /** File the init records the command's end in (see readCommandStatus). */
+  readonly endPath: string;
+  /**
+   * The job keeps running when ijrd ends, by SIGTERM or a crash (ijrd --live-restore);
+   * otherwise its init has a parent-death signal and dies with ijrd.
+   */
+  readonly outlivesIjrd?: boolean;
   /** Working directory inside the job's root. */
   readonly workdir: string;
   readonly argv: readonly string[];
@@ -92,9 +100,9 @@ export const SOCK_FILTER_BYTES = 8;
 const STOP_REASONS: readonly ("none" | InitStopReason)[] = ENUMS.ijr_stop_reason.values;
 
 /**
- * Spawns the job and returns its init's pid, once the command is exec'd, and the read end of
- * the pipe the init reports the command's end on (see readCommandStatus). A failure to set
- * up or to exec throws an IjrError worded from the step, errno and path the child reported
+ * Spawns the job and returns its init's pid, once the command is exec'd; the init records
+ * the command's end in `endPath` (see readCommandStatus). A failure to set up or to exec
+ * throws an IjrError worded from the step, errno and path the child reported
  * (lib/native/spawn_errors.ts).
  */
 export function spawnJob(spec: SpawnSpec): SpawnedJob {
@@ -117,6 +125,7 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
     lower: cString(overlayPath(spec.lowerDir)),
     hostname: cString(spec.hostname),
     output: cString(spec.outputPath),
+    end: cString(spec.endPath),
     workdir: cString(spec.workdir),
     argv: packStrings(spec.argv, "arguments"),
     env: packStrings(spec.env, "environment entries"),
@@ -130,6 +139,7 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   request.set("scratch_bytes", "memoryBytes" in spec.scratch ? spec.scratch.memoryBytes : 0);
   request.set("hostname", pointerValue(strings.hostname));
   request.set("output_path", pointerValue(strings.output));
+  request.set("end_path", pointerValue(strings.end));
   request.set("workdir", pointerValue(strings.workdir));
   request.set("argv", pointerValue(strings.argv));
   request.set("argc", spec.argv.length);
@@ -140,7 +150,7 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   request.set("cgroup_dir_fd", cgroupFd);
   request.set(
     "flags",
-    abiConstant("IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL") |
+    (spec.outlivesIjrd ? 0 : abiConstant("IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL")) |
       (spec.probeMounts ? abiConstant("IJR_SPAWN_FLAG_PROBE_MOUNTS") : 0),
   );
   request.set("userns_fd", spec.userns?.fd ?? -1);
@@ -152,7 +162,6 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   request.set("max_output_bytes", spec.maxOutputBytes ?? 0);
   request.set("timeout_ms", spec.timeoutMs ?? 0);
   request.set("grace_ms", spec.graceMs ?? 0);
-  request.set("status_fd", -1);
   request.set("error", pointerValue(error.bytes));
   let result: number;
   try {
@@ -160,8 +169,8 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   } finally {
     if (cgroupFd >= 0) libc.close(cgroupFd);
   }
-  if (result > 0) return { pid: result, statusFd: Number(request.get("status_fd")) };
-  if (result === 0 && spec.probeMounts) return { pid: 0, statusFd: -1 };
+  if (result > 0) return { pid: result };
+  if (result === 0 && spec.probeMounts) return { pid: 0 };
   const errno = Number(error.get("errno_value")) || -result;
   throw spawnError(Number(error.get("step")), errno, decoder.decode(error.text("detail")));
 }
@@ -169,8 +178,6 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
 /** A spawned job's init. */
 export interface SpawnedJob {
   readonly pid: number;
-  /** Non-blocking read end of the init's status pipe; close it with readCommandStatus. */
-  readonly statusFd: number;
 }
 
 /** Why the init stopped the job itself: its timeout passed, or its output reached the limit. */
@@ -185,23 +192,44 @@ export type CommandEnd = ({ readonly exitCode: number } | { readonly signal: num
 };
 
 /**
- * What the init reported about the command: how it ended, or why the report cannot be
- * trusted (`invalid`); undefined when it reported nothing (the init was killed first: stop
+ * What the init recorded about the command: how it ended, or why the record cannot be
+ * trusted (`invalid`); undefined when it recorded nothing (the init was killed first: stop
  * after the grace period, or the OOM killer).
  */
 export type CommandStatus = CommandEnd | { readonly invalid: string };
 
 /**
- * Reads what the init reported on the status pipe once the init has ended, validates it
- * (parseCommandStatus), and closes the pipe.
+ * Reads what the init recorded in the job's end file once the init has ended, and validates
+ * it (parseCommandStatus). Undefined when nothing was recorded (the file is empty, zeros or
+ * not there); a file that cannot be read is `invalid`, with the reason.
  */
-export function readCommandStatus(statusFd: number): CommandStatus | undefined {
-  const libc = openLibc();
-  // Room for more than one report: a second one is a sign of forgery, not a detail.
-  const buffer = new Uint8Array(structLayout("ijr_init_status").size * 2);
-  const got = Number(libc.read(statusFd, buffer, BigInt(buffer.length)));
-  libc.close(statusFd);
-  return got <= 0 ? undefined : parseCommandStatus(buffer.subarray(0, got));
+export function readCommandStatus(endPath: string): CommandStatus | undefined {
+  // Room for more than one record: anything past the first is a sign of forgery, not a
+  // detail, and a file larger than that is not read whole.
+  const room = structLayout("ijr_init_status").size * 2;
+  let bytes: Uint8Array<ArrayBuffer>;
+  try {
+    const file = Deno.openSync(endPath, { read: true });
+    try {
+      const buffer = new Uint8Array(room);
+      let got = 0;
+      for (;;) {
+        const n = file.readSync(buffer.subarray(got));
+        if (n === null || n === 0) break;
+        got += n;
+        if (got === room) break;
+      }
+      bytes = buffer.subarray(0, got);
+    } finally {
+      file.close();
+    }
+  } catch (error) {
+    // No file: an init of a protocol before end files; nothing was recorded.
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    return { invalid: `the end file cannot be read: ${(error as Error).message}` };
+  }
+  // Zeros: the file as it was made (lib/job/job_folders.ts), nothing recorded over them.
+  return bytes.every((byte) => byte === 0) ? undefined : parseCommandStatus(bytes);
 }
 
 /**

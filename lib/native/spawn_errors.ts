@@ -39,6 +39,7 @@ function mountOf(name: string): Wording {
 const WORDS: Record<SpawnStep, Wording> = {
   validate_spec: internal((d) => `invalid spawn spec (${d})`),
   open_output: internal((d) => `cannot open the job's output file ${d}`),
+  open_end_file: internal((d) => `cannot open the job's end file ${d}`),
   make_pipes: internal((d) => `cannot make the job's ${d} pipe`),
   load_init: internal(() => "cannot load the job's init program"),
   allocate_stack: internal(() => "cannot map a stack for the job's child"),

@@ -6,6 +6,7 @@
 
 import { ABI_SYMBOLS } from "./symbols_abi.ts";
 import { EXTRACT_SYMBOLS } from "./symbols_extract.ts";
+import { PROCESS_WATCH_SYMBOLS } from "./symbols_process_watch.ts";
 import { RECORD_FILE_SYMBOLS } from "./symbols_record_file.ts";
 import { SPAWN_SYMBOLS } from "./symbols_spawn.ts";
 
@@ -14,6 +15,7 @@ export const LIBIJR_SYMBOLS = {
   ...ABI_SYMBOLS,
   ...EXTRACT_SYMBOLS,
   ...SPAWN_SYMBOLS,
+  ...PROCESS_WATCH_SYMBOLS,
   ...RECORD_FILE_SYMBOLS,
 } as const satisfies Deno.ForeignLibraryInterface;
 

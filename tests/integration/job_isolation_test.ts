@@ -109,7 +109,7 @@ rootTest(
         Deno.readTextFileSync(`/proc/${job.pid}/${file}`).replaceAll("\0", "|");
       // Seen from the host: ijr-init PROTOCOL MAX_OUTPUT TIMEOUT_MS GRACE_MS WORKDIR COMMAND...,
       // the job's environment, no trace of the daemon.
-      assert.equal(read("cmdline"), "ijr-init|2|0|0|10000|/|sleep|30|");
+      assert.equal(read("cmdline"), "ijr-init|3|0|0|10000|/|sleep|30|");
       assert.equal(
         read("environ"),
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|HOME=/root|TERM=xterm|",
@@ -165,10 +165,7 @@ rootTest(
       assert.equal(output, "No space left on device\n1048576\n".repeat(2));
       assert.deepEqual(
         [...Deno.readDirSync(`${stateDir}/jobs/${job.id}`)].map((e) => e.name).sort(),
-        [
-          "job.json",
-          "output",
-        ],
+        ["end", "job.json", "output"],
       );
     }, { scratch: { on: "memory", sizeBytes: 1024 ** 2 } });
   },
@@ -223,7 +220,7 @@ rootTest(
           "fds=0,1,2\nfd0=/dev/null\nproc1listed=no\n" +
             "proc1fd=EPERM\nproc1mem=EPERM\nproc1environ=EPERM\n",
         );
-        // The init holds its 0, 1 and 2 on the job's /dev/null, its status pipe, the job's
+        // The init holds its 0, 1 and 2 on the job's /dev/null, the job's end file and
         // output, and its own signalfd and timerfd: nothing of the daemon's.
         const job = await startBusybox(manager, ["sleep", "30"], { maxOutputBytes: 1 << 20 });
         const held = [...Deno.readDirSync(`/proc/${job.pid}/fd`)]
@@ -234,7 +231,7 @@ rootTest(
           "0 /dev/null",
           "1 /dev/null",
           "2 /dev/null",
-          "3 pipe",
+          `3 ${stateDir}/jobs/${job.id}/end`,
           `5 ${stateDir}/jobs/${job.id}/output`,
           "6 anon_inode:[signalfd]",
           "7 anon_inode:[timerfd]",

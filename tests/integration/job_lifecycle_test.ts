@@ -262,7 +262,11 @@ rootTest(
       const jobs = manager.list({ includeFinished: true });
       assert.deepEqual(jobs.map((j) => [j.id, j.state]), [[doneId, "exited"], [runningId, "lost"]]);
       assert.equal(await outputText(manager, doneId), "kept\n");
-      assert.equal(manager.get(runningId)?.message, "ijrd stopped while the job was running");
+      assert.equal(
+        manager.get(runningId)?.message,
+        "ijrd stopped while the job was running, and its init ended without recording how " +
+          "the job ended",
+      );
       assert.throws(() => Deno.statSync(`${stateDir}/jobs/${runningId}/scratch`));
       assert.deepEqual(manager.list(), []);
     } finally {

@@ -76,10 +76,11 @@ for (const scratch of [DEFAULT_SCRATCH, { on: "disk" } as const]) {
         const leftovers = [...Deno.readDirSync(`${stateDir}/jobs`)].flatMap((job) =>
           [...Deno.readDirSync(`${stateDir}/jobs/${job.name}`)].map((e) => e.name)
         );
-        // Each finished job keeps exactly its record and its output.
+        // Each finished job keeps exactly its record, its output and its init's end record.
         assert.equal(leftovers.filter((name) => name === "job.json").length, 201);
         assert.equal(leftovers.filter((name) => name === "output").length, 201);
-        assert.equal(leftovers.length, 402);
+        assert.equal(leftovers.filter((name) => name === "end").length, 201);
+        assert.equal(leftovers.length, 603);
         assert.deepEqual([...Deno.readDirSync(`${stateDir}/mnt`)], []);
       }, { scratch });
     },

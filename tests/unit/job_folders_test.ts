@@ -18,7 +18,7 @@ Deno.test("job folders: the next job's folder is made ahead and used by the next
   await withStateDir(async (stateDir) => {
     const folders = new JobFolders(stateDir, { scratchFolders: false });
     const first = folders.make();
-    assert.deepEqual(entries(first.paths.dir), ["output"]);
+    assert.deepEqual(entries(first.paths.dir), ["end", "output"]);
     assert.equal(Deno.statSync(first.paths.output).size, 0);
     await folders.settled();
     const [ahead] = entries(`${stateDir}/jobs`).filter((id) => id !== first.id);
@@ -43,13 +43,13 @@ Deno.test("job folders: a disk scratch gets upper and work, removed in the backg
   await withStateDir(async (stateDir) => {
     const folders = new JobFolders(stateDir, { scratchFolders: true, reserve: 0 });
     const job = folders.make();
-    assert.deepEqual(entries(job.paths.dir), ["output", "scratch"]);
+    assert.deepEqual(entries(job.paths.dir), ["end", "output", "scratch"]);
     assert.deepEqual(entries(job.paths.scratch), ["upper", "work"]);
     assert.equal(Deno.statSync(job.paths.upper).mode! & 0o777, 0o700);
     Deno.writeTextFileSync(`${job.paths.upper}/written`, "x");
     folders.removeScratch(job.paths);
     await folders.settled();
-    assert.deepEqual(entries(job.paths.dir), ["output"]);
+    assert.deepEqual(entries(job.paths.dir), ["end", "output"]);
     await folders.close();
     assert.deepEqual(entries(`${stateDir}/jobs`), [job.id]);
   });

@@ -46,7 +46,7 @@ Deno.test("enum values count from their first value, in declaration order", () =
   assert.equal(enumValue("ijr_spawn_step", "exec_command"), SPAWN_STEPS.indexOf("exec_command"));
   assert.equal(enumValue("ijr_end_kind", "exit"), 1);
   assert.equal(enumValue("ijr_extract_op", "dir_time"), 7);
-  assert.equal(abiConstant("IJR_INIT_STATUS_FD"), 3);
+  assert.equal(abiConstant("IJR_INIT_END_FD"), 3);
 });
 
 Deno.test("StructView writes little-endian fields at their offsets and reads them back", () => {
