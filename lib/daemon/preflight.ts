@@ -43,6 +43,8 @@ export interface DaemonSettings {
   readonly maxJobsPerUser: number;
   /** Undefined: jobs without --memory have no memory limit. */
   readonly defaultMemoryBytes?: number;
+  /** Running jobs outlive ijrd, and the next ijrd adopts them (--live-restore). */
+  readonly liveRestore: boolean;
 }
 
 /** Longest --retain-for: ten years (retention timers re-arm past 24 days). */
@@ -190,5 +192,6 @@ export function preflight(flags: DaemonFlags, uid: number | null = Deno.uid()): 
         }
         return bytes;
       }),
+    liveRestore: flags.liveRestore !== false,
   };
 }

@@ -39,6 +39,8 @@ export interface DaemonFlags {
   userns: string;
   usernsPool: string;
   seccomp: string;
+  /** false with --no-live-restore. */
+  liveRestore?: boolean;
 }
 
 function port(value: string): string {
@@ -148,6 +150,15 @@ export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>)
       "--default-memory <size>",
       'memory limit of a job started without --memory ("none": no limit)',
       "2g",
+    )
+    .option(
+      "--live-restore",
+      "running jobs outlive ijrd (SIGTERM, a crash, an upgrade), and the next ijrd with the " +
+        "same --state adopts them (default)",
+    )
+    .option(
+      "--no-live-restore",
+      "stop every running job when ijrd stops; a job's init dies with ijrd",
     )
     .addHelpText("after", "\nAll flags but --port and those with defaults are required.")
     .action(async (flags: DaemonFlags) => {

@@ -1,7 +1,8 @@
 /**
  * ijrd's life: open the rootfs store and the job engine, serve both gRPC services over
- * mutual TLS, and on SIGTERM or SIGINT stop accepting, end output streams, stop the jobs and
- * exit 0. A port that cannot be bound is a start-up error (exit code 2).
+ * mutual TLS, and on SIGTERM or SIGINT stop accepting, end output streams (UNAVAILABLE), stop
+ * the jobs or, with live restore, leave them running for the next ijrd, and exit 0. A port
+ * that cannot be bound is a start-up error (exit code 2).
  * @module
  */
 
@@ -17,8 +18,13 @@ import { type DaemonSettings, PreflightError } from "./preflight.ts";
 
 /** The job engine as the daemon runs it: the service's backend plus an orderly shutdown. */
 export interface DaemonJobs extends JobBackend {
-  /** Stops every running job (SIGTERM, grace, kill) and records it; then releases resources. */
+  /**
+   * Stops every running job (SIGTERM, grace, kill) and records it, or with live restore
+   * leaves them running; then releases resources.
+   */
   shutdown(options: { graceMs: number }): Promise<void>;
+  /** Jobs running. */
+  readonly running: number;
 }
 
 /** What `serve` runs on. */
@@ -108,7 +114,8 @@ export async function serve(parts: DaemonParts): Promise<number> {
       resolve();
     });
   });
+  const running = parts.jobs.running;
   await parts.jobs.shutdown({ graceMs: Math.min(settings.graceMs, 10_000) });
-  logEvent("stopped");
+  logEvent("stopped", settings.liveRestore ? { leftRunning: running } : {});
   return 0;
 }

@@ -62,6 +62,7 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       defaultMemoryBytes: settings.defaultMemoryBytes,
       userns,
       seccomp: flags.seccomp !== "off",
+      liveRestore: settings.liveRestore,
     });
     logEvent("ready", {
       cgroup: `v${cgroups.version}`,
@@ -73,6 +74,9 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
       userCaps,
       userns: userns ? `${userns.start}:${userns.count}` : "off",
       seccomp: flags.seccomp,
+      liveRestore: settings.liveRestore ? "on" : "off",
+      // Jobs of the previous ijrd that still run, adopted (live restore).
+      running: jobs.running,
     });
     const code = await serve({
       settings,

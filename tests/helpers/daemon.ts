@@ -52,6 +52,11 @@ export interface StartDaemonOptions {
    * host's "/" at 8 and a pipe (a FIFO opened read-write) at 9, neither close-on-exec.
    */
   readonly inheritRootAndPipe?: boolean;
+  /**
+   * Run with ijrd's default, live restore: jobs outlive the daemon, so the test must end
+   * them itself. Otherwise the daemon runs with --no-live-restore and its jobs end with it.
+   */
+  readonly liveRestore?: boolean;
 }
 
 /** Starts ijrd and waits until it listens (or fails with its stderr). */
@@ -112,6 +117,7 @@ export async function startDaemon(
       // so daemons sharing one (on v1 hosts, everything under the root cgroup does) would
       // kill each other's jobs.
       `--cgroup-parent=ijr-e2e-${Deno.pid}-${port}`,
+      ...(options.liveRestore ? [] : ["--no-live-restore"]),
       ...extraFlags,
     ],
     env: { NO_COLOR: "1" },
@@ -125,7 +131,7 @@ export async function startDaemon(
   const listening = new Promise<boolean>((resolve) => onListening = resolve);
   // One reader for the daemon's whole life: it signals readiness and keeps draining, so
   // the daemon never blocks on a full pipe.
-  (async () => {
+  const drained = (async () => {
     try {
       for await (const chunk of child.stderr) {
         log += decoder.decode(chunk, { stream: true });
@@ -159,6 +165,8 @@ export async function startDaemon(
         child.kill("SIGTERM");
       } catch { /* already gone */ }
       const status = await child.status;
+      // Everything it wrote before it ended, its last log lines included.
+      await drained;
       return status.code;
     },
   };

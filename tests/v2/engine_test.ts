@@ -4,7 +4,7 @@
  * it runs, stop ends it through the cgroup, and nothing of it is left afterwards.
  */
 import { ok, strictEqual } from "node:assert/strict";
-import { createCgroupController } from "../../lib/cgroup/mod.ts";
+import { createCgroupController, userGroupName } from "../../lib/cgroup/mod.ts";
 import { IjrError } from "../../lib/errors/mod.ts";
 import { JobManager, type JobStatus } from "../../lib/job/mod.ts";
 import type { RootfsProvider } from "../../lib/rootfs/mod.ts";
@@ -13,6 +13,8 @@ import { CGROUP_ROOT, keyedValue, procsOf, readText, v2Test, waitFor } from "./g
 
 const MiB = 1024 * 1024;
 const JOB_PARENT = `${CGROUP_ROOT}/ijr-test.slice/runner/ijr`;
+/** Every job's cgroup is in its owner's group (the jobs here are all owned by "v2-lane"). */
+const GROUP = `${JOB_PARENT}/${userGroupName("v2-lane")}`;
 
 /** The busybox tree as the one rootfs "busybox" (the store itself is tested on its own). */
 async function busyboxProvider(): Promise<RootfsProvider> {
@@ -77,7 +79,7 @@ v2Test("engine: a job runs isolated in its rootfs, in its own cgroup, and exits"
         "",
       ].join("\n"),
     );
-    strictEqual(await exists(`${JOB_PARENT}/${started.id}`), false);
+    strictEqual(await exists(`${GROUP}/${started.id}`), false);
   });
 });
 
@@ -91,7 +93,7 @@ v2Test(
         argv: ["sleep", "600"],
         limits: { cpuShares: 512, memoryBytes: 64 * MiB, pids: 32 },
       });
-      const dir = `${JOB_PARENT}/${started.id}`;
+      const dir = `${GROUP}/${started.id}`;
       try {
         strictEqual(await readText(`${dir}/cpu.weight`), "59");
         strictEqual(await readText(`${dir}/memory.max`), "67108864");
@@ -123,6 +125,6 @@ v2Test("engine: a job that outgrows its memory is reported as OOM-killed", async
     });
     const done = await manager.wait(started.id);
     strictEqual(done.oomKilled, true, `${done.state} ${done.exitCode} ${done.message ?? ""}`);
-    strictEqual(await exists(`${JOB_PARENT}/${started.id}`), false);
+    strictEqual(await exists(`${GROUP}/${started.id}`), false);
   });
 });
