@@ -78,4 +78,12 @@ Deno.test("command end: the report must agree with how the init itself ended", (
   assert.deepEqual(commandEnd(undefined, { exitCode: 125 }), { exitCode: 125 });
   assert.deepEqual(commandEnd(undefined, {}), {});
   assert.deepEqual(commandEnd({ invalid: "x" }, { exitCode: 0 }), { invalid: "x" });
+  // Not reaped by ijrd (adopted, or ended while ijrd was down): the report alone, or nothing.
+  assert.deepEqual(commandEnd({ exitCode: 7 }, undefined), { exitCode: 7 });
+  assert.deepEqual(commandEnd({ signal: 9, stoppedBy: "timeout" }, undefined), {
+    signal: 9,
+    stoppedBy: "timeout",
+  });
+  assert.deepEqual(commandEnd({ invalid: "x" }, undefined), { invalid: "x" });
+  assert.deepEqual(commandEnd(undefined, undefined), {});
 });
