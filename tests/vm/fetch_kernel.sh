@@ -15,9 +15,15 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-# Modules the guest loads: the virtio PCI transport and disk (the I/O tests' /dev/vda) and
-# overlayfs (the engine's job root). Their dependencies are found from the modules.
-WANTED_MODULES=(virtio_pci virtio_blk overlay)
+# Modules the guest loads: the virtio PCI transport and disk (the I/O tests' disk and the
+# data disk), overlayfs (the engine's job root) and ext4 (the data disk, where the tests keep
+# root file systems and state: jobs' user namespaces need idmapped mounts of the rootfs, which
+# ext4 has and the 6.1 kernel's tmpfs has not). Their dependencies are found from the modules'
+# depends= (ext4: mbcache, jbd2, crc16). crc32c_generic is named on its own: ext4 and jbd2 ask
+# the crypto API for "crc32c" at mount time (metadata checksums, on by default), a soft
+# dependency no depends= names, and the guest has no module tree for the kernel's on-demand
+# loading (modprobe) to find it in.
+WANTED_MODULES=(virtio_pci virtio_blk overlay crc32c_generic ext4)
 META_PACKAGE=linux-image-amd64
 
 command -v apt-get >/dev/null || vm_skip "no apt-get: the lane fetches Debian's kernel through apt"
@@ -34,7 +40,8 @@ version=$(apt-cache show --no-all-versions "$package" | awk '$1 == "Version:" { 
 [ -n "$version" ] || vm_die "apt has no version of $package"
 
 out="$VM_DIR/kernel/${package}_${version}"
-if [ -f "$out/.complete" ]; then
+# A cache made for another module list (an older checkout) is fetched again.
+if [ -f "$out/.complete" ] && grep -qxF "modules: ${WANTED_MODULES[*]}" "$out/.complete"; then
   echo "$out"
   exit 0
 fi
@@ -86,7 +93,7 @@ rm -rf "$out.tmp"/*
 cp "$work/root/boot/vmlinuz-$release" "$out.tmp/vmlinuz"
 cp "$work/root/boot/config-$release" "$out.tmp/config"
 mv "$work/modules" "$out.tmp/modules"
-echo "$package $version $release" >"$out.tmp/.complete"
+printf '%s\nmodules: %s\n' "$package $version $release" "${WANTED_MODULES[*]}" >"$out.tmp/.complete"
 rm -rf "$out"
 mv "$out.tmp" "$out"
 vm_log "kernel $release ready: modules ${order[*]}"

@@ -69,18 +69,40 @@ mount_kernel_filesystems() {
   mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate cgroup2 /sys/fs/cgroup || die "mount cgroup2"
 }
 
+# The /dev node of the virtio disk the host named $1 (qemu -drive serial=...), or nothing.
+disk_named() {
+  for block in /sys/block/vd*; do
+    if [ "$(cat "$block/serial" 2>/dev/null)" = "$1" ] && [ -b "/dev/${block##*/}" ]; then
+      echo "/dev/${block##*/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
 load_modules() {
   # Dependencies first (modules.load is ordered by fetch_kernel.sh).
   while read -r module; do
     insmod "/lib/modules/ijr/$module.ko" || die "insmod $module"
   done </lib/modules/ijr/modules.load
-  # devtmpfs creates /dev/vda when virtio_blk has probed the disk; that is asynchronous.
+  # devtmpfs creates /dev/vdX when virtio_blk has probed a disk; that is asynchronous. The
+  # disks are found by the serial numbers run_v2.sh gave them, not by probe order.
   tries=0
-  while [ ! -b /dev/vda ]; do
+  until io_disk=$(disk_named ijr-io) && data_disk=$(disk_named ijr-data); do
     tries=$((tries + 1))
-    [ "$tries" -le 100 ] || die "no /dev/vda after 10 s (was the disk attached?)"
+    [ "$tries" -le 100 ] || die "no disks with serials ijr-io and ijr-data after 10 s (were they attached?)"
     sleep 0.1
   done
+}
+
+# The data disk (ext4, made empty with rootfs/ and state/ by run_v2.sh) where the tests keep
+# the root file systems and state of jobs with user namespaces: their rootfs is seen through
+# an idmapped mount, which ext4 supports and this kernel's tmpfs (our root) does not.
+DATA_DIR=/var/lib/ijr
+mount_data_disk() {
+  mkdir -p "$DATA_DIR" || die "mkdir $DATA_DIR"
+  mount -t ext4 "$data_disk" "$DATA_DIR" || die "mount the ext4 data disk $data_disk on $DATA_DIR"
+  say "data disk $data_disk (ext4) on $DATA_DIR, I/O disk $io_disk"
 }
 
 # What systemd does for a service with Delegate=yes, on a pure v2 host:
@@ -115,7 +137,7 @@ run_tests() {
   # shellcheck disable=SC3040 # busybox ash has pipefail
   set -o pipefail
   env HOME=/root DENO_DIR=/deno-dir NO_COLOR=1 CI=true DENO_NO_UPDATE_CHECK=1 \
-    IJR_V2_GUEST=1 IJR_V2_DISK=/dev/vda \
+    IJR_V2_GUEST=1 IJR_V2_DISK="$io_disk" IJR_V2_DATA="$DATA_DIR" \
     deno test --allow-all --no-check --cached-only --frozen ${filter:+--filter "$filter"} tests/v2/ 2>&1 | cat
 }
 
@@ -125,6 +147,7 @@ stage2() {
   hostname ijr-v2-guest
   ip link set lo up || die "loopback"
   load_modules
+  mount_data_disk
   delegate_cgroup
   run_tests
   rc=$?

@@ -4,7 +4,8 @@
 # console (the test summary included) and exits with the status of the guest's `deno test`.
 #
 # Steps: qemu (apt) -> kernel (fetch_kernel.sh, apt) -> initramfs (build_initramfs.sh,
-# cached) -> a fresh scratch disk -> boot -> parse "IJR-V2-RESULT: <rc>" from the console.
+# cached) -> a fresh I/O disk and a fresh ext4 data disk -> boot -> parse
+# "IJR-V2-RESULT: <rc>" from the console.
 #
 # Environment:
 #   DENO               the pinned deno (the Makefile exports it)
@@ -38,6 +39,17 @@ if ! command -v "$qemu" >/dev/null; then
 fi
 "$qemu" --version >/dev/null 2>&1 || vm_skip "$qemu does not run on this host"
 
+# mke2fs (e2fsprogs) makes the data disk; installed like qemu when missing.
+PATH=$PATH:/usr/sbin:/sbin
+if ! command -v mke2fs >/dev/null; then
+  [ "$(id -u)" = 0 ] || vm_skip "mke2fs is missing and installing it needs root"
+  command -v apt-get >/dev/null || vm_skip "mke2fs is missing and there is no apt-get"
+  vm_apt_knows e2fsprogs || vm_apt_update_once
+  vm_log "apt-get install e2fsprogs"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    e2fsprogs >/dev/null || vm_skip "apt-get install e2fsprogs failed"
+fi
+
 # 2. kernel, 3. initramfs.
 kernel_dir=$("$REPO_ROOT/tests/vm/fetch_kernel.sh")
 initramfs=$("$REPO_ROOT/tests/vm/build_initramfs.sh" "$kernel_dir")
@@ -46,6 +58,19 @@ initramfs=$("$REPO_ROOT/tests/vm/build_initramfs.sh" "$kernel_dir")
 disk="$VM_DIR/disk.raw"
 rm -f "$disk"
 truncate -s 64M "$disk"
+# The data disk: an empty ext4 file system holding rootfs/ and state/, where the tests keep
+# the root file systems and state folders of jobs with user namespaces (their rootfs is seen
+# through an idmapped mount; ext4 has them since Linux 5.12, the guest's tmpfs root not before
+# 6.3). Made from a folder by mke2fs -d, so no mount is needed on the host; fresh every run.
+data_disk="$VM_DIR/data.ext4"
+data_tree=$(mktemp -d "$VM_DIR/.data.XXXXXX")
+mkdir "$data_tree/rootfs" "$data_tree/state"
+rm -f "$data_disk"
+truncate -s 128M "$data_disk"
+made=0
+mke2fs -q -F -t ext4 -L ijr-data -E root_owner=0:0 -d "$data_tree" "$data_disk" && made=1
+rm -rf "$data_tree"
+[ "$made" = 1 ] || vm_die "mke2fs of the data disk failed"
 
 # 5. Boot. No network device (-nic none): the guest must not need one. -no-reboot turns the
 # guest's reboot and panic (panic=-1) into qemu exiting, so a crash never loops.
@@ -73,12 +98,15 @@ timeout --kill-after=10 "$timeout_s" "$qemu" \
   -nodefaults -display none -no-reboot -nic none \
   -serial stdio -monitor none \
   -kernel "$kernel_dir/vmlinuz" -initrd "$initramfs" -append "$append" \
-  -drive "file=$disk,if=virtio,format=raw,cache=unsafe" \
+  -drive "file=$disk,if=none,id=io,format=raw,cache=unsafe" \
+  -device virtio-blk-pci,drive=io,serial=ijr-io \
+  -drive "file=$data_disk,if=none,id=data,format=raw,cache=unsafe" \
+  -device virtio-blk-pci,drive=data,serial=ijr-data \
   </dev/null 2>&1 | tr -d '\r' | tee "$log"
 statuses=("${PIPESTATUS[@]}")
 set -e
 qemu_status=${statuses[0]}
-rm -f "$disk"
+rm -f "$disk" "$data_disk"
 
 # 6. The verdict comes from the guest's own lines, never from qemu's exit status alone.
 result=$(sed -n 's/^.*IJR-V2-RESULT: \([0-9]*\).*$/\1/p' "$log" | tail -n1)
