@@ -207,6 +207,30 @@ export async function spawnIn(
   return child;
 }
 
+/**
+ * The data disk's mount point: an ext4 file system run_v2.sh made (with empty `rootfs/` and
+ * `state/`) and the guest init mounted. Jobs with user namespaces keep their rootfs and state
+ * there: their rootfs is seen through an idmapped mount, which ext4 supports and the guest's
+ * tmpfs root does not (tmpfs has idmapped mounts from Linux 6.3; the guest runs 6.1).
+ */
+export function dataDir(): string {
+  const dir = Deno.env.get("IJR_V2_DATA");
+  if (!dir) throw new Error("IJR_V2_DATA is not set: the guest init mounts the data disk");
+  return dir;
+}
+
+/** The file system type of the mount at `mountPoint` (from /proc/self/mountinfo). */
+export async function mountTypeAt(mountPoint: string): Promise<string | undefined> {
+  let type: string | undefined;
+  for (const line of (await readText("/proc/self/mountinfo")).split("\n")) {
+    // "36 25 254:16 / /var/lib/ijr rw,relatime shared:1 - ext4 /dev/vdb rw": fields up to
+    // the optional ones, a "-", then the type. The last mount on a point is the visible one.
+    const [before, after] = line.split(" - ");
+    if (before?.split(" ")[4] === mountPoint && after) type = after.split(" ")[0];
+  }
+  return type;
+}
+
 /** The test disk (a virtio disk the host attached for I/O tests), e.g. "/dev/vda". */
 export function testDisk(): string {
   const disk = Deno.env.get("IJR_V2_DISK");
