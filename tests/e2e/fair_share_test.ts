@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { userGroupName } from "../../lib/cgroup/mod.ts";
-import { cleanupDaemon, startDaemon, type TestDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import { cleanupDaemon, jobParentDirs, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 import { sleep, waitFor } from "../helpers/wait.ts";
 
@@ -122,15 +122,6 @@ rootTest(
   },
 );
 
-/** The v1 pids hierarchy's folder of a test daemon's job parent (its `--cgroup-parent`). */
-async function pidsParentOf(daemon: TestDaemon): Promise<string> {
-  const lines = (await Deno.readTextFile(`/proc/${daemon.process.pid}/cgroup`)).split("\n");
-  const own = lines.find((line) => line.split(":")[1]?.split(",").includes("pids"));
-  assert.ok(own, "this test needs the v1 pids controller (the CI host has it)");
-  const base = own.split(":")[2].replace(/\/$/, "");
-  return `/sys/fs/cgroup/pids${base}/ijr-e2e-${Deno.pid}-${daemon.port}`;
-}
-
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
@@ -149,7 +140,7 @@ rootTest(
     try {
       await uploadBusybox(daemon);
       assert.match(daemon.stderr(), /"userCaps":\{"pids":30,"memoryBytes":[0-9]+\}/);
-      const parent = await pidsParentOf(daemon);
+      const parent = jobParentDirs(daemon.port).find((dir) => dir.includes("/pids"))!;
       const aliceGroup = `${parent}/${userGroupName("alice")}`;
       const bobGroup = `${parent}/${userGroupName("bob")}`;
       // Each bomb waits a second first, so both jobs are in before either fills the cap (a

@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { JobService, StreamOutputRequestSchema } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { clientCredentials, createClient } from "../../lib/rpc/mod.ts";
-import { cleanupDaemon, startDaemon, type TestDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import {
+  cleanupDaemon,
+  jobParentDirs,
+  startDaemon,
+  type TestDaemon,
+  uploadBusybox,
+} from "../helpers/daemon.ts";
 import { reapEndedInits, setChildSubreaper } from "../helpers/orphans.ts";
 import { testPki } from "../helpers/pki.ts";
 import { RawClient, type RawResult } from "../helpers/raw_client.ts";
@@ -120,14 +126,6 @@ function outputOf(result: RawResult): string {
   return text;
 }
 
-/** Cgroups left under the daemon's job parent in the v1 pids hierarchy. */
-function jobParentOf(daemon: TestDaemon): string {
-  const line = Deno.readTextFileSync(`/proc/${daemon.process.pid}/cgroup`).split("\n")
-    .find((l) => l.split(":")[1]?.split(",").includes("pids"))!;
-  const base = line.split(":")[2].replace(/\/$/, "");
-  return `/sys/fs/cgroup/pids${base}/ijr-e2e-${Deno.pid}-${daemon.port}`;
-}
-
 /** Everything after the restart: each job's exact end, the writer's lines, stops, cleanup. */
 async function checkAfterRestart(
   daemon: TestDaemon,
@@ -183,7 +181,7 @@ async function checkAfterRestart(
   const listed = await daemon.ctl("admin", ["job", "list", "--json"]);
   assert.deepEqual(JSON.parse(listed.stdout), []);
   // No job cgroup is left under the job parent, and no init (reaped here: see orphans.ts).
-  const parent = jobParentOf(daemon);
+  const parent = jobParentDirs(daemon.port).find((dir) => dir.includes("/pids"))!;
   assert.ok(
     await waitFor(
       () => Promise.resolve([...Deno.readDirSync(parent)].every((e) => !e.isDirectory)),
@@ -250,8 +248,9 @@ for (const how of ["SIGKILL", "SIGTERM"] as const) {
         assert.equal(await daemon.stop(), 0);
         assert.match(daemon.stderr(), /"msg":"stopped","leftRunning":0\}/);
       } finally {
+        // Whatever a failure left running is ended with the daemon, and its inits reaped.
         await cleanupDaemon(daemon);
-        reapEndedInits();
+        await waitFor(() => Promise.resolve(reapEndedInits() === 0), 5000);
         setChildSubreaper(false);
       }
     },

@@ -184,8 +184,85 @@ export async function uploadBusybox(daemon: TestDaemon, name = "bb"): Promise<Cl
   return result;
 }
 
-/** Stops the daemon and removes its folder, whatever happened in the test. */
+/**
+ * The folders of a test daemon's job parent (its `--cgroup-parent`) in every cgroup
+ * hierarchy this process is in, whether or not they exist.
+ */
+export function jobParentDirs(port: number): string[] {
+  const dirs: string[] = [];
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n");
+  for (const line of Deno.readTextFileSync("/proc/self/cgroup").trim().split("\n")) {
+    const [, controllers, path] = line.split(":");
+    for (const mount of mounts) {
+      const fields = mount.split(" ");
+      const separator = fields.indexOf("-");
+      if (separator < 0) continue;
+      const fs = fields[separator + 1];
+      const options = (fields[separator + 3] ?? "").split(",");
+      const matches = controllers === ""
+        ? fs === "cgroup2"
+        : fs === "cgroup" && controllers.split(",").every((c) => options.includes(c));
+      if (!matches) continue;
+      const base = `${fields[4]}${path === "/" ? "" : path}`;
+      dirs.push(`${base}/ijr-e2e-${Deno.pid}-${port}`);
+    }
+  }
+  return [...new Set(dirs)];
+}
+
+/**
+ * Ends whatever jobs a stopped test daemon left running (live restore keeps them, and a test
+ * that failed half-way may not have stopped them): their inits are killed, which takes each
+ * job's PID namespace with it, and the job parent's cgroups are removed, children first.
+ */
+async function endLeftoverJobs(port: number): Promise<void> {
+  const dirs = jobParentDirs(port).filter((dir) => {
+    try {
+      return Deno.statSync(dir).isDirectory;
+    } catch {
+      return false;
+    }
+  });
+  const walk = (dir: string): string[] => [
+    ...[...Deno.readDirSync(dir)].filter((e) => e.isDirectory).flatMap((e) =>
+      walk(`${dir}/${e.name}`)
+    ),
+    dir,
+  ];
+  for (const dir of dirs) {
+    for (const cgroup of walk(dir)) {
+      for (const pid of Deno.readTextFileSync(`${cgroup}/cgroup.procs`).split("\n")) {
+        if (pid === "") continue;
+        try {
+          // Only the jobs' inits: the kernel ends the rest of each job with its namespace.
+          if (Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "ijr-init") {
+            Deno.kill(Number(pid), "SIGKILL");
+          }
+        } catch { /* ended meanwhile */ }
+      }
+    }
+  }
+  for (const dir of dirs) {
+    for (const cgroup of walk(dir)) {
+      for (let attempt = 0;; attempt++) {
+        try {
+          Deno.removeSync(cgroup);
+          break;
+        } catch (error) {
+          if (error instanceof Deno.errors.NotFound || attempt >= 100) break;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Stops the daemon and removes its folder, and ends any job it left running, whatever
+ * happened in the test.
+ */
 export async function cleanupDaemon(daemon: TestDaemon): Promise<void> {
   await daemon.stop();
+  await endLeftoverJobs(daemon.port);
   await Deno.remove(daemon.dir, { recursive: true }).catch(() => {});
 }
