@@ -19,13 +19,24 @@ export interface Connection {
   close(): void;
 }
 
+/**
+ * After a refused or dropped connection grpc-js waits before it dials again, 1 s growing to
+ * 2 minutes by default, and fails every call meanwhile. An attached ijrctl retries on its own
+ * schedule (lib/ctl/reconnect.ts), so the channel must dial as soon as asked: a restarted ijrd
+ * is then found within a second of listening.
+ */
+const CHANNEL_OPTIONS = {
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+};
+
 /** Connects with the config file, overridden by flags. Throws a message for the user. */
 export function connect(overrides: ConfigOverrides): Connection {
   const config = loadClientConfig(overrides);
   const credentials = clientCredentials(readTlsFiles(config));
-  // Both clients share grpc-js's channel pool (same target, same credentials object).
-  const jobs = createClient(JobService, config.server, credentials);
-  const rootfs = createClient(RootfsService, config.server, credentials);
+  // Both clients share grpc-js's channel pool (same target, credentials object and options).
+  const jobs = createClient(JobService, config.server, credentials, CHANNEL_OPTIONS);
+  const rootfs = createClient(RootfsService, config.server, credentials, CHANNEL_OPTIONS);
   return {
     server: config.server,
     jobs,

@@ -146,7 +146,28 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     )
     .option(
       "--output",
-      "stream the output after printing the job ID, and exit with the job's status",
+      "stream the output after printing the job ID, and exit with the job's status; " +
+        "SIGINT, SIGTERM or SIGHUP stops the job and waits for its end, a second signal " +
+        "kills it at once",
+    )
+    .option(
+      "--no-stop-on-signal",
+      "with --output: a signal leaves the job running and ends ijrctl (128 + the signal)",
+    )
+    .option(
+      "--grace <duration>",
+      "with --output: time between SIGTERM and kill when a signal stops the job " +
+        "(default: the daemon's, 10s; at most 1h)",
+    )
+    .option(
+      "--rm",
+      "with --output: remove the job (record and output) once it has ended and its output " +
+        "has been delivered",
+    )
+    .option(
+      "--reconnect-for <duration>",
+      "with --output: how long to keep reconnecting when the connection to ijrd breaks; " +
+        "the output resumes at the next byte (default: 1m)",
     )
     .action(run("job start"));
   addConnectionOptions(job.command("stop"))
@@ -170,6 +191,20 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .description("stream a job's output from the start, following it until the job ends")
     .argument("[jobID]", "the job ID (or use --job)")
     .option("--job <id>", "the job ID returned from job start")
+    .option(
+      "--stop-on-signal",
+      "attach: SIGINT, SIGTERM or SIGHUP stops the job and waits for its end (a second " +
+        "signal kills it), and ijrctl exits with the job's status",
+    )
+    .option(
+      "--grace <duration>",
+      "with --stop-on-signal: time between SIGTERM and kill (default: the daemon's, 10s)",
+    )
+    .option(
+      "--reconnect-for <duration>",
+      "how long to keep reconnecting when the connection to ijrd breaks; the output " +
+        "resumes at the next byte (default: 1m)",
+    )
     .action(run("job output"));
   addConnectionOptions(job.command("delete"))
     .description("remove a finished job now: its record and its output (refused while it runs)")
