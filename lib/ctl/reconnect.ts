@@ -7,6 +7,7 @@
  */
 
 import { RpcError } from "../rpc/status.ts";
+import { rpcMessage } from "./connect.ts";
 import { formatDuration } from "../units/duration.ts";
 
 /** How long ijrctl keeps trying to reach ijrd again, unless --reconnect-for says otherwise. */
@@ -110,7 +111,7 @@ export class Reconnector {
       this.#delayMs = FIRST_DELAY_MS;
       if (reconnectForMs > 0) {
         report(
-          `lost the connection to ijrd at ${server} (${error.message}); ` +
+          `lost the connection to ijrd at ${server} (${rpcMessage(error)}); ` +
             `reconnecting for up to ${formatDuration(reconnectForMs)}`,
         );
       }
@@ -120,8 +121,8 @@ export class Reconnector {
       throw new ReconnectGaveUp(
         reconnectForMs > 0
           ? `could not reconnect to ijrd at ${server} within ` +
-            `${formatDuration(reconnectForMs)} (--reconnect-for): ${error.message}`
-          : `lost the connection to ijrd at ${server}: ${error.message}`,
+            `${formatDuration(reconnectForMs)} (--reconnect-for): ${rpcMessage(error)}`
+          : `lost the connection to ijrd at ${server}: ${rpcMessage(error)}`,
       );
     }
     // The last attempt is made at the deadline, not skipped for want of a full delay.
