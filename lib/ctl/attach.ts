@@ -55,7 +55,8 @@ export class AttachedJob {
   readonly #stopListening: () => void;
   #jobId: string | undefined;
   #stopLevel: StopLevel = "none";
-  #closed = false;
+  /** Aborted by close(): calls still retrying (a stop under way) give up. */
+  readonly #closing = new AbortController();
   #detach: (exitCode: number) => void = () => {};
   /** Resolves with ijrctl's exit code when a signal detached it from a job left running. */
   readonly #detached = new Promise<number>((resolve) => this.#detach = resolve);
@@ -66,6 +67,7 @@ export class AttachedJob {
       server: options.connection.server,
       reconnectForMs: options.reconnectForMs,
       report: notice,
+      signal: this.#closing.signal,
     });
     this.#stopListening = listenForStopSignals((signal, count) => this.#onSignal(signal, count));
   }
@@ -115,7 +117,7 @@ export class AttachedJob {
 
   /** Stops listening for signals; pending calls end with the connection. */
   close(): void {
-    this.#closed = true;
+    this.#closing.abort();
     this.#stopListening();
   }
 
@@ -151,7 +153,9 @@ export class AttachedJob {
     const gracePeriod = graceMs === undefined ? undefined : durationFromMs(graceMs);
     this.#reconnector.call(() => this.#options.connection.jobs.stopJob({ jobId, gracePeriod }))
       .catch((error) => {
-        if (!this.#closed) notice(`could not stop job ${jobId}: ${describeFailure(error)}`);
+        if (!this.#closing.signal.aborted) {
+          notice(`could not stop job ${jobId}: ${describeFailure(error)}`);
+        }
       });
   }
 

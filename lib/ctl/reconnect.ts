@@ -54,6 +54,8 @@ export interface ReconnectorOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** The clock; a test may pass its own. */
   readonly now?: () => number;
+  /** Ends retrying: a failure after it is aborted is thrown as it is, without a wait. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -104,7 +106,9 @@ export class Reconnector {
    * @throws {ReconnectGaveUp} when the next attempt would come after `reconnectForMs`.
    */
   async failed(error: RpcError): Promise<void> {
-    const { server, reconnectForMs, report } = this.#options;
+    const { server, reconnectForMs, report, signal } = this.#options;
+    // The client is done (its connection closed under the call): nothing to retry for.
+    if (signal?.aborted) throw error;
     const now = this.#now();
     if (this.#outageStart === undefined) {
       this.#outageStart = now;
@@ -129,6 +133,7 @@ export class Reconnector {
     const delay = Math.min(this.#delayMs, reconnectForMs - elapsed);
     this.#delayMs = Math.min(this.#delayMs * 2, MAX_DELAY_MS);
     await this.#sleep(delay);
+    if (signal?.aborted) throw error;
   }
 
   /** Notes a call that reached ijrd: an outage, if any, is over. */

@@ -105,3 +105,24 @@ Deno.test("reconnect: failures during one outage share its clock", async () => {
   await assert.rejects(reconnector.failed(refused), ReconnectGaveUp);
   assert.equal(lines.length, 1, "one outage, reported once");
 });
+
+Deno.test("reconnect: once its signal is aborted, a failure is thrown as it is, without a wait", async () => {
+  const closing = new AbortController();
+  const waits: number[] = [];
+  const reconnector = new Reconnector({
+    server: "node7:50051",
+    reconnectForMs: 60_000,
+    report: () => {},
+    sleep: (ms) => {
+      waits.push(ms);
+      closing.abort(); // the client closes while the call waits
+      return Promise.resolve();
+    },
+    signal: closing.signal,
+  });
+  const { call, calls } = failing(Infinity);
+  await assert.rejects(reconnector.call(call), refused);
+  assert.deepEqual([waits, calls()], [[100], 1]);
+  await assert.rejects(reconnector.call(call), refused);
+  assert.deepEqual([waits, calls()], [[100], 2]);
+});
