@@ -38,8 +38,6 @@ export interface AttachOptions {
   readonly reconnectForMs: number;
   /** Delete the job once it has ended and its output has been delivered (`--rm`). */
   readonly removeWhenDone: boolean;
-  /** The job's output goes here; stdout unless a test says otherwise. */
-  readonly write?: (data: Uint8Array) => Promise<void>;
 }
 
 /** No stop asked for, a stop (SIGTERM, then kill after the grace period), a kill at once. */
@@ -90,7 +88,7 @@ export class AttachedJob {
       jobs,
       jobId,
       reconnector: this.#reconnector,
-      write: this.#options.write ?? writeAllToStdout,
+      write: writeAllToStdout,
       report: notice,
     });
     try {
