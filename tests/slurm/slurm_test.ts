@@ -80,32 +80,31 @@ async function slurmJobGone(cluster: SlurmCluster, id: string, timeoutMs: number
   }
 }
 
-/**
- * Watches an IJR job until it has ended; returns its final status and how long after
- * `since()` first returned a time (the moment Slurm's signal reached ijrctl) it ended.
- */
-async function watchEnd(
-  daemon: TestDaemon,
-  jobId: string,
-  since: () => Promise<number | undefined>,
-  timeoutMs: number,
-) {
+/** Watches an IJR job until it has ended, and returns its final status. */
+async function ended(daemon: TestDaemon, jobId: string, timeoutMs: number) {
   const { jobs, close } = connect({ config: daemon.configs.alice });
   try {
     const deadline = Date.now() + timeoutMs;
-    let signalled: number | undefined;
     while (true) {
-      signalled ??= await since();
       const { job } = await jobs.getJob({ jobId }, { timeoutMs: 10_000 });
-      if (job!.state !== JobState.RUNNING) {
-        return { job: job!, afterSignalMs: signalled === undefined ? NaN : Date.now() - signalled };
-      }
+      if (job!.state !== JobState.RUNNING) return job!;
       if (Date.now() > deadline) throw new Error(`IJR job ${jobId} still runs`);
       await sleep(50);
     }
   } finally {
     close();
   }
+}
+
+/**
+ * The StopJob calls ijrd logged for a job: who asked, and how long the stop took, from the
+ * request to the job's end (the grace period, for a job that ignores SIGTERM).
+ */
+function stopCalls(daemon: TestDaemon, jobId: string) {
+  return daemon.stderr().split("\n")
+    .filter((line) => line.includes('"method":"/ijr.v1.JobService/StopJob"'))
+    .map((line) => JSON.parse(line))
+    .filter((entry) => entry.job === jobId);
 }
 
 slurmTest(
@@ -183,22 +182,23 @@ slurmTest(
           );
           const started = await fileWith(output, "ready\n", 60_000);
           const id = started.split("\n")[0];
+          const cancelledAt = Date.now();
           const cancel = await slurm.run("scancel", [cancelled]);
           assert.equal(cancel.code, 0, cancel.stderr);
-          const notice = `ijrctl: SIGTERM: stopping job ${id} (SIGTERM, then kill after 5s); ` +
-            "another signal kills it at once\n";
-          const { job, afterSignalMs } = await watchEnd(
-            daemon,
-            id,
-            async () => (await Deno.readTextFile(output)).includes(notice) ? Date.now() : undefined,
-            30_000,
-          );
+          const job = await ended(daemon, id, 30_000);
+          const tookMs = Date.now() - cancelledAt;
           assert.equal(job.state, JobState.STOPPED);
           assert.equal(job.signal, 15);
-          assert.ok(afterSignalMs < 5_000, `stopped ${afterSignalMs} ms after the signal`);
+          assert.ok(tookMs < 5_000, `stopped ${tookMs} ms after scancel, past the 5 s grace`);
+          const stops = stopCalls(daemon, id);
+          assert.equal(stops.length, 1, daemon.stderr());
+          assert.equal(stops[0].identity, "alice(user)");
+          assert.equal(stops[0].outcome, "OK");
           await slurmJobGone(slurm, cancelled, 30_000);
           const text = Deno.readTextFileSync(output);
           assert.ok(text.startsWith(`${id}\nready\n`), text);
+          const notice = `ijrctl: SIGTERM: stopping job ${id} (SIGTERM, then kill after 5s); ` +
+            "another signal kills it at once\n";
           assert.ok(text.includes(notice), text);
           assert.match(text, new RegExp(`\\*\\*\\* JOB ${cancelled} ON ${NODE} CANCELLED AT `));
           const shown = await slurmJob(slurm, cancelled);
@@ -214,19 +214,16 @@ slurmTest(
         const notice = `ijrctl: SIGTERM: stopping job ${id} (SIGTERM, then kill after 3s); ` +
           "another signal kills it at once\n";
         // The limit is one minute, checked every 30 s; then ijrctl gets SIGTERM.
-        const { job, afterSignalMs } = await watchEnd(
-          daemon,
-          id,
-          async () =>
-            (await Deno.readTextFile(timed.output)).includes(notice) ? Date.now() : undefined,
-          150_000,
-        );
+        const job = await ended(daemon, id, 150_000);
         // The job ignores SIGTERM: ijrd kills it when the 3 s grace is over.
         assert.equal(job.state, JobState.STOPPED);
         assert.equal(job.signal, 9);
+        const stops = stopCalls(daemon, id);
+        assert.equal(stops.length, 1, daemon.stderr());
+        assert.equal(stops[0].outcome, "OK");
         assert.ok(
-          afterSignalMs >= 2_500 && afterSignalMs < 5_000,
-          `stopped ${afterSignalMs} ms after the signal`,
+          stops[0].durationMs >= 3_000 && stops[0].durationMs < 4_000,
+          `the stop took ${stops[0].durationMs} ms, the grace is 3 s`,
         );
         await slurmJobGone(slurm, timed.slurmJob, 30_000);
         const text = Deno.readTextFileSync(timed.output);
