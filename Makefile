@@ -155,3 +155,12 @@ TEST_V2_FILTER ?=
 test-v2: $(DENO_DEP) lib fixtures
 	VM_DIR=$(VM_DIR) TEST_V2_TIMEOUT=$(TEST_V2_TIMEOUT) TEST_V2_ACCEL=$(TEST_V2_ACCEL) \
 	  TEST_V2_FILTER="$(TEST_V2_FILTER)" bash tests/vm/run_v2.sh
+
+# --- Slurm lane ----------------------------------------------------------------------------
+# A one-node Slurm cluster (slurmctld, slurmd, munged with a config, key and ports of its own in
+# a temporary folder) beside a real ijrd: srun and sbatch run IJR jobs, scancel and a time
+# limit stop them. Installs slurm-wlm and munge with apt-get when missing (root). About 100 s,
+# most of it waiting for Slurm's one-minute time limit. See docs/scale-out.md.
+.PHONY: test-slurm
+test-slurm: $(DENO_DEP) lib
+	bash tests/slurm/run.sh

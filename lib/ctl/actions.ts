@@ -17,6 +17,10 @@ export async function loadAction(name: string): Promise<Action> {
       return (await import("./certs.ts")).certsServer;
     case "certs client":
       return (await import("./certs.ts")).certsClient;
+    case "context list":
+      return (await import("./context_commands.ts")).contextList;
+    case "context use":
+      return (await import("./context_commands.ts")).contextUse;
     case "rootfs upload":
       return (await import("./rootfs_commands.ts")).rootfsUpload;
     case "rootfs list":

@@ -6,7 +6,12 @@
 
 import { JobService } from "../gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../gen/ijr/v1/rootfs_pb.ts";
-import { type ConfigOverrides, loadClientConfig, readTlsFiles } from "../config/mod.ts";
+import {
+  type ClientConfig,
+  type ConfigOverrides,
+  loadClientConfig,
+  readTlsFiles,
+} from "../config/mod.ts";
 import { clientCredentials } from "../rpc/tls.ts";
 import { createClient, type ServiceClient } from "../rpc/adapter.ts";
 import { RpcError } from "../rpc/status.ts";
@@ -19,13 +24,28 @@ export interface Connection {
   close(): void;
 }
 
+/**
+ * After a refused or dropped connection grpc-js waits before it dials again, 1 s growing to
+ * 2 minutes by default, and fails every call meanwhile. An attached ijrctl retries on its own
+ * schedule (lib/ctl/reconnect.ts), so the channel must dial as soon as asked: a restarted ijrd
+ * is then found within a second of listening.
+ */
+const CHANNEL_OPTIONS = {
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+};
+
 /** Connects with the config file, overridden by flags. Throws a message for the user. */
 export function connect(overrides: ConfigOverrides): Connection {
-  const config = loadClientConfig(overrides);
+  return connectTo(loadClientConfig(overrides));
+}
+
+/** Connects to the worker `config` names. Throws a message for the user. */
+export function connectTo(config: ClientConfig): Connection {
   const credentials = clientCredentials(readTlsFiles(config));
-  // Both clients share grpc-js's channel pool (same target, same credentials object).
-  const jobs = createClient(JobService, config.server, credentials);
-  const rootfs = createClient(RootfsService, config.server, credentials);
+  // Both clients share grpc-js's channel pool (same target, credentials object and options).
+  const jobs = createClient(JobService, config.server, credentials, CHANNEL_OPTIONS);
+  const rootfs = createClient(RootfsService, config.server, credentials, CHANNEL_OPTIONS);
   return {
     server: config.server,
     jobs,
@@ -37,14 +57,22 @@ export function connect(overrides: ConfigOverrides): Connection {
   };
 }
 
+/**
+ * A status message as people should read it: grpc-js ends the message of a refused connection
+ * with an empty "Resolution note: ", which says nothing.
+ */
+export function rpcMessage(error: RpcError): string {
+  return error.message.replace(/\. Resolution note: $/, "");
+}
+
 /** The one line ijrctl prints for a failure. */
 export function describeFailure(error: unknown, server?: string): string {
   if (error instanceof RpcError) {
     if (error.codeName === "UNAVAILABLE" && server) {
-      return `cannot reach ijrd at ${server}: ${error.message}`;
+      return `cannot reach ijrd at ${server}: ${rpcMessage(error)}`;
     }
-    if (error.codeName === "UNAUTHENTICATED") return `not authenticated: ${error.message}`;
-    return error.message;
+    if (error.codeName === "UNAUTHENTICATED") return `not authenticated: ${rpcMessage(error)}`;
+    return rpcMessage(error);
   }
   return (error as Error).message ?? String(error);
 }

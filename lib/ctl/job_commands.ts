@@ -8,8 +8,12 @@ import { JobSchema } from "../gen/ijr/v1/job_pb.ts";
 import type { ConfigOverrides } from "../config/mod.ts";
 import { parseDuration } from "../units/duration.ts";
 import { parseByteSize } from "../units/size.ts";
-import { type Connection, withConnection } from "./connect.ts";
-import { exitCodeOf, jobDetails, jobTable, outcome, printJson } from "./format.ts";
+import { withConnection } from "./connect.ts";
+import { jobDetails, jobTable, outcome, printJson } from "./format.ts";
+import { AttachedJob } from "./attach.ts";
+import { notice } from "./notice.ts";
+import { copyJobOutput, writeAllToStdout } from "./output_stream.ts";
+import { DEFAULT_RECONNECT_MS, ReconnectGaveUp, Reconnector } from "./reconnect.ts";
 import { writeStdout } from "./stdout.ts";
 import type { Action } from "./program.ts";
 import { splitShellWords } from "./shell_words.ts";
@@ -107,29 +111,74 @@ function startRequest(options: Record<string, unknown>, args: string[]) {
   };
 }
 
-/** Copies a job's output to stdout, raw bytes, until the job has ended. */
-async function streamOutput(jobs: Connection["jobs"], jobId: string): Promise<void> {
-  for await (const { data } of jobs.streamOutput({ jobId })) {
-    let written = 0;
-    while (written < data.length) written += await Deno.stdout.write(data.subarray(written));
-  }
+/** The longest --grace: the API's bound on a stop's grace period (1 hour). */
+const MAX_GRACE_MS = 3_600_000;
+
+/** How an attached command follows its job, from its flags. */
+interface FollowFlags {
+  readonly graceMs?: number;
+  readonly reconnectForMs: number;
 }
 
-/** `ijrctl job start --rootfs N (--command "CMD" | -- CMD...) [limits] [--output]` */
+/**
+ * --grace and --reconnect-for. `attached` says whether the command follows a job at all;
+ * `stopping` whether a signal stops it: flags that would change nothing are refused, naming
+ * the flag they need.
+ */
+function followFlags(
+  options: Record<string, unknown>,
+  { attached, stopping, needs }: { attached: boolean; stopping: boolean; needs: string },
+): FollowFlags {
+  const given = (flag: string, key: string, when: boolean) => {
+    if (options[key] !== undefined && !when) throw new UsageError(`${flag} needs ${needs}`);
+    return options[key] as string | undefined;
+  };
+  const grace = given("--grace", "grace", attached && stopping);
+  const reconnectFor = given("--reconnect-for", "reconnectFor", attached);
+  return {
+    graceMs: grace === undefined
+      ? undefined
+      : flagValue("--grace", () => parseDuration(grace, MAX_GRACE_MS)),
+    reconnectForMs: reconnectFor === undefined
+      ? DEFAULT_RECONNECT_MS
+      : flagValue("--reconnect-for", () => parseDuration(reconnectFor)),
+  };
+}
+
+/** `ijrctl job start --rootfs N (--command "CMD" | -- CMD...) [limits] [--output ...]` */
 export const jobStart: Action = async (options, args) => {
   let request;
+  let follow: FollowFlags;
+  const attached = Boolean(options.output);
+  // commander sets stopOnSignal to false for --no-stop-on-signal, true otherwise.
+  const stopping = options.stopOnSignal !== false;
   try {
     request = startRequest(options, args);
+    follow = followFlags(options, { attached, stopping, needs: "--output" });
+    if (!attached && !stopping) throw new UsageError("--no-stop-on-signal needs --output");
+    if (!attached && options.rm) throw new UsageError("--rm needs --output");
   } catch (error) {
     return usage("job start", error);
   }
-  return await withConnection("job start", options as ConfigOverrides, async ({ jobs }) => {
-    const { job } = await jobs.startJob(request);
-    console.log(job!.id);
-    if (!options.output) return 0;
-    await streamOutput(jobs, job!.id);
-    const { job: final } = await jobs.getJob({ jobId: job!.id }, { timeoutMs: 30_000 });
-    return exitCodeOf(final!);
+  return await withConnection("job start", options as ConfigOverrides, async (connection) => {
+    // Listening before StartJob is sent: a signal on its way in still stops the job.
+    const job = attached
+      ? new AttachedJob({
+        connection,
+        onSignal: stopping ? "stop" : "detach",
+        removeWhenDone: Boolean(options.rm),
+        ...follow,
+      })
+      : undefined;
+    try {
+      const { job: started } = await connection.jobs.startJob(request);
+      console.log(started!.id);
+      if (!job) return 0;
+      job.attach(started!.id);
+      return await job.follow();
+    } finally {
+      job?.close();
+    }
   });
 };
 
@@ -183,16 +232,51 @@ export const jobStatus: Action = async (options, args) => {
   });
 };
 
-/** `ijrctl job output (--job ID | ID)` */
+/** `ijrctl job output (--job ID | ID) [--stop-on-signal [--grace D]] [--reconnect-for D]` */
 export const jobOutput: Action = async (options, args) => {
   let jobId: string;
+  let follow: FollowFlags;
+  const stopping = Boolean(options.stopOnSignal);
   try {
     jobId = jobIdOf(options, args);
+    follow = followFlags(options, { attached: true, stopping, needs: "--stop-on-signal" });
   } catch (error) {
     return usage("job output", error);
   }
-  return await withConnection("job output", options as ConfigOverrides, async ({ jobs }) => {
-    await streamOutput(jobs, jobId);
+  return await withConnection("job output", options as ConfigOverrides, async (connection) => {
+    if (stopping) {
+      // Attached: ijrctl stands in for the job, and exits with its status.
+      const job = new AttachedJob({
+        connection,
+        onSignal: "stop",
+        removeWhenDone: false,
+        ...follow,
+      });
+      try {
+        job.attach(jobId);
+        return await job.follow();
+      } finally {
+        job.close();
+      }
+    }
+    // A plain follower: signals end ijrctl as usual, the job is left alone.
+    const reconnector = new Reconnector({
+      server: connection.server,
+      reconnectForMs: follow.reconnectForMs,
+      report: notice,
+    });
+    try {
+      await copyJobOutput({
+        jobs: connection.jobs,
+        jobId,
+        reconnector,
+        write: writeAllToStdout,
+        report: notice,
+      });
+    } catch (error) {
+      if (!(error instanceof ReconnectGaveUp)) throw error;
+      throw new Error(`${error.message}; job ${jobId} is not affected`);
+    }
     return 0;
   });
 };

@@ -11,6 +11,8 @@ import { VERSION } from "../version.ts";
 export interface ConnectionOptions {
   /** Path of the config file (default: $IJR_CONFIG, then the XDG location). */
   config?: string;
+  /** The config file's context (worker) to use instead of its current one. */
+  context?: string;
   /** Server address host:port. */
   server?: string;
   /** CA bundle the server's certificate must chain to. */
@@ -48,6 +50,9 @@ function addConnectionOptions(command: Command): Command {
         "config file (default: $IJR_CONFIG or ~/.config/ijr/config.json)",
       ),
     )
+    .addOption(
+      new Option("--context <name>", "the worker of the config file to use (default: its current)"),
+    )
     .addOption(new Option("--server <host:port>", "ijrd address (overrides the config file)"))
     .addOption(new Option("--ca <file>", "CA bundle the server certificate must chain to"))
     .addOption(new Option("--cert <file>", "your client certificate"))
@@ -72,13 +77,13 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     // One width everywhere, terminal or pipe, so the help pages rendered at build time
     // (help_render.ts) are exactly what commander prints.
     .configureHelp({ helpWidth: 80 })
-    .usage("[job|rootfs|certs]")
+    .usage("[job|rootfs|context|certs]")
     .description("Client for ijrd, the Isolated Job Runner daemon.")
     .version(VERSION, "--version", "print the version")
     .showHelpAfterError("(use 'ijrctl help' or 'ijrctl <command> help' for usage)")
     .addHelpText(
       "after",
-      "\nUse 'ijrctl [job|rootfs|certs] help' for more information about a command.",
+      "\nUse 'ijrctl [job|rootfs|context|certs] help' for more information about a command.",
     );
 
   const rootfs = program.command("rootfs").usage("[upload|list|delete]")
@@ -88,6 +93,11 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .requiredOption("--file <path>", "gzipped tarball of the root file system")
     .requiredOption("--name <name>", "sub-folder name to extract it to ([a-z0-9][a-z0-9._-]{0,62})")
     .option("--replace", "replace an existing root file system of that name (no job may use it)")
+    .option(
+      "--all-contexts",
+      "upload to every worker of the config file at once: one line per worker, exit 1 if " +
+        "any failed",
+    )
     .action(run("rootfs upload"));
   addConnectionOptions(rootfs.command("list"))
     .description(
@@ -95,6 +105,10 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
         "are yours (every job's ID for admins)",
     )
     .option("--json", "print JSON for scripts")
+    .option(
+      "--all-contexts",
+      "list every worker's root file systems at once: one line per worker, exit 1 if any failed",
+    )
     .action(run("rootfs list"));
   addConnectionOptions(rootfs.command("delete"))
     .description("remove a root file system (refused while a job runs on it)")
@@ -146,7 +160,28 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     )
     .option(
       "--output",
-      "stream the output after printing the job ID, and exit with the job's status",
+      "stream the output after printing the job ID, and exit with the job's status; " +
+        "SIGINT, SIGTERM or SIGHUP stops the job and waits for its end, a second signal " +
+        "kills it at once",
+    )
+    .option(
+      "--no-stop-on-signal",
+      "with --output: a signal leaves the job running and ends ijrctl (128 + the signal)",
+    )
+    .option(
+      "--grace <duration>",
+      "with --output: time between SIGTERM and kill when a signal stops the job " +
+        "(default: the daemon's, 10s; at most 1h)",
+    )
+    .option(
+      "--rm",
+      "with --output: remove the job (record and output) once it has ended and its output " +
+        "has been delivered",
+    )
+    .option(
+      "--reconnect-for <duration>",
+      "with --output: how long to keep reconnecting when the connection to ijrd breaks; " +
+        "the output resumes at the next byte (default: 1m)",
     )
     .action(run("job start"));
   addConnectionOptions(job.command("stop"))
@@ -170,12 +205,49 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .description("stream a job's output from the start, following it until the job ends")
     .argument("[jobID]", "the job ID (or use --job)")
     .option("--job <id>", "the job ID returned from job start")
+    .option(
+      "--stop-on-signal",
+      "attach: SIGINT, SIGTERM or SIGHUP stops the job and waits for its end (a second " +
+        "signal kills it), and ijrctl exits with the job's status",
+    )
+    .option(
+      "--grace <duration>",
+      "with --stop-on-signal: time between SIGTERM and kill (default: the daemon's, 10s)",
+    )
+    .option(
+      "--reconnect-for <duration>",
+      "how long to keep reconnecting when the connection to ijrd breaks; the output " +
+        "resumes at the next byte (default: 1m)",
+    )
     .action(run("job output"));
   addConnectionOptions(job.command("delete"))
     .description("remove a finished job now: its record and its output (refused while it runs)")
     .argument("[jobID]", "the job ID (or use --job)")
     .option("--job <id>", "the job ID returned from job start")
     .action(run("job delete"));
+
+  const context = program.command("context").usage("[list|use]")
+    .description("the workers (contexts) of the config file, and the current one");
+  context.command("list")
+    .description("list the config file's contexts; * marks the one commands use")
+    .addOption(
+      new Option(
+        "--config <file>",
+        "config file (default: $IJR_CONFIG or ~/.config/ijr/config.json)",
+      ),
+    )
+    .option("--json", "print JSON for scripts")
+    .action(run("context list"));
+  context.command("use")
+    .description("make a context the current one (writes the config file's current-context)")
+    .argument("<name>", "the context's name")
+    .addOption(
+      new Option(
+        "--config <file>",
+        "config file (default: $IJR_CONFIG or ~/.config/ijr/config.json)",
+      ),
+    )
+    .action(run("context use"));
 
   const certs = program.command("certs").usage("[init|ca|server|client]")
     .description("create the certificates for mutual TLS (no openssl needed)");

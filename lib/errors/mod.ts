@@ -14,6 +14,7 @@ export type ErrorCode =
   | "PERMISSION_DENIED"
   | "UNAUTHENTICATED"
   | "ABORTED"
+  | "OUT_OF_RANGE"
   | "UNAVAILABLE"
   | "INTERNAL";
 

@@ -41,16 +41,22 @@ export class OneShotWatches {
    */
   watch(path: string, onModified: () => void): number {
     const libc = openLibc();
-    const fd = this.#open();
-    const wd = libc.inotify_add_watch(fd, cString(path), (IN_MODIFY | IN_ONESHOT) >>> 0);
-    if (wd < 0) {
-      throw new Error(`cannot watch ${path}: ${describeErrno(lastErrno())}`);
-    }
-    this.#handlers.set(wd, onModified);
+    // Listening first: SIGIO's default action ends the process, and from the moment the watch
+    // exists its file's next write sends SIGIO. (Removing the listener later is safe: Deno
+    // keeps its own handler installed once a signal has had a listener.)
     if (!this.#listening) {
       Deno.addSignalListener("SIGIO", this.#onSignal);
       this.#listening = true;
     }
+    let wd: number;
+    try {
+      wd = libc.inotify_add_watch(this.#open(), cString(path), (IN_MODIFY | IN_ONESHOT) >>> 0);
+      if (wd < 0) throw new Error(`cannot watch ${path}: ${describeErrno(lastErrno())}`);
+    } catch (error) {
+      this.#quietIfIdle();
+      throw error;
+    }
+    this.#handlers.set(wd, onModified);
     // Events may have come before the handler was in place.
     this.#drain();
     return wd;

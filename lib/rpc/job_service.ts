@@ -28,7 +28,14 @@ import { callerOf } from "./caller.ts";
 import type { JobStatus, JobSummary, StartJobRequest } from "../job/types.ts";
 import { shortCommandLine } from "../units/command_line.ts";
 import { MAX_GRACE_MS, MAX_TIMEOUT_MS, validateStartFields } from "../job/start_request.ts";
-import { checkJobId, type DurationRange, durationToMs, optionalUint64 } from "./request_fields.ts";
+import { outputFromOffset } from "../job/output_offset.ts";
+import {
+  checkJobId,
+  type DurationRange,
+  durationToMs,
+  optionalUint64,
+  safeNumber,
+} from "./request_fields.ts";
 
 /** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
@@ -240,12 +247,14 @@ export function jobServiceHandlers(
     async *streamOutput(request, context) {
       callerOf(context);
       checkJobId("job_id", request.jobId);
+      const offset = safeNumber("offset", request.offset);
       visibleJob(context, request.jobId);
       const signal = options.shutdown
         ? AbortSignal.any([context.signal, options.shutdown])
         : context.signal;
+      const output = backend.output(request.jobId, { signal });
       try {
-        for await (const data of backend.output(request.jobId, { signal })) {
+        for await (const data of outputFromOffset(output, offset, request.jobId)) {
           yield { data };
         }
       } catch (error) {

@@ -20,6 +20,8 @@ export interface RequestLogEntry {
   readonly method: string;
   readonly job?: string;
   readonly rootfs?: string;
+  /** Where a StreamOutput started, when not at byte 0: a client resuming a broken stream. */
+  readonly offset?: string;
   readonly outcome: string;
   readonly durationMs: number;
   readonly error?: string;
@@ -56,6 +58,12 @@ function subjectOf(request: unknown, response?: unknown): { job?: string; rootfs
   };
 }
 
+/** A StreamOutput's start offset other than 0, as text: a uint64 has no JSON number. */
+function offsetOf(request: unknown): { offset?: string } {
+  const offset = (request as { offset?: unknown } | undefined)?.offset;
+  return typeof offset === "bigint" && offset !== 0n ? { offset: String(offset) } : {};
+}
+
 function who(context: CallContext): string {
   try {
     const caller = callerOf(context);
@@ -73,6 +81,7 @@ export function requestLog(log: RequestLogger = stderrLogger): CallObserver {
       identity: who(call.context),
       method: call.method,
       ...subjectOf(call.request, call.response),
+      ...offsetOf(call.request),
       outcome: call.code === Status.OK ? "OK" : statusName(call.code),
       durationMs: Math.round(call.durationMs),
       ...(call.code === Status.INTERNAL

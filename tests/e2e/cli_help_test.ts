@@ -5,9 +5,12 @@ import { runEntry } from "../helpers/cli.ts";
 Deno.test("ijrctl help lists the proposal's commands", async () => {
   const result = await runEntry("ctl.ts", ["help"]);
   assert.equal(result.code, 0);
-  assert.match(result.stdout, /^Usage: ijrctl \[job\|rootfs\|certs\]$/m);
-  assert.match(result.stdout, /Use 'ijrctl \[job\|rootfs\|certs\] help' for more information/);
-  for (const command of ["rootfs", "job", "certs"]) {
+  assert.match(result.stdout, /^Usage: ijrctl \[job\|rootfs\|context\|certs\]$/m);
+  assert.match(
+    result.stdout,
+    /Use 'ijrctl \[job\|rootfs\|context\|certs\] help' for more information/,
+  );
+  for (const command of ["rootfs", "job", "context", "certs"]) {
     assert.match(result.stdout, new RegExp(`^  ${command} `, "m"));
   }
 });

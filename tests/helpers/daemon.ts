@@ -38,7 +38,8 @@ export const DAEMON_V8_FLAGS: string[] = [
   `--v8-flags=${Deno.env.get("IJRD_V8_FLAGS") ?? IJRD_V8_FLAGS.join(",")}`,
 ];
 
-function freePort(): number {
+/** A TCP port on loopback that nothing listens on right now. */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();

@@ -62,3 +62,36 @@ Deno.test("one-shot watches: a cancelled watch is never called; many files share
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("one-shot watches: the first watch on a file being written does not end the process by SIGIO", async () => {
+  // SIGIO's default action ends a process. A fresh process (no SIGIO listener yet) watches a
+  // file that another process appends to without pause: its first event comes at once, and
+  // must find the listener in place.
+  const dir = await Deno.makeTempDir({ prefix: "ijr-inotify-" });
+  const file = `${dir}/output`;
+  Deno.writeTextFileSync(file, "");
+  const writer = new Deno.Command("sh", {
+    args: ["-c", 'while :; do echo x; done >> "$0"', file],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const module = new URL("../../lib/native/inotify.ts", import.meta.url).href;
+    const program = `import { OneShotWatches } from "${module}";\n` +
+      "await new Promise((resolve) => new OneShotWatches().watch(Deno.args[0], resolve));\n" +
+      'console.log("called");';
+    for (let run = 0; run < 5; run++) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--quiet", program, file],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.signal, null, `run ${run} ended by ${out.signal}`);
+      assert.deepEqual([out.code, new TextDecoder().decode(out.stdout)], [0, "called\n"]);
+    }
+  } finally {
+    writer.kill("SIGKILL");
+    await writer.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -412,3 +412,43 @@ Deno.test("RootfsService: upload and delete are for admins, checked first", asyn
   );
   assert.deepEqual(store.calls, []);
 });
+
+/** Collects a StreamOutput handler's bytes. */
+async function streamed(stream: AsyncIterable<{ data?: Uint8Array }>): Promise<number[]> {
+  const bytes: number[] = [];
+  for await (const { data } of stream) bytes.push(...data!);
+  return bytes;
+}
+
+Deno.test("JobService: StreamOutput resumes at its offset, byte-exact, and refuses one past the end", async () => {
+  const backend = new FakeJobs();
+  // Five bytes in chunks of 2, 2 and 1, so offsets fall inside, between and after chunks.
+  backend.output = async function* (id: string) {
+    backend.calls.push(["output", id]);
+    yield new Uint8Array([0, 1]);
+    yield new Uint8Array([2, 3]);
+    yield new Uint8Array([4]);
+  };
+  const handlers = jobServiceHandlers(backend);
+  const alice = await contextOf("alice");
+  const from = (offset: bigint) =>
+    handlers.streamOutput(create(StreamOutputRequestSchema, { jobId: ALICE_JOB, offset }), alice);
+  assert.deepEqual(await streamed(from(0n)), [0, 1, 2, 3, 4]);
+  assert.deepEqual(await streamed(from(1n)), [1, 2, 3, 4]);
+  assert.deepEqual(await streamed(from(2n)), [2, 3, 4]);
+  assert.deepEqual(await streamed(from(3n)), [3, 4]);
+  assert.deepEqual(await streamed(from(5n)), []);
+  await rejectsWith(
+    streamed(from(6n)),
+    "OUT_OF_RANGE",
+    `offset 6 is past the end of job ${ALICE_JOB}'s output (5 bytes)`,
+  );
+  // Checked before the job is looked up: no output is read for it.
+  const calls = backend.calls.length;
+  await rejectsWith(
+    streamed(from(2n ** 53n)),
+    "INVALID_ARGUMENT",
+    "offset must be from 0 to 9007199254740991, got 9007199254740992",
+  );
+  assert.equal(backend.calls.length, calls);
+});
