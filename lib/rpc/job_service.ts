@@ -41,6 +41,8 @@ export interface JobBackend {
   list(options: { includeFinished: boolean }): JobSummary[];
   output(id: string, options: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
   delete(id: string): Promise<void>;
+  /** The final status once the job has ended (at once when it has); NOT_FOUND for none. */
+  wait(id: string): Promise<JobStatus>;
 }
 
 const STATES: Record<JobStatus["state"], JobState> = {
@@ -185,6 +187,29 @@ function settled<T>(work: () => T): Promise<T> {
   return new Promise((resolve) => resolve(work()));
 }
 
+/**
+ * `work`'s result, unless the call is over first (the client cancelled, its deadline passed:
+ * nobody is left to answer, and the job goes on) or ijrd is shutting down (UNAVAILABLE, so
+ * that a wait never holds the shutdown up).
+ */
+function untilAborted<T>(work: Promise<T>, call: AbortSignal, shutdown?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onCallOver = () => settle(() => reject(call.reason));
+    const onShutdown = () =>
+      settle(() => reject(new IjrError("UNAVAILABLE", "ijrd is shutting down")));
+    const settle = (finish: () => void) => {
+      call.removeEventListener("abort", onCallOver);
+      shutdown?.removeEventListener("abort", onShutdown);
+      finish();
+    };
+    if (call.aborted) return onCallOver();
+    if (shutdown?.aborted) return onShutdown();
+    call.addEventListener("abort", onCallOver);
+    shutdown?.addEventListener("abort", onShutdown);
+    work.then((value) => settle(() => resolve(value)), (error) => settle(() => reject(error)));
+  });
+}
+
 /** The JobService handlers over a job engine. */
 export function jobServiceHandlers(
   backend: JobBackend,
@@ -236,6 +261,17 @@ export function jobServiceHandlers(
       visibleJob(context, request.jobId);
       await backend.delete(request.jobId);
       return {};
+    },
+    async waitJob(request, context) {
+      callerOf(context);
+      checkJobId("job_id", request.jobId);
+      visibleJob(context, request.jobId);
+      const ended = await untilAborted(
+        backend.wait(request.jobId),
+        context.signal,
+        options.shutdown,
+      );
+      return { job: jobToProto(ended) };
     },
     async *streamOutput(request, context) {
       callerOf(context);

@@ -88,6 +88,7 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
     stopJob: () => Promise.resolve({}),
     listJobs: () => Promise.resolve({ jobs: [] }),
     deleteJob: () => Promise.resolve({}),
+    waitJob: () => Promise.resolve({}),
   }, { onCallEnd });
   addService(server, RootfsService, {
     async uploadRootfs(requests) {

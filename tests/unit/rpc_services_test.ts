@@ -14,6 +14,7 @@ import {
   StartJobRequestSchema,
   StopJobRequestSchema,
   StreamOutputRequestSchema,
+  WaitJobRequestSchema,
 } from "../../lib/gen/ijr/v1/job_pb.ts";
 import {
   DeleteRootfsRequestSchema,
@@ -96,6 +97,10 @@ class FakeJobs implements JobBackend {
   async *output(id: string) {
     this.calls.push(["output", id]);
     yield new Uint8Array([1]);
+  }
+  wait(id: string) {
+    this.calls.push(["wait", id]);
+    return Promise.resolve(this.jobs.get(id)!);
   }
 }
 
@@ -259,6 +264,56 @@ Deno.test("JobService: job IDs are checked, then only their owners and admins se
     ["stop", ALICE_JOB, { graceMs: 1 }],
     ["stop", BOB_JOB, { graceMs: undefined }],
   ]);
+});
+
+Deno.test("JobService: WaitJob checks the ID, then answers only owners and admins", async () => {
+  const backend = new FakeJobs();
+  const handlers = jobServiceHandlers(backend);
+  const alice = await contextOf("alice");
+  const wait = (id: string, context: CallContext) =>
+    handlers.waitJob(create(WaitJobRequestSchema, { jobId: id }), context);
+  await rejectsWith(
+    wait("A11CE00000000001", alice),
+    "INVALID_ARGUMENT",
+    'job_id must be 16 lower-case hex digits, got "A11CE00000000001"',
+  );
+  for (const id of [BOB_JOB, "0000000000000000"]) {
+    await rejectsWith(wait(id, alice), "NOT_FOUND", `job ${id} not found`);
+  }
+  assert.deepEqual(backend.calls, []);
+  const ended = job(ALICE_JOB, "alice", {
+    state: "exited",
+    exitCode: 7,
+    endedAt: new Date(5000),
+  });
+  backend.jobs.set(ALICE_JOB, ended);
+  assert.deepEqual(await wait(ALICE_JOB, alice), { job: jobToProto(ended) });
+  assert.deepEqual(await wait(BOB_JOB, await contextOf("admin")), {
+    job: jobToProto(backend.jobs.get(BOB_JOB)!),
+  });
+  assert.deepEqual(backend.calls, [["wait", ALICE_JOB], ["wait", BOB_JOB]]);
+});
+
+Deno.test("JobService: a WaitJob ends with the call or with ijrd, never with the job", async () => {
+  const never = new FakeJobs();
+  never.wait = (id: string) => {
+    never.calls.push(["wait", id]);
+    return new Promise<JobStatus>(() => {}); // the job runs on
+  };
+  const shutdown = new AbortController();
+  const handlers = jobServiceHandlers(never, { shutdown: shutdown.signal });
+  const call = new AbortController();
+  const context = { ...(await contextOf("alice")), signal: call.signal };
+  const waiting = handlers.waitJob(create(WaitJobRequestSchema, { jobId: ALICE_JOB }), context);
+  call.abort(new IjrError("UNAVAILABLE", "the client went away"));
+  await rejectsWith(waiting, "UNAVAILABLE", "the client went away");
+  const held = handlers.waitJob(
+    create(WaitJobRequestSchema, { jobId: ALICE_JOB }),
+    await contextOf("alice"),
+  );
+  shutdown.abort();
+  await rejectsWith(held, "UNAVAILABLE", "ijrd is shutting down");
+  assert.deepEqual(never.calls, [["wait", ALICE_JOB], ["wait", ALICE_JOB]]);
 });
 
 Deno.test("JobService: a record with a timeout no Duration can carry still serializes", () => {
