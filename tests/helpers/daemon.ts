@@ -52,6 +52,8 @@ export interface StartDaemonOptions {
    * host's "/" at 8 and a pipe (a FIFO opened read-write) at 9, neither close-on-exec.
    */
   readonly inheritRootAndPipe?: boolean;
+  /** More flags for `deno run` itself, such as `--inspect=127.0.0.1:0` for a profile. */
+  readonly denoFlags?: readonly string[];
 }
 
 /** Starts ijrd and waits until it listens (or fails with its stderr). */
@@ -97,6 +99,7 @@ export async function startDaemon(
       ...wrapper,
       "run",
       ...DAEMON_V8_FLAGS,
+      ...(options.denoFlags ?? []),
       "-A",
       "--quiet",
       join(REPO, "daemon.ts"),
