@@ -50,11 +50,28 @@ export interface CallContext {
   readonly signal: AbortSignal;
 }
 
+/**
+ * A response a handler has already encoded (such as a job list assembled from encodings it
+ * keeps): the adapter sends its bytes as they are, after checking they are of the method's
+ * response type.
+ */
+export class EncodedResponse<Desc extends DescMessage = DescMessage> {
+  /** The message type the bytes encode. */
+  readonly schema: Desc;
+  /** The message in protobuf's binary wire format. */
+  readonly bytes: Uint8Array;
+
+  constructor(schema: Desc, bytes: Uint8Array) {
+    this.schema = schema;
+    this.bytes = bytes;
+  }
+}
+
 /** A server-side handler for one method, by its streaming kind. */
 export type MethodHandler<M extends MethodShape> = M["methodKind"] extends "unary" ? (
     request: MessageShape<In<M>>,
     context: CallContext,
-  ) => Promise<MessageInitShape<Out<M>>>
+  ) => Promise<MessageInitShape<Out<M>> | EncodedResponse<Out<M>>>
   : M["methodKind"] extends "server_streaming" ? (
       request: MessageShape<In<M>>,
       context: CallContext,
@@ -151,9 +168,20 @@ function decodeRequest(schema: DescMessage, bytes: Uint8Array, what: string): An
   }
 }
 
-/** Serializes a message; create() returns an already-created message unchanged. */
+/**
+ * Serializes a message; create() returns an already-created message unchanged. An
+ * EncodedResponse is sent as it is, when it is of the expected type.
+ */
 function encodeMessage(schema: DescMessage, value: unknown): Buffer {
-  const bytes = toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
+  let bytes: Uint8Array;
+  if (value instanceof EncodedResponse) {
+    if (value.schema.typeName !== schema.typeName) {
+      throw new Error(`an encoded ${value.schema.typeName} where ${schema.typeName} is due`);
+    }
+    bytes = value.bytes;
+  } else {
+    bytes = toBinary(schema, create(schema, value as MessageInitShape<DescMessage>));
+  }
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 

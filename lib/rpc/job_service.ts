@@ -29,6 +29,7 @@ import type { JobStatus, JobSummary, StartJobRequest } from "../job/types.ts";
 import { shortCommandLine } from "../units/command_line.ts";
 import { MAX_GRACE_MS, MAX_TIMEOUT_MS, validateStartFields } from "../job/start_request.ts";
 import { checkJobId, type DurationRange, durationToMs, optionalUint64 } from "./request_fields.ts";
+import { encodedJobList } from "./job_list.ts";
 
 /** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
@@ -38,6 +39,10 @@ export interface JobBackend {
   get(id: string): JobStatus | undefined;
   /** What a list shows; cheap, used for every authorization check. */
   summary(id: string): JobSummary | undefined;
+  /**
+   * Summaries, oldest first. An ended job's summary is never changed in place (a changed
+   * summary is a new object): ListJobs keeps its encoding against the object (job_list.ts).
+   */
   list(options: { includeFinished: boolean }): JobSummary[];
   output(id: string, options: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
   delete(id: string): Promise<void>;
@@ -252,7 +257,7 @@ export function jobServiceHandlers(
         const caller = callerOf(context);
         const jobs = backend.list({ includeFinished: request.includeFinished })
           .filter((job) => canAccessJob(caller, job.owner));
-        return { jobs: jobs.map(jobToProto) };
+        return encodedJobList(jobs, jobToProto);
       });
     },
     async deleteJob(request, context) {

@@ -5,11 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { summarize } from "../../lib/job/finished_jobs.ts";
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
   GetJobRequestSchema,
   JobSchema,
+  ListJobsRequestSchema,
+  ListJobsResponseSchema,
   ResourceLimitsSchema,
   StartJobRequestSchema,
   StopJobRequestSchema,
@@ -28,6 +30,7 @@ import type { JobStatus, StartJobRequest } from "../../lib/job/types.ts";
 import { fromPem } from "../../lib/pki/pem.ts";
 import {
   type CallContext,
+  EncodedResponse,
   type JobBackend,
   jobServiceHandlers,
   jobToProto,
@@ -316,6 +319,18 @@ Deno.test("JobService: a WaitJob ends with the call or with ijrd, never with the
   assert.deepEqual(never.calls, [["wait", ALICE_JOB], ["wait", ALICE_JOB]]);
 });
 
+Deno.test("JobService: ListJobs shows users their own jobs and admins every job", async () => {
+  const handlers = jobServiceHandlers(new FakeJobs());
+  const listed = async (user: User) => {
+    const response = await handlers.listJobs(create(ListJobsRequestSchema), await contextOf(user));
+    assert.ok(response instanceof EncodedResponse);
+    return fromBinary(ListJobsResponseSchema, response.bytes).jobs.map((j) => [j.id, j.owner]);
+  };
+  assert.deepEqual(await listed("alice"), [[ALICE_JOB, "alice"]]);
+  assert.deepEqual(await listed("bob"), [[BOB_JOB, "bob"]]);
+  assert.deepEqual(await listed("admin"), [[ALICE_JOB, "alice"], [BOB_JOB, "bob"]]);
+});
+
 Deno.test("JobService: a record with a timeout no Duration can carry still serializes", () => {
   // What the unchecked API of old let in: timeout.seconds = 2^63-1, in milliseconds.
   const legacy = job(ALICE_JOB, "alice", { timeoutMs: 9.223372036854776e21 });
@@ -361,8 +376,9 @@ Deno.test("RootfsService: users see how many jobs use a rootfs and the IDs of th
   const handlers = rootfsHandlers(new FakeStore());
   const request = create(ListRootfsRequestSchema);
   const seen = async (user: User) => {
-    const { rootfs } = await handlers.listRootfs(request, await contextOf(user));
-    return rootfs!.map((r) => [r.runningJobCount, r.runningJobs]);
+    const response = await handlers.listRootfs(request, await contextOf(user));
+    assert.ok(!(response instanceof EncodedResponse));
+    return response.rootfs!.map((r) => [r.runningJobCount, r.runningJobs]);
   };
   assert.deepEqual(await seen("alice"), [[3, [ALICE_JOB]]]);
   assert.deepEqual(await seen("bob"), [[3, [BOB_JOB]]]);
