@@ -40,6 +40,18 @@ const cases: Record<string, string[]> = {
 };
 const daemon = Deno.uid() === 0 ? await startDaemon() : undefined;
 if (daemon) {
+  const file = (name: string) => join(daemon.dir, name);
+  const floor = [
+    "run",
+    "-A",
+    join(REPO, "bench", "grpc_floor_client.ts"),
+    `localhost:${daemon.port}`,
+    file("ca.crt"),
+    file("admin.crt"),
+    file("admin.key"),
+  ];
+  cases["floor: grpc-js + 1 mTLS call"] = floor;
+  cases["floor, TLS seeding warmed"] = [...floor, "--warm-tls"];
   cases["ijrctl job list (mTLS to ijrd)"] = [
     "run",
     "-A",

@@ -8,7 +8,9 @@
  *
  * Run as root:
  *   .tools/bin/deno run -A bench/rpc_profile.ts [getJob|listJobs|stopJob|listRootfs|startWait]
- *     [--calls N] [--out FILE]
+ *     [--calls N] [--clients N] [--out FILE]
+ *
+ * With --clients N, N connected clients make the calls at once (N at a time in all).
  *
  * Sampling at 50 µs costs ijrd some speed; the shares, not the absolute times, are the point.
  * @module
@@ -24,6 +26,7 @@ const flag = (name: string) => {
   return at < 0 ? undefined : Deno.args[at + 1];
 };
 const calls = Number(flag("--calls") ?? 2000);
+const clientCount = Number(flag("--clients") ?? 1);
 const out = flag("--out") ?? `build/rpc_profile_${method}.cpuprofile`;
 
 interface ProfileNode {
@@ -151,6 +154,10 @@ try {
   const url = targets[0].webSocketDebuggerUrl as string;
   const user = connect({ config: daemon.configs.alice });
   const admin = connect({ config: daemon.configs.admin });
+  const more = Array.from(
+    { length: clientCount - 1 },
+    () => connect({ config: daemon.configs.alice }),
+  );
   // 100 finished jobs, as in the issue's ListJobs figure.
   const ids: string[] = [];
   for (let i = 0; i < 100; i++) {
@@ -158,31 +165,39 @@ try {
     await user.jobs.waitJob({ jobId: job!.id });
     ids.push(job!.id);
   }
-  const actions: Record<string, () => Promise<unknown>> = {
-    getJob: () => user.jobs.getJob({ jobId: ids[0] }),
-    listJobs: () => user.jobs.listJobs({ includeFinished: true }),
-    stopJob: () => user.jobs.stopJob({ jobId: ids[0] }),
+  const actionsOf = (client: typeof user): Record<string, () => Promise<unknown>> => ({
+    getJob: () => client.jobs.getJob({ jobId: ids[0] }),
+    listJobs: () => client.jobs.listJobs({ includeFinished: true }),
+    stopJob: () => client.jobs.stopJob({ jobId: ids[0] }),
     listRootfs: () => admin.rootfs.listRootfs({}),
     startWait: async () => {
-      const { job } = await user.jobs.startJob({ rootfs: "bb", argv: ["/bin/true"] });
-      const { job: final } = await user.jobs.waitJob({ jobId: job!.id });
+      const { job } = await client.jobs.startJob({ rootfs: "bb", argv: ["/bin/true"] });
+      const { job: final } = await client.jobs.waitJob({ jobId: job!.id });
       if (final!.state !== JobState.EXITED) throw new Error(`job ended ${final!.state}`);
     },
+  });
+  const actions = [user, ...more].map((client) => actionsOf(client)[method]);
+  if (!actions[0]) {
+    throw new Error(`no such method: ${method} (${Object.keys(actionsOf(user)).join(", ")})`);
+  }
+  /** `count` calls, spread over the clients, as many at once as there are clients. */
+  const drive = async (count: number) => {
+    let left = count;
+    await Promise.all(actions.map(async (action) => {
+      while (left-- > 0) await action();
+    }));
   };
-  const action = actions[method];
-  if (!action) throw new Error(`no such method: ${method} (${Object.keys(actions).join(", ")})`);
-  for (let i = 0; i < 200; i++) await action(); // warm up V8's compilers
+  await drive(200); // warm up V8's compilers
   const inspector = await Inspector.open(url);
   await inspector.send("Profiler.enable");
   await inspector.send("Profiler.setSamplingInterval", { interval: 50 });
   await inspector.send("Profiler.start");
   const started = performance.now();
-  for (let i = 0; i < calls; i++) await action();
+  await drive(calls);
   const elapsed = performance.now() - started;
   const { profile } = await inspector.send<{ profile: Profile }>("Profiler.stop");
   inspector.close();
-  user.close();
-  admin.close();
+  for (const client of [user, admin, ...more]) client.close();
   await Deno.writeTextFile(out, JSON.stringify(profile));
   console.log(`${method}: ${(elapsed / calls).toFixed(3)} ms per call while sampled; ${out}`);
   summarize(profile);
