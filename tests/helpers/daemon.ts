@@ -127,12 +127,18 @@ export async function startDaemon(
   let onListening: (ready: boolean) => void = () => {};
   const listening = new Promise<boolean>((resolve) => onListening = resolve);
   // One reader for the daemon's whole life: it signals readiness and keeps draining, so
-  // the daemon never blocks on a full pipe.
+  // the daemon never blocks on a full pipe. The log is searched only until the daemon
+  // listens: searching it for every request's line costs this process time that grows with
+  // the log, and benchmarks run their clients in this process.
+  let sawListening = false;
   (async () => {
     try {
       for await (const chunk of child.stderr) {
         log += decoder.decode(chunk, { stream: true });
-        if (log.includes('"msg":"listening"')) onListening(true);
+        if (!sawListening && log.includes('"msg":"listening"')) {
+          sawListening = true;
+          onListening(true);
+        }
       }
     } catch { /* stream closed */ }
     onListening(false);
