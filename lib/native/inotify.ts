@@ -41,16 +41,21 @@ export class OneShotWatches {
    */
   watch(path: string, onModified: () => void): number {
     const libc = openLibc();
-    const fd = this.#open();
-    const wd = libc.inotify_add_watch(fd, cString(path), (IN_MODIFY | IN_ONESHOT) >>> 0);
-    if (wd < 0) {
-      throw new Error(`cannot watch ${path}: ${describeErrno(lastErrno())}`);
-    }
-    this.#handlers.set(wd, onModified);
+    // The listener first. Until a process has a SIGIO listener, SIGIO has its default action,
+    // which ends the process: an event between inotify_add_watch and the listener (a job that
+    // writes at once, as ijrd's first job of its life may) killed ijrd ("I/O possible").
     if (!this.#listening) {
       Deno.addSignalListener("SIGIO", this.#onSignal);
       this.#listening = true;
     }
+    const fd = this.#open();
+    const wd = libc.inotify_add_watch(fd, cString(path), (IN_MODIFY | IN_ONESHOT) >>> 0);
+    if (wd < 0) {
+      const reason = describeErrno(lastErrno());
+      this.#quietIfIdle();
+      throw new Error(`cannot watch ${path}: ${reason}`);
+    }
+    this.#handlers.set(wd, onModified);
     // Events may have come before the handler was in place.
     this.#drain();
     return wd;

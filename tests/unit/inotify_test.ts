@@ -62,3 +62,47 @@ Deno.test("one-shot watches: a cancelled watch is never called; many files share
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** This process's inotify descriptors that are signal-driven (O_ASYNC in their fdinfo flags). */
+function signalDrivenInotify(): string[] {
+  const O_ASYNC = 0o20000;
+  return [...Deno.readDirSync("/proc/self/fd")].map((entry) => entry.name).filter((fd) => {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${fd}`) !== "anon_inode:inotify") return false;
+      const flags = Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`).match(/^flags:\s+(\d+)/m);
+      return flags !== null && (parseInt(flags[1], 8) & O_ASYNC) !== 0;
+    } catch {
+      return false;
+    }
+  });
+}
+
+Deno.test("one-shot watches: the SIGIO listener is there before the descriptor sends SIGIO", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ijr-inotify-" });
+  const before = new Set(signalDrivenInotify());
+  const original = Deno.addSignalListener;
+  const seen: string[][] = [];
+  // What was signal-driven when the listener was added: none of this instance's descriptors.
+  Deno.addSignalListener = (signal, handler) => {
+    if (signal === "SIGIO") seen.push(signalDrivenInotify().filter((fd) => !before.has(fd)));
+    original(signal, handler);
+  };
+  const watches = new OneShotWatches();
+  try {
+    Deno.writeTextFileSync(`${dir}/output`, "");
+    let calls = 0;
+    const wd = watches.watch(`${dir}/output`, () => calls++);
+    assert.deepEqual(seen, [[]]);
+    assert.equal(signalDrivenInotify().filter((fd) => !before.has(fd)).length, 1);
+    Deno.writeTextFileSync(`${dir}/output`, "x");
+    await tick();
+    assert.equal(calls, 1);
+    watches.cancel(wd);
+    // A watch that cannot be set leaves no listener behind either.
+    assert.throws(() => watches.watch(`${dir}/missing`, () => {}), /cannot watch .*: no such file/);
+    assert.equal(watches.size, 0);
+  } finally {
+    Deno.addSignalListener = original;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
