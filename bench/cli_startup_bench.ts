@@ -1,8 +1,10 @@
 /**
  * ijrctl start-up cost: `ijrctl --help` and `ijrctl job list` (against a real ijrd on
- * loopback, as root) next to a bare `deno run` of an empty script, in the same run,
- * interleaved, reporting medians and ratios. Goals (issue 6): help within 1.2x of the empty
- * script, job list within 2x, because help loads no gRPC, TLS or certificate code.
+ * loopback, as root) next to a bare `deno run` of an empty script and the floor of the stack
+ * (bench/grpc_floor_client.ts: a script that imports grpc-js and makes one mutual-TLS call,
+ * with and without ijrctl's TLS warm-up), in the same run, interleaved, reporting medians and
+ * ratios. Goals: help within 1.2x of the empty script (issue 6), job list within 2x of the
+ * floor (issue 16).
  *
  * Run: .tools/bin/deno run -A bench/cli_startup_bench.ts [rounds]
  */
@@ -40,6 +42,18 @@ const cases: Record<string, string[]> = {
 };
 const daemon = Deno.uid() === 0 ? await startDaemon() : undefined;
 if (daemon) {
+  const file = (name: string) => join(daemon.dir, name);
+  const floor = [
+    "run",
+    "-A",
+    join(REPO, "bench", "grpc_floor_client.ts"),
+    `localhost:${daemon.port}`,
+    file("ca.crt"),
+    file("admin.crt"),
+    file("admin.key"),
+  ];
+  cases["floor: grpc-js + 1 mTLS call"] = floor;
+  cases["floor, TLS seeding warmed"] = [...floor, "--warm-tls"];
   cases["ijrctl job list (mTLS to ijrd)"] = [
     "run",
     "-A",
@@ -63,8 +77,15 @@ await Deno.remove(empty);
 if (daemon) await cleanupDaemon(daemon);
 
 const base = median(samples["deno run empty.ts"]);
+// The floor is the faster of the two floor scripts.
+const floors = ["floor: grpc-js + 1 mTLS call", "floor, TLS seeding warmed"]
+  .filter((name) => samples[name]).map((name) => median(samples[name]));
+const floor = floors.length ? Math.min(...floors) : undefined;
 console.log(`rounds: ${rounds}`);
 for (const [name, values] of Object.entries(samples)) {
   const m = median(values);
-  console.log(`${name.padEnd(32)} median ${m.toFixed(1)} ms  ratio ${(m / base).toFixed(2)}x`);
+  const vsFloor = floor === undefined ? "" : `  ${(m / floor).toFixed(2)}x the floor`;
+  console.log(
+    `${name.padEnd(32)} median ${m.toFixed(1)} ms  ratio ${(m / base).toFixed(2)}x${vsFloor}`,
+  );
 }

@@ -1,9 +1,10 @@
 /**
  * Jobs through the whole stack: 200 `/bin/true` jobs started by one connected client over
  * mutual TLS against a real ijrd process, one after another: jobs per second and the median
- * time from StartJob to the job's end as the client sees it (GetJob until it has ended),
- * next to the same figure for JobManager called directly in this process (the library-only
- * figure), so the ratio shows what gRPC, TLS and the daemon add.
+ * time from StartJob to the job's end as the client sees it (WaitJob's answer, the final
+ * status), next to the same figure for JobManager called directly in this process without
+ * cgroups (the library-only figure), so the ratio shows what gRPC, TLS, the daemon and its
+ * cgroups add. bench/api_speed_bench.ts compares with the library as ijrd runs it.
  *
  * Run as root: .tools/bin/deno run -A bench/rpc_jobs_bench.ts [jobs]
  */
@@ -44,9 +45,7 @@ try {
   for (let i = 0; i < count; i++) {
     const started = performance.now();
     const { job } = await connection.jobs.startJob({ rootfs: "bb", argv: ["/bin/true"] });
-    // The output stream ends when the job has ended: the cheapest way to wait for it.
-    for await (const _ of connection.jobs.streamOutput({ jobId: job!.id })) { /* no output */ }
-    const { job: final } = await connection.jobs.getJob({ jobId: job!.id });
+    const { job: final } = await connection.jobs.waitJob({ jobId: job!.id });
     if (final!.state !== JobState.EXITED) throw new Error(`job ${job!.id} ended ${final!.state}`);
     rpc.push(performance.now() - started);
   }

@@ -39,6 +39,8 @@ export async function loadAction(name: string): Promise<Action> {
       return (await import("./job_commands.ts")).jobOutput;
     case "job delete":
       return (await import("./job_commands.ts")).jobDelete;
+    case "job wait":
+      return (await import("./job_commands.ts")).jobWait;
     default:
       // Every command of program.ts has a case above; this is a bug, not a user's mistake.
       throw new Error(`ijrctl has no action for "${name}"`);

@@ -1,5 +1,5 @@
 /**
- * `ijrctl job start|stop|list|status|output|delete`.
+ * `ijrctl job start|stop|list|status|output|delete|wait`.
  * @module
  */
 
@@ -9,7 +9,7 @@ import type { ConfigOverrides } from "../config/mod.ts";
 import { parseDuration } from "../units/duration.ts";
 import { parseByteSize } from "../units/size.ts";
 import { withConnection } from "./connect.ts";
-import { jobDetails, jobTable, outcome, printJson } from "./format.ts";
+import { exitCodeOf, jobDetails, jobTable, outcome, printJson } from "./format.ts";
 import { AttachedJob } from "./attach.ts";
 import { notice } from "./notice.ts";
 import { copyJobOutput, writeAllToStdout } from "./output_stream.ts";
@@ -293,5 +293,24 @@ export const jobDelete: Action = async (options, args) => {
     await jobs.deleteJob({ jobId });
     console.log(`deleted job ${jobId}`);
     return 0;
+  });
+};
+
+/**
+ * `ijrctl job wait (--job ID | ID) [--json]`: one WaitJob call, which returns when the job
+ * has ended. Exits with the job's status the way `job start --output` does.
+ */
+export const jobWait: Action = async (options, args) => {
+  let jobId: string;
+  try {
+    jobId = jobIdOf(options, args);
+  } catch (error) {
+    return usage("job wait", error);
+  }
+  return await withConnection("job wait", options as ConfigOverrides, async ({ jobs }) => {
+    const { job } = await jobs.waitJob({ jobId });
+    if (options.json) printJson(JobSchema, job!);
+    else console.log(`job ${job!.id}: ${outcome(job!)}`);
+    return exitCodeOf(job!);
   });
 };

@@ -115,8 +115,8 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .requiredOption("--name <name>", "name of the root file system to remove")
     .action(run("rootfs delete"));
 
-  const job = program.command("job").usage("[start|stop|list|status|output|delete]")
-    .description("start, stop, list, inspect, stream the output of, and delete jobs");
+  const job = program.command("job").usage("[start|stop|list|status|output|delete|wait]")
+    .description("start, stop, list, inspect, stream the output of, delete and wait for jobs");
   addConnectionOptions(job.command("start"))
     .usage('--rootfs=NAME (--command="CMD ARGS" | -- CMD ARGS...) [options]')
     .description("start a job; prints its ID on the first line")
@@ -225,6 +225,15 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
     .argument("[jobID]", "the job ID (or use --job)")
     .option("--job <id>", "the job ID returned from job start")
     .action(run("job delete"));
+  addConnectionOptions(job.command("wait"))
+    .description(
+      "wait until a job has ended and exit with its status (128+N for signal N, as " +
+        "job start --output does); print how it ended",
+    )
+    .argument("[jobID]", "the job ID (or use --job)")
+    .option("--job <id>", "the job ID returned from job start")
+    .option("--json", "print the final status as JSON for scripts")
+    .action(run("job wait"));
 
   const context = program.command("context").usage("[list|use]")
     .description("the workers (contexts) of the config file, and the current one");

@@ -36,6 +36,7 @@ import {
   optionalUint64,
   safeNumber,
 } from "./request_fields.ts";
+import { encodedJobList } from "./job_list.ts";
 
 /** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
@@ -45,9 +46,15 @@ export interface JobBackend {
   get(id: string): JobStatus | undefined;
   /** What a list shows; cheap, used for every authorization check. */
   summary(id: string): JobSummary | undefined;
+  /**
+   * Summaries, oldest first. An ended job's summary is never changed in place (a changed
+   * summary is a new object): ListJobs keeps its encoding against the object (job_list.ts).
+   */
   list(options: { includeFinished: boolean }): JobSummary[];
   output(id: string, options: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
   delete(id: string): Promise<void>;
+  /** The final status once the job has ended (at once when it has); NOT_FOUND for none. */
+  wait(id: string): Promise<JobStatus>;
 }
 
 const STATES: Record<JobStatus["state"], JobState> = {
@@ -192,6 +199,29 @@ function settled<T>(work: () => T): Promise<T> {
   return new Promise((resolve) => resolve(work()));
 }
 
+/**
+ * `work`'s result, unless the call is over first (the client cancelled, its deadline passed:
+ * nobody is left to answer, and the job goes on) or ijrd is shutting down (UNAVAILABLE, so
+ * that a wait never holds the shutdown up).
+ */
+function untilAborted<T>(work: Promise<T>, call: AbortSignal, shutdown?: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onCallOver = () => settle(() => reject(call.reason));
+    const onShutdown = () =>
+      settle(() => reject(new IjrError("UNAVAILABLE", "ijrd is shutting down")));
+    const settle = (finish: () => void) => {
+      call.removeEventListener("abort", onCallOver);
+      shutdown?.removeEventListener("abort", onShutdown);
+      finish();
+    };
+    if (call.aborted) return onCallOver();
+    if (shutdown?.aborted) return onShutdown();
+    call.addEventListener("abort", onCallOver);
+    shutdown?.addEventListener("abort", onShutdown);
+    work.then((value) => settle(() => resolve(value)), (error) => settle(() => reject(error)));
+  });
+}
+
 /** The JobService handlers over a job engine. */
 export function jobServiceHandlers(
   backend: JobBackend,
@@ -234,7 +264,7 @@ export function jobServiceHandlers(
         const caller = callerOf(context);
         const jobs = backend.list({ includeFinished: request.includeFinished })
           .filter((job) => canAccessJob(caller, job.owner));
-        return { jobs: jobs.map(jobToProto) };
+        return encodedJobList(jobs, jobToProto);
       });
     },
     async deleteJob(request, context) {
@@ -243,6 +273,17 @@ export function jobServiceHandlers(
       visibleJob(context, request.jobId);
       await backend.delete(request.jobId);
       return {};
+    },
+    async waitJob(request, context) {
+      callerOf(context);
+      checkJobId("job_id", request.jobId);
+      visibleJob(context, request.jobId);
+      const ended = await untilAborted(
+        backend.wait(request.jobId),
+        context.signal,
+        options.shutdown,
+      );
+      return { job: jobToProto(ended) };
     },
     async *streamOutput(request, context) {
       callerOf(context);

@@ -12,6 +12,7 @@ export {
   type ClientCallOptions,
   type ClientMethod,
   createClient,
+  EncodedResponse,
   type MethodHandler,
   methodPath,
   type ServiceClient,

@@ -16,6 +16,7 @@ import {
   StartJobRequestSchema,
   StopJobRequestSchema,
   StreamOutputRequestSchema,
+  WaitJobRequestSchema,
 } from "../../lib/gen/ijr/v1/job_pb.ts";
 import {
   DeleteRootfsRequestSchema,
@@ -346,6 +347,32 @@ function walkCases(bobJob: string): Case[] {
     {
       method: "JobService/StreamOutput",
       send: bin(StreamOutputRequestSchema, { jobId: bobJob }),
+      code: "NOT_FOUND",
+      details: `job ${bobJob} not found`,
+    },
+
+    // WaitJob: answered at once for every refusal (the job never ends in the walk).
+    {
+      method: "JobService/WaitJob",
+      send: bytes(0x0a, 0x05, 0x61),
+      code: "INVALID_ARGUMENT",
+      details: "request is not a valid ijr.v1.WaitJobRequest: premature EOF",
+    },
+    {
+      method: "JobService/WaitJob",
+      send: bin(WaitJobRequestSchema, { jobId: "x" }),
+      code: "INVALID_ARGUMENT",
+      details: badId("x"),
+    },
+    {
+      method: "JobService/WaitJob",
+      send: bin(WaitJobRequestSchema, { jobId: MISSING }),
+      code: "NOT_FOUND",
+      details: `job ${MISSING} not found`,
+    },
+    {
+      method: "JobService/WaitJob",
+      send: bin(WaitJobRequestSchema, { jobId: bobJob }),
       code: "NOT_FOUND",
       details: `job ${bobJob} not found`,
     },

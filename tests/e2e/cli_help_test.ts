@@ -27,14 +27,14 @@ Deno.test("ijrctl rootfs help shows upload, list and delete with their flags", a
   assert.match(upload.stdout, /--name <name> +sub-folder name/);
 });
 
-Deno.test("ijrctl job help shows start, stop, list, status, output and delete with the proposal's flags", async () => {
+Deno.test("ijrctl job help shows start, stop, list, status, output, delete and wait with the proposal's flags", async () => {
   const result = await runEntry("ctl.ts", ["job", "help"]);
   assert.equal(result.code, 0);
   assert.match(
     result.stdout,
-    /^Usage: ijrctl job \[start\|stop\|list\|status\|output\|delete\]$/m,
+    /^Usage: ijrctl job \[start\|stop\|list\|status\|output\|delete\|wait\]$/m,
   );
-  for (const command of ["start", "stop", "list", "status", "output", "delete"]) {
+  for (const command of ["start", "stop", "list", "status", "output", "delete", "wait"]) {
     assert.match(result.stdout, new RegExp(`^  ${command} `, "m"));
   }
   const start = await runEntry("ctl.ts", ["job", "start", "--help"]);
@@ -54,6 +54,9 @@ Deno.test("ijrctl job help shows start, stop, list, status, output and delete wi
   }
   const stop = await runEntry("ctl.ts", ["job", "stop", "--help"]);
   assert.ok(stop.stdout.includes("--job <id>"));
+  const wait = await runEntry("ctl.ts", ["job", "wait", "--help"]);
+  assert.ok(wait.stdout.includes("--job <id>"));
+  assert.ok(wait.stdout.includes("--json"));
 });
 
 Deno.test("ijrctl: bad usage exits 2 with a message; --version prints the version", async () => {

@@ -58,6 +58,8 @@ export interface StartDaemonOptions {
    * them itself. Otherwise the daemon runs with --no-live-restore and its jobs end with it.
    */
   readonly liveRestore?: boolean;
+  /** More flags for `deno run` itself, such as `--inspect=127.0.0.1:0` for a profile. */
+  readonly denoFlags?: readonly string[];
 }
 
 /** Starts ijrd and waits until it listens (or fails with its stderr). */
@@ -103,6 +105,7 @@ export async function startDaemon(
       ...wrapper,
       "run",
       ...DAEMON_V8_FLAGS,
+      ...(options.denoFlags ?? []),
       "-A",
       "--quiet",
       join(REPO, "daemon.ts"),
@@ -131,12 +134,18 @@ export async function startDaemon(
   let onListening: (ready: boolean) => void = () => {};
   const listening = new Promise<boolean>((resolve) => onListening = resolve);
   // One reader for the daemon's whole life: it signals readiness and keeps draining, so
-  // the daemon never blocks on a full pipe.
+  // the daemon never blocks on a full pipe. The log is searched only until the daemon
+  // listens: searching it for every request's line costs this process time that grows with
+  // the log, and benchmarks run their clients in this process.
+  let sawListening = false;
   const drained = (async () => {
     try {
       for await (const chunk of child.stderr) {
         log += decoder.decode(chunk, { stream: true });
-        if (log.includes('"msg":"listening"')) onListening(true);
+        if (!sawListening && log.includes('"msg":"listening"')) {
+          sawListening = true;
+          onListening(true);
+        }
       }
     } catch { /* stream closed */ }
     onListening(false);

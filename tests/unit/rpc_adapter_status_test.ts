@@ -8,12 +8,19 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { GetJobRequestSchema, JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
+import {
+  GetJobRequestSchema,
+  GetJobResponseSchema,
+  JobSchema,
+  JobService,
+  ListJobsResponseSchema,
+} from "../../lib/gen/ijr/v1/job_pb.ts";
 import { RootfsService, UploadRootfsRequestSchema } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import {
   addService,
   type CallRecord,
   createClient,
+  EncodedResponse,
   requestLog,
   type RequestLogEntry,
   RpcError,
@@ -57,6 +64,20 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
     getJob(request, context) {
       events.push(`getJob ${request.jobId}`);
       if (request.jobId === "missing") return Promise.reject(notFound("job missing not found"));
+      if (request.jobId === "encoded") {
+        const job = create(JobSchema, { id: "e", owner: "alice", exitCode: 7 });
+        return Promise.resolve(
+          new EncodedResponse(
+            GetJobResponseSchema,
+            toBinary(GetJobResponseSchema, create(GetJobResponseSchema, { job })),
+          ),
+        );
+      }
+      if (request.jobId === "encoded-wrongly") {
+        // The types refuse this; only a cast gets it past them, and the adapter still does.
+        const wrong = new EncodedResponse(ListJobsResponseSchema, new Uint8Array());
+        return Promise.resolve(wrong as unknown as EncodedResponse<typeof GetJobResponseSchema>);
+      }
       if (request.jobId === "unserializable") {
         // exit_code is an int32: 2^31 cannot be written.
         return Promise.resolve({ job: { id: "j", exitCode: 2 ** 31 } });
@@ -88,6 +109,7 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
     stopJob: () => Promise.resolve({}),
     listJobs: () => Promise.resolve({ jobs: [] }),
     deleteJob: () => Promise.resolve({}),
+    waitJob: () => Promise.resolve({}),
   }, { onCallEnd });
   addService(server, RootfsService, {
     async uploadRootfs(requests) {
@@ -242,6 +264,24 @@ Deno.test("adapter: a response that cannot be serialized is INTERNAL, logged wit
     assert.match(
       entry.error ?? "",
       /^Error: cannot encode field ijr\.v1\.Job\.exit_code to binary: invalid int32: 2147483648\n/,
+    );
+  });
+});
+
+Deno.test("adapter: an encoded response goes as it is, if it is of the method's type", async () => {
+  await withServer(async (harness) => {
+    const { job } = await harness.jobs.getJob({ jobId: "encoded" });
+    assert.deepEqual([job?.id, job?.owner, job?.exitCode], ["e", "alice", 7]);
+    await assert.rejects(harness.jobs.getJob({ jobId: "encoded-wrongly" }), (error: unknown) => {
+      assert.ok(error instanceof RpcError);
+      assert.deepEqual([error.codeName, error.message], ["INTERNAL", INTERNAL_DETAILS]);
+      return true;
+    });
+    const records = await recordsOf(harness, 2);
+    assert.deepEqual(records.map(summary).map((r) => r.code), ["OK", "INTERNAL"]);
+    assert.equal(
+      String(records[1].error),
+      "Error: an encoded ijr.v1.ListJobsResponse where ijr.v1.GetJobResponse is due",
     );
   });
 });

@@ -69,6 +69,7 @@ async function withServer(
     },
     startJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     deleteJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
+    waitJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     stopJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     listJobs: () => Promise.resolve({ jobs: [] }),
   });
@@ -123,7 +124,10 @@ Deno.test("service definition: paths and streaming kinds from the descriptor, by
     "startJob",
     "stopJob",
     "streamOutput",
+    "waitJob",
   ]);
+  assert.equal(definition.waitJob.path, "/ijr.v1.JobService/WaitJob");
+  assert.equal(definition.waitJob.responseStream, false);
   assert.equal(definition.streamOutput.path, "/ijr.v1.JobService/StreamOutput");
   assert.equal(definition.streamOutput.responseStream, true);
   assert.equal(definition.streamOutput.requestStream, false);

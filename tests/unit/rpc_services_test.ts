@@ -5,15 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { summarize } from "../../lib/job/finished_jobs.ts";
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
   GetJobRequestSchema,
   JobSchema,
+  ListJobsRequestSchema,
+  ListJobsResponseSchema,
   ResourceLimitsSchema,
   StartJobRequestSchema,
   StopJobRequestSchema,
   StreamOutputRequestSchema,
+  WaitJobRequestSchema,
 } from "../../lib/gen/ijr/v1/job_pb.ts";
 import {
   DeleteRootfsRequestSchema,
@@ -27,6 +30,7 @@ import type { JobStatus, StartJobRequest } from "../../lib/job/types.ts";
 import { fromPem } from "../../lib/pki/pem.ts";
 import {
   type CallContext,
+  EncodedResponse,
   type JobBackend,
   jobServiceHandlers,
   jobToProto,
@@ -96,6 +100,10 @@ class FakeJobs implements JobBackend {
   async *output(id: string) {
     this.calls.push(["output", id]);
     yield new Uint8Array([1]);
+  }
+  wait(id: string) {
+    this.calls.push(["wait", id]);
+    return Promise.resolve(this.jobs.get(id)!);
   }
 }
 
@@ -261,6 +269,68 @@ Deno.test("JobService: job IDs are checked, then only their owners and admins se
   ]);
 });
 
+Deno.test("JobService: WaitJob checks the ID, then answers only owners and admins", async () => {
+  const backend = new FakeJobs();
+  const handlers = jobServiceHandlers(backend);
+  const alice = await contextOf("alice");
+  const wait = (id: string, context: CallContext) =>
+    handlers.waitJob(create(WaitJobRequestSchema, { jobId: id }), context);
+  await rejectsWith(
+    wait("A11CE00000000001", alice),
+    "INVALID_ARGUMENT",
+    'job_id must be 16 lower-case hex digits, got "A11CE00000000001"',
+  );
+  for (const id of [BOB_JOB, "0000000000000000"]) {
+    await rejectsWith(wait(id, alice), "NOT_FOUND", `job ${id} not found`);
+  }
+  assert.deepEqual(backend.calls, []);
+  const ended = job(ALICE_JOB, "alice", {
+    state: "exited",
+    exitCode: 7,
+    endedAt: new Date(5000),
+  });
+  backend.jobs.set(ALICE_JOB, ended);
+  assert.deepEqual(await wait(ALICE_JOB, alice), { job: jobToProto(ended) });
+  assert.deepEqual(await wait(BOB_JOB, await contextOf("admin")), {
+    job: jobToProto(backend.jobs.get(BOB_JOB)!),
+  });
+  assert.deepEqual(backend.calls, [["wait", ALICE_JOB], ["wait", BOB_JOB]]);
+});
+
+Deno.test("JobService: a WaitJob ends with the call or with ijrd, never with the job", async () => {
+  const never = new FakeJobs();
+  never.wait = (id: string) => {
+    never.calls.push(["wait", id]);
+    return new Promise<JobStatus>(() => {}); // the job runs on
+  };
+  const shutdown = new AbortController();
+  const handlers = jobServiceHandlers(never, { shutdown: shutdown.signal });
+  const call = new AbortController();
+  const context = { ...(await contextOf("alice")), signal: call.signal };
+  const waiting = handlers.waitJob(create(WaitJobRequestSchema, { jobId: ALICE_JOB }), context);
+  call.abort(new IjrError("UNAVAILABLE", "the client went away"));
+  await rejectsWith(waiting, "UNAVAILABLE", "the client went away");
+  const held = handlers.waitJob(
+    create(WaitJobRequestSchema, { jobId: ALICE_JOB }),
+    await contextOf("alice"),
+  );
+  shutdown.abort();
+  await rejectsWith(held, "UNAVAILABLE", "ijrd is shutting down");
+  assert.deepEqual(never.calls, [["wait", ALICE_JOB], ["wait", ALICE_JOB]]);
+});
+
+Deno.test("JobService: ListJobs shows users their own jobs and admins every job", async () => {
+  const handlers = jobServiceHandlers(new FakeJobs());
+  const listed = async (user: User) => {
+    const response = await handlers.listJobs(create(ListJobsRequestSchema), await contextOf(user));
+    assert.ok(response instanceof EncodedResponse);
+    return fromBinary(ListJobsResponseSchema, response.bytes).jobs.map((j) => [j.id, j.owner]);
+  };
+  assert.deepEqual(await listed("alice"), [[ALICE_JOB, "alice"]]);
+  assert.deepEqual(await listed("bob"), [[BOB_JOB, "bob"]]);
+  assert.deepEqual(await listed("admin"), [[ALICE_JOB, "alice"], [BOB_JOB, "bob"]]);
+});
+
 Deno.test("JobService: a record with a timeout no Duration can carry still serializes", () => {
   // What the unchecked API of old let in: timeout.seconds = 2^63-1, in milliseconds.
   const legacy = job(ALICE_JOB, "alice", { timeoutMs: 9.223372036854776e21 });
@@ -306,8 +376,9 @@ Deno.test("RootfsService: users see how many jobs use a rootfs and the IDs of th
   const handlers = rootfsHandlers(new FakeStore());
   const request = create(ListRootfsRequestSchema);
   const seen = async (user: User) => {
-    const { rootfs } = await handlers.listRootfs(request, await contextOf(user));
-    return rootfs!.map((r) => [r.runningJobCount, r.runningJobs]);
+    const response = await handlers.listRootfs(request, await contextOf(user));
+    assert.ok(!(response instanceof EncodedResponse));
+    return response.rootfs!.map((r) => [r.runningJobCount, r.runningJobs]);
   };
   assert.deepEqual(await seen("alice"), [[3, [ALICE_JOB]]]);
   assert.deepEqual(await seen("bob"), [[3, [BOB_JOB]]]);

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ijr/v1/job.proto.
  */
 export const file_ijr_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIrsBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQSGAoQbWF4X291dHB1dF9ieXRlcxgGIAEoBCKhAQoPU3RhcnRKb2JSZXF1ZXN0Eg4KBnJvb3RmcxgBIAEoCRIMCgRhcmd2GAIgAygJEgsKA2VudhgDIAMoCRIPCgd3b3JrZGlyGAQgASgJEiYKBmxpbWl0cxgFIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIiwKEFN0YXJ0Sm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiJRCg5TdG9wSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIisKD1N0b3BKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIioKDkdldEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiKwoPTGlzdEpvYnNSZXF1ZXN0EhgKEGluY2x1ZGVfZmluaXNoZWQYASABKAgiLQoQTGlzdEpvYnNSZXNwb25zZRIZCgRqb2JzGAEgAygLMgsuaWpyLnYxLkpvYiI1ChNTdHJlYW1PdXRwdXRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiIgoQRGVsZXRlSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiEwoRRGVsZXRlSm9iUmVzcG9uc2UiJAoUU3RyZWFtT3V0cHV0UmVzcG9uc2USDAoEZGF0YRgBIAEoDCJXCg1SZXNvdXJjZVVzYWdlEisKCGNwdV90aW1lGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1lbW9yeV9wZWFrX2J5dGVzGAIgASgEIoMECgNKb2ISCgoCaWQYASABKAkSDQoFb3duZXIYAiABKAkSDgoGcm9vdGZzGAMgASgJEgwKBGFyZ3YYBCADKAkSCwoDZW52GAUgAygJEg8KB3dvcmtkaXIYBiABKAkSJgoGbGltaXRzGAcgASgLMhYuaWpyLnYxLlJlc291cmNlTGltaXRzEioKB3RpbWVvdXQYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHwoFc3RhdGUYCSABKA4yEC5panIudjEuSm9iU3RhdGUSEQoJZXhpdF9jb2RlGAogASgFEg4KBnNpZ25hbBgLIAEoBRISCgpvb21fa2lsbGVkGAwgASgIEi4KCnN0YXJ0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZGVkX2F0GA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIkCgV1c2FnZRgPIAEoCzIVLmlqci52MS5SZXNvdXJjZVVzYWdlEg8KB21lc3NhZ2UYECABKAkSCwoDcGlkGBEgASgFEh0KFW91dHB1dF9saW1pdF9leGNlZWRlZBgSIAEoCBIPCgdjb21tYW5kGBMgASgJEicKCWlzb2xhdGlvbhgUIAEoCzIULmlqci52MS5Kb2JJc29sYXRpb24ibQoMSm9iSXNvbGF0aW9uEhYKDnVzZXJfbmFtZXNwYWNlGAEgASgIEhAKCGhvc3RfdWlkGAIgASgNEhAKCGhvc3RfZ2lkGAMgASgNEhAKCGlkX2NvdW50GAQgASgNEg8KB3NlY2NvbXAYBSABKAgqqQEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUpPQl9TVEFURV9SVU5OSU5HEAESFAoQSk9CX1NUQVRFX0VYSVRFRBACEhQKEEpPQl9TVEFURV9LSUxMRUQQAxIVChFKT0JfU1RBVEVfU1RPUFBFRBAEEhQKEEpPQl9TVEFURV9GQUlMRUQQBRISCg5KT0JfU1RBVEVfTE9TVBAGMo4DCgpKb2JTZXJ2aWNlEj0KCFN0YXJ0Sm9iEhcuaWpyLnYxLlN0YXJ0Sm9iUmVxdWVzdBoYLmlqci52MS5TdGFydEpvYlJlc3BvbnNlEjoKB1N0b3BKb2ISFi5panIudjEuU3RvcEpvYlJlcXVlc3QaFy5panIudjEuU3RvcEpvYlJlc3BvbnNlEjcKBkdldEpvYhIVLmlqci52MS5HZXRKb2JSZXF1ZXN0GhYuaWpyLnYxLkdldEpvYlJlc3BvbnNlEj0KCExpc3RKb2JzEhcuaWpyLnYxLkxpc3RKb2JzUmVxdWVzdBoYLmlqci52MS5MaXN0Sm9ic1Jlc3BvbnNlEksKDFN0cmVhbU91dHB1dBIbLmlqci52MS5TdHJlYW1PdXRwdXRSZXF1ZXN0GhwuaWpyLnYxLlN0cmVhbU91dHB1dFJlc3BvbnNlMAESQAoJRGVsZXRlSm9iEhguaWpyLnYxLkRlbGV0ZUpvYlJlcXVlc3QaGS5panIudjEuRGVsZXRlSm9iUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIrsBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQSGAoQbWF4X291dHB1dF9ieXRlcxgGIAEoBCKhAQoPU3RhcnRKb2JSZXF1ZXN0Eg4KBnJvb3RmcxgBIAEoCRIMCgRhcmd2GAIgAygJEgsKA2VudhgDIAMoCRIPCgd3b3JrZGlyGAQgASgJEiYKBmxpbWl0cxgFIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIiwKEFN0YXJ0Sm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiJRCg5TdG9wSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIisKD1N0b3BKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIioKDkdldEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiKwoPTGlzdEpvYnNSZXF1ZXN0EhgKEGluY2x1ZGVfZmluaXNoZWQYASABKAgiLQoQTGlzdEpvYnNSZXNwb25zZRIZCgRqb2JzGAEgAygLMgsuaWpyLnYxLkpvYiI1ChNTdHJlYW1PdXRwdXRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiIgoQRGVsZXRlSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiEwoRRGVsZXRlSm9iUmVzcG9uc2UiIAoOV2FpdEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIisKD1dhaXRKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIiQKFFN0cmVhbU91dHB1dFJlc3BvbnNlEgwKBGRhdGEYASABKAwiVwoNUmVzb3VyY2VVc2FnZRIrCghjcHVfdGltZRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFtZW1vcnlfcGVha19ieXRlcxgCIAEoBCKDBAoDSm9iEgoKAmlkGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnJvb3RmcxgDIAEoCRIMCgRhcmd2GAQgAygJEgsKA2VudhgFIAMoCRIPCgd3b3JrZGlyGAYgASgJEiYKBmxpbWl0cxgHIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh8KBXN0YXRlGAkgASgOMhAuaWpyLnYxLkpvYlN0YXRlEhEKCWV4aXRfY29kZRgKIAEoBRIOCgZzaWduYWwYCyABKAUSEgoKb29tX2tpbGxlZBgMIAEoCBIuCgpzdGFydGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoFdXNhZ2UYDyABKAsyFS5panIudjEuUmVzb3VyY2VVc2FnZRIPCgdtZXNzYWdlGBAgASgJEgsKA3BpZBgRIAEoBRIdChVvdXRwdXRfbGltaXRfZXhjZWVkZWQYEiABKAgSDwoHY29tbWFuZBgTIAEoCRInCglpc29sYXRpb24YFCABKAsyFC5panIudjEuSm9iSXNvbGF0aW9uIm0KDEpvYklzb2xhdGlvbhIWCg51c2VyX25hbWVzcGFjZRgBIAEoCBIQCghob3N0X3VpZBgCIAEoDRIQCghob3N0X2dpZBgDIAEoDRIQCghpZF9jb3VudBgEIAEoDRIPCgdzZWNjb21wGAUgASgIKqkBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUlVOTklORxABEhQKEEpPQl9TVEFURV9FWElURUQQAhIUChBKT0JfU1RBVEVfS0lMTEVEEAMSFQoRSk9CX1NUQVRFX1NUT1BQRUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSEgoOSk9CX1NUQVRFX0xPU1QQBjLKAwoKSm9iU2VydmljZRI9CghTdGFydEpvYhIXLmlqci52MS5TdGFydEpvYlJlcXVlc3QaGC5panIudjEuU3RhcnRKb2JSZXNwb25zZRI6CgdTdG9wSm9iEhYuaWpyLnYxLlN0b3BKb2JSZXF1ZXN0GhcuaWpyLnYxLlN0b3BKb2JSZXNwb25zZRI3CgZHZXRKb2ISFS5panIudjEuR2V0Sm9iUmVxdWVzdBoWLmlqci52MS5HZXRKb2JSZXNwb25zZRI9CghMaXN0Sm9icxIXLmlqci52MS5MaXN0Sm9ic1JlcXVlc3QaGC5panIudjEuTGlzdEpvYnNSZXNwb25zZRJLCgxTdHJlYW1PdXRwdXQSGy5panIudjEuU3RyZWFtT3V0cHV0UmVxdWVzdBocLmlqci52MS5TdHJlYW1PdXRwdXRSZXNwb25zZTABEkAKCURlbGV0ZUpvYhIYLmlqci52MS5EZWxldGVKb2JSZXF1ZXN0GhkuaWpyLnYxLkRlbGV0ZUpvYlJlc3BvbnNlEjoKB1dhaXRKb2ISFi5panIudjEuV2FpdEpvYlJlcXVlc3QaFy5panIudjEuV2FpdEpvYlJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * DeviceIopsLimit limits the I/O operations per second on one block device.
@@ -407,6 +407,48 @@ export const DeleteJobResponseSchema: GenMessage<DeleteJobResponse> = /*@__PURE_
   messageDesc(file_ijr_v1_job, 12);
 
 /**
+ * WaitJobRequest names the job to wait for.
+ *
+ * @generated from message ijr.v1.WaitJobRequest
+ */
+export type WaitJobRequest = Message<"ijr.v1.WaitJobRequest"> & {
+  /**
+   * Job ID returned by StartJob: 16 lower-case hex digits.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+};
+
+/**
+ * Describes the message ijr.v1.WaitJobRequest.
+ * Use `create(WaitJobRequestSchema)` to create a new message.
+ */
+export const WaitJobRequestSchema: GenMessage<WaitJobRequest> = /*@__PURE__*/
+  messageDesc(file_ijr_v1_job, 13);
+
+/**
+ * WaitJobResponse carries the job's final status.
+ *
+ * @generated from message ijr.v1.WaitJobResponse
+ */
+export type WaitJobResponse = Message<"ijr.v1.WaitJobResponse"> & {
+  /**
+   * The job after it has ended: its state is never RUNNING.
+   *
+   * @generated from field: ijr.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message ijr.v1.WaitJobResponse.
+ * Use `create(WaitJobResponseSchema)` to create a new message.
+ */
+export const WaitJobResponseSchema: GenMessage<WaitJobResponse> = /*@__PURE__*/
+  messageDesc(file_ijr_v1_job, 14);
+
+/**
  * StreamOutputResponse is one chunk of output.
  *
  * @generated from message ijr.v1.StreamOutputResponse
@@ -425,7 +467,7 @@ export type StreamOutputResponse = Message<"ijr.v1.StreamOutputResponse"> & {
  * Use `create(StreamOutputResponseSchema)` to create a new message.
  */
 export const StreamOutputResponseSchema: GenMessage<StreamOutputResponse> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 13);
+  messageDesc(file_ijr_v1_job, 15);
 
 /**
  * ResourceUsage is what the kernel measured for a job.
@@ -453,7 +495,7 @@ export type ResourceUsage = Message<"ijr.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 14);
+  messageDesc(file_ijr_v1_job, 16);
 
 /**
  * Job is the status of a job.
@@ -611,7 +653,7 @@ export type Job = Message<"ijr.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 15);
+  messageDesc(file_ijr_v1_job, 17);
 
 /**
  * JobIsolation is a job's confinement beyond its namespaces and cgroups.
@@ -662,7 +704,7 @@ export type JobIsolation = Message<"ijr.v1.JobIsolation"> & {
  * Use `create(JobIsolationSchema)` to create a new message.
  */
 export const JobIsolationSchema: GenMessage<JobIsolation> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 16);
+  messageDesc(file_ijr_v1_job, 18);
 
 /**
  * JobState is the lifecycle state of a job.
@@ -805,6 +847,21 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof DeleteJobRequestSchema;
     output: typeof DeleteJobResponseSchema;
+  },
+  /**
+   * WaitJob returns once the job has ended, with its final status: at once for a job that has
+   * already ended, else when it ends (exits, is killed, stopped, times out or fails). It is the
+   * one call a client makes to wait for a job; nothing polls. Another user's job is NOT_FOUND,
+   * like a missing one. The call may last as long as the job: a client's deadline or cancel
+   * ends only the wait, never the job, and when ijrd shuts down first the call ends with
+   * UNAVAILABLE.
+   *
+   * @generated from rpc ijr.v1.JobService.WaitJob
+   */
+  waitJob: {
+    methodKind: "unary";
+    input: typeof WaitJobRequestSchema;
+    output: typeof WaitJobResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ijr_v1_job, 0);

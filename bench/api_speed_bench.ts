@@ -1,0 +1,322 @@
+/**
+ * The API against the engine and the transport (issue 16), side by side in one run:
+ *
+ * 1. unary: every unary RPC against a real ijrd (GetJob and StopJob of an ended job, ListJobs
+ *    with 100 jobs, ListRootfs, WaitJob of an ended job) next to a bare grpc-js unary echo
+ *    with the same mutual TLS and no protobuf, its server in this process and in a process of
+ *    its own (bench/echo_server.ts) the way ijrd is. Calls go in bursts of 20 per case, the
+ *    cases in a rotating order, for `--rounds` rounds; then one at a time, each 20 ms after
+ *    the last (the way a person or a script calls); medians.
+ * 2. start: start-to-exit of /bin/true with cgroup limits set (64 MiB memory, 64 pids, 512
+ *    CPU shares): through ijrd (StartJob, then WaitJob, whose answer is the final status), the
+ *    library in this process configured as ijrd runs it (cgroups in a user's group, a user
+ *    namespace, the seccomp filter), and `bwrap --unshare-all`, in a rotating order, each
+ *    start 50 ms after the previous end; medians.
+ * 3. rate: jobs per second for `--jobs` jobs, 4 at a time: 4 connected clients through ijrd
+ *    against the library at concurrency 4, alternating, `--pairs` times.
+ *
+ * Run as root: .tools/bin/deno run -A bench/api_speed_bench.ts [--only unary,start,rate]
+ *   [--rounds N] [--jobs N] [--pairs N]
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { toBinary } from "@bufbuild/protobuf";
+import { JobState, ListJobsResponseSchema } from "../lib/gen/ijr/v1/job_pb.ts";
+import { connect, type Connection } from "../lib/ctl/connect.ts";
+import { createCgroupController } from "../lib/cgroup/mod.ts";
+import { JobManager } from "../lib/job/mod.ts";
+import { UsernsPool } from "../lib/job/userns_pool.ts";
+import { clientCredentials } from "../lib/rpc/tls.ts";
+import { busyboxRootfsDir } from "../tests/helpers/busybox.ts";
+import { cleanupDaemon, startDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
+import { FixtureRootfs } from "../tests/helpers/jobs.ts";
+import { testPki } from "../tests/helpers/pki.ts";
+import { bindEcho, ECHO_PATH, echoServer, SIZED_PATH } from "./echo_server.ts";
+
+const flag = (name: string, fallback: string) => {
+  const at = Deno.args.indexOf(name);
+  return at < 0 ? fallback : Deno.args[at + 1];
+};
+const sections = new Set(flag("--only", "unary,start,rate").split(","));
+const rounds = Number(flag("--rounds", "25"));
+const rateJobs = Number(flag("--jobs", "200"));
+const pairs = Number(flag("--pairs", "3"));
+const BURST = 20;
+const REST_MS = 20;
+const LIMITS = { memoryBytes: 64n << 20n, pids: 64n, cpuShares: 512n };
+
+const median = (values: number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const ms = (value: number) => `${value.toFixed(3)} ms`;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+/** Prints each case's median and its ratio to `base`'s. */
+function report(title: string, samples: Record<string, number[]>, bases: string[]): void {
+  console.log(`\n${title}`);
+  const baseMedians = bases.map((base) => median(samples[base]));
+  for (const [name, values] of Object.entries(samples)) {
+    const m = median(values);
+    const ratios = baseMedians.map((b, i) => `${(m / b).toFixed(2)}x ${bases[i]}`).join(", ");
+    console.log(`  ${name.padEnd(34)} ${ms(m).padStart(10)}   ${ratios}`);
+  }
+}
+
+const pki = await testPki();
+const daemon = await startDaemon();
+const echoProcesses: Deno.ChildProcess[] = [];
+const closers: (() => void | Promise<void>)[] = [];
+try {
+  await uploadBusybox(daemon);
+  const alice = connect({ config: daemon.configs.alice });
+  const admin = connect({ config: daemon.configs.admin });
+  closers.push(() => alice.close(), () => admin.close());
+
+  if (sections.has("unary")) {
+    const aliceTls = {
+      caPem: pki.ca.certPem,
+      certPem: pki.alice.certPem,
+      keyPem: pki.alice.keyPem,
+    };
+    const local = echoServer();
+    const localPort = await bindEcho(local, {
+      caPem: pki.ca.certPem,
+      certPem: pki.server.certPem,
+      keyPem: pki.server.keyPem,
+    });
+    closers.push(() => local.forceShutdown());
+    const remote = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        new URL("./echo_server.ts", import.meta.url).pathname,
+        join(daemon.dir, "ca.crt"),
+        join(daemon.dir, "server.crt"),
+        join(daemon.dir, "server.key"),
+      ],
+      stdout: "piped",
+    }).spawn();
+    echoProcesses.push(remote);
+    const line = await remote.stdout.getReader().read();
+    const remotePort = Number(new TextDecoder().decode(line.value).trim());
+    const bytes = (value: Buffer) => value;
+    const payload = Buffer.alloc(64);
+    const echoCall = (client: grpc.Client, path = ECHO_PATH, request = payload) => () =>
+      new Promise<void>((resolve, reject) =>
+        client.makeUnaryRequest(
+          path,
+          bytes,
+          bytes,
+          request,
+          new grpc.Metadata(),
+          {},
+          (error) => error ? reject(error) : resolve(),
+        )
+      );
+    const localClient = new grpc.Client(`localhost:${localPort}`, clientCredentials(aliceTls));
+    const remoteClient = new grpc.Client(`localhost:${remotePort}`, clientCredentials(aliceTls));
+    closers.push(() => localClient.close(), () => remoteClient.close());
+
+    // 100 ended jobs of alice's, as in the issue's ListJobs figure.
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const { job } = await alice.jobs.startJob({ rootfs: "bb", argv: ["/bin/true"] });
+      await alice.jobs.waitJob({ jobId: job!.id });
+      ids.push(job!.id);
+    }
+    const ended = ids[50];
+    // The transport alone for an answer of ListJobs's size.
+    const listSize = Buffer.alloc(4);
+    listSize.writeUInt32BE(
+      toBinary(ListJobsResponseSchema, await alice.jobs.listJobs({ includeFinished: true }))
+        .length,
+    );
+    const cases: Record<string, () => Promise<unknown>> = {
+      "echo, server in this process": echoCall(localClient),
+      "echo, server in its own process": echoCall(remoteClient),
+      "same, ListJobs-sized answer": echoCall(remoteClient, SIZED_PATH, listSize),
+      "GetJob (ended job)": () => alice.jobs.getJob({ jobId: ended }),
+      "ListJobs (100 jobs)": async () => {
+        const { jobs } = await alice.jobs.listJobs({ includeFinished: true });
+        if (jobs.length !== 100) throw new Error(`ListJobs listed ${jobs.length} jobs`);
+      },
+      "StopJob (ended job)": () => alice.jobs.stopJob({ jobId: ended }),
+      "ListRootfs": () => alice.rootfs.listRootfs({}),
+      "WaitJob (ended job)": () => alice.jobs.waitJob({ jobId: ended }),
+    };
+    const names = Object.keys(cases);
+    const samples: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    for (const fn of Object.values(cases)) for (let i = 0; i < 50; i++) await fn(); // warm up
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(round + k) % names.length];
+        for (let i = 0; i < BURST; i++) samples[name].push(await timed(cases[name]));
+      }
+    }
+    report(
+      `unary calls, ${rounds} rounds of ${BURST} calls per case, one connection per server`,
+      samples,
+      ["echo, server in this process", "echo, server in its own process"],
+    );
+    // The same calls one at a time after a rest, as a person or a script makes them: on an idle
+    // machine each call then pays for waking its processes and threads up.
+    const rested: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    for (let round = 0; round < rounds * 4; round++) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(round + k) % names.length];
+        await new Promise((resolve) => setTimeout(resolve, REST_MS));
+        rested[name].push(await timed(cases[name]));
+      }
+    }
+    report(
+      `the same, one call at a time ${REST_MS} ms after the last, ${rounds * 4} calls per case`,
+      rested,
+      ["echo, server in this process", "echo, server in its own process"],
+    );
+  }
+
+  if (sections.has("start") || sections.has("rate")) {
+    const busybox = await busyboxRootfsDir();
+    const stateDir = await Deno.makeTempDir({ prefix: "ijr-bench-api-" });
+    // The library as ijrd runs it: cgroups under a parent of its own (ijrd's test daemon has
+    // another), each job in its owner's group with the group's caps, a user namespace from a
+    // pool beside ijrd's, and the seccomp filter.
+    const cgroups = await createCgroupController({ parent: `ijr-bench-api-${Deno.pid}` });
+    await cgroups.capAllJobs({ pids: 16384, memoryBytes: 8 * 2 ** 30 });
+    await cgroups.capEveryGroup({ pids: 4096, memoryBytes: 2 * 2 ** 30 });
+    const manager = await JobManager.open({
+      stateDir,
+      rootfs: new FixtureRootfs({ bb: busybox }),
+      cgroups,
+      userns: new UsernsPool(0x90000000, 16 * 65536),
+      // ijrd's defaults: --max-output 100m (an inotify watch per job), --retain 1000 for 7d,
+      // --max-jobs 1024, --max-jobs-per-user 256.
+      maxOutputBytes: 100 * 2 ** 20,
+      retain: { count: 1000, forMs: 7 * 86_400_000 },
+      maxJobs: 1024,
+      maxJobsPerUser: 256,
+    });
+    closers.push(async () => {
+      await manager.shutdown();
+      await cgroups.removeEmptyParents();
+      await Deno.remove(stateDir, { recursive: true });
+    });
+    const libraryJob = async () => {
+      const job = await manager.start({
+        owner: "alice",
+        rootfs: "bb",
+        argv: ["/bin/true"],
+        limits: {
+          memoryBytes: Number(LIMITS.memoryBytes),
+          pids: LIMITS.pids,
+          cpuShares: LIMITS.cpuShares,
+        },
+      });
+      const final = await manager.wait(job.id);
+      if (final.state !== "exited") throw new Error(`library job ended ${final.state}`);
+    };
+    const apiJob = (client: Connection) => async () => {
+      const { job } = await client.jobs.startJob({
+        rootfs: "bb",
+        argv: ["/bin/true"],
+        limits: LIMITS,
+      });
+      const { job: final } = await client.jobs.waitJob({ jobId: job!.id });
+      if (final!.state !== JobState.EXITED) throw new Error(`API job ended ${final!.state}`);
+    };
+
+    if (sections.has("start")) {
+      const cases: Record<string, () => Promise<unknown>> = {
+        "bwrap --unshare-all": async () => {
+          const out = await new Deno.Command("bwrap", {
+            args: [
+              "--unshare-all",
+              "--ro-bind",
+              busybox,
+              "/",
+              "--proc",
+              "/proc",
+              "--dev",
+              "/dev",
+              "/bin/true",
+            ],
+            stdout: "null",
+            stderr: "null",
+          }).output();
+          if (!out.success) throw new Error("bwrap failed");
+        },
+        "library (JobManager, cgroups)": libraryJob,
+        "API: StartJob + WaitJob": apiJob(alice),
+      };
+      const samples: Record<string, number[]> = Object.fromEntries(
+        Object.keys(cases).map((n) => [n, []]),
+      );
+      for (const fn of Object.values(cases)) for (let i = 0; i < 5; i++) await fn();
+      const startRounds = rounds * 2;
+      const names = Object.keys(cases);
+      for (let round = 0; round < startRounds; round++) {
+        for (let k = 0; k < names.length; k++) {
+          // Every start begins from the same rest: a job's first cgroup v1 join waits for an
+          // RCU grace period unless another join happened within about one (bench/README.md),
+          // so back-to-back starts would favour whichever case follows a job.
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const name = names[(round + k) % names.length];
+          samples[name].push(await timed(cases[name]));
+        }
+      }
+      report(
+        `start-to-exit of /bin/true with cgroup limits, ${startRounds} rounds, rotating order, ` +
+          "50 ms apart",
+        samples,
+        ["bwrap --unshare-all", "library (JobManager, cgroups)"],
+      );
+    }
+
+    if (sections.has("rate")) {
+      const clients = [alice, ...[1, 2, 3].map(() => connect({ config: daemon.configs.alice }))];
+      closers.push(() => clients.slice(1).forEach((client) => client.close()));
+      const rate = async (runs: (() => Promise<void>)[]) => {
+        let left = rateJobs;
+        const started = performance.now();
+        await Promise.all(runs.map(async (run) => {
+          while (left > 0) {
+            left--;
+            await run();
+          }
+        }));
+        return rateJobs / ((performance.now() - started) / 1000);
+      };
+      const library: number[] = [];
+      const api: number[] = [];
+      for (let pair = 0; pair < pairs; pair++) {
+        library.push(await rate([libraryJob, libraryJob, libraryJob, libraryJob]));
+        api.push(await rate(clients.map(apiJob)));
+      }
+      console.log(
+        `\njobs per second, ${rateJobs} jobs of /bin/true with cgroup limits, 4 at a time`,
+      );
+      console.log(`  library, concurrency 4:      ${library.map((r) => r.toFixed(0)).join(" / ")}`);
+      console.log(`  API, 4 connected clients:    ${api.map((r) => r.toFixed(0)).join(" / ")}`);
+      console.log(
+        `  ratio (API / library), each pair: ${
+          api.map((r, i) => (r / library[i]).toFixed(2)).join(" / ")
+        }; medians ${(median(api) / median(library)).toFixed(2)}`,
+      );
+    }
+  }
+} finally {
+  for (const close of closers.reverse()) await close();
+  for (const child of echoProcesses) {
+    child.kill();
+    await child.status;
+  }
+  await cleanupDaemon(daemon);
+}
