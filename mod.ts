@@ -13,7 +13,8 @@
 export * from "./lib/job/mod.ts";
 export * from "./lib/rootfs/mod.ts";
 export * from "./lib/cgroup/mod.ts";
-export * from "./lib/rpc/mod.ts";
+export * from "./lib/rpc/transport/mod.ts";
+export * from "./lib/rpc/services/mod.ts";
 export * from "./lib/pki/mod.ts";
 export * from "./lib/config/mod.ts";
 export { type ErrorCode, IjrError } from "./lib/errors/mod.ts";

@@ -29,7 +29,7 @@ import { connect, type Connection } from "../lib/ctl/connect.ts";
 import { createCgroupController } from "../lib/cgroup/mod.ts";
 import { JobManager } from "../lib/job/mod.ts";
 import { UsernsPool } from "../lib/job/userns_pool.ts";
-import { clientCredentials } from "../lib/rpc/tls.ts";
+import { clientCredentials } from "../lib/rpc/transport/tls.ts";
 import { busyboxRootfsDir } from "../tests/helpers/busybox.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
 import { FixtureRootfs } from "../tests/helpers/jobs.ts";

@@ -16,7 +16,7 @@
  */
 
 import { invalidArgument } from "../errors/mod.ts";
-import { parseByteSize } from "../units/size.ts";
+import { parseByteSize } from "../units/mod.ts";
 import { type BlockDevice, resolveBlockDevice } from "./device.ts";
 import type { DeviceIops, JobLimits } from "./types.ts";
 import { MAX_CPU_SHARES, MIN_CPU_SHARES } from "./weight.ts";

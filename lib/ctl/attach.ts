@@ -16,7 +16,7 @@
 
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { type Job, JobState } from "../gen/ijr/v1/job_pb.ts";
-import { formatDuration } from "../units/duration.ts";
+import { formatDuration } from "../units/mod.ts";
 import { type Connection, describeFailure } from "./connect.ts";
 import { exitCodeOf } from "./format.ts";
 import { copyJobOutput, writeAllToStdout } from "./output_stream.ts";

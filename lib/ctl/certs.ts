@@ -50,58 +50,47 @@ function report(error: unknown): number {
   return 1;
 }
 
+/**
+ * An action that makes one certificate and its key as `--out`.crt and `--out`.key, refusing
+ * to overwrite either; `issue` makes the bundle from the command's options.
+ */
+function writeOneBundle(
+  issue: (options: Record<string, unknown>) => Promise<CertificateBundle>,
+): Action {
+  return async (options) => {
+    try {
+      const prefix = String(options.out);
+      await refuseExisting(`${prefix}.crt`, `${prefix}.key`);
+      await writeBundle(prefix, await issue(options));
+      console.log(`wrote ${prefix}.crt and ${prefix}.key`);
+      return 0;
+    } catch (error) {
+      return report(error);
+    }
+  };
+}
+
 /** `ijrctl certs ca --out PREFIX [--name CN]` */
-export const certsCa: Action = async (options) => {
-  try {
-    const prefix = String(options.out);
-    await refuseExisting(`${prefix}.crt`, `${prefix}.key`);
-    await writeBundle(
-      prefix,
-      await createCertificateAuthority({ commonName: String(options.name) }),
-    );
-    console.log(`wrote ${prefix}.crt and ${prefix}.key`);
-    return 0;
-  } catch (error) {
-    return report(error);
-  }
-};
+export const certsCa: Action = writeOneBundle((options) =>
+  createCertificateAuthority({ commonName: String(options.name) })
+);
 
 /** `ijrctl certs server --ca PREFIX --out PREFIX --name NAME...` */
-export const certsServer: Action = async (options) => {
-  try {
-    const prefix = String(options.out);
-    await refuseExisting(`${prefix}.crt`, `${prefix}.key`);
-    const ca = await readBundle(String(options.ca));
-    const bundle = await issueServerCertificate(ca, {
-      names: options.name as string[],
-      days: Number(options.days),
-    });
-    await writeBundle(prefix, bundle);
-    console.log(`wrote ${prefix}.crt and ${prefix}.key`);
-    return 0;
-  } catch (error) {
-    return report(error);
-  }
-};
+export const certsServer: Action = writeOneBundle(async (options) =>
+  issueServerCertificate(await readBundle(String(options.ca)), {
+    names: options.name as string[],
+    days: Number(options.days),
+  })
+);
 
 /** `ijrctl certs client --ca PREFIX --out PREFIX --identity NAME [--role user|admin]` */
-export const certsClient: Action = async (options) => {
-  try {
-    const prefix = String(options.out);
-    await refuseExisting(`${prefix}.crt`, `${prefix}.key`);
-    const ca = await readBundle(String(options.ca));
-    const bundle = await issueClientCertificate(ca, {
-      identity: String(options.identity),
-      role: options.role as Role,
-      days: Number(options.days),
-    });
-    await writeBundle(prefix, bundle);
-    console.log(`wrote ${prefix}.crt and ${prefix}.key`);
-    return 0;
-  } catch (error) {
-    return report(error);
-  }
-};
+export const certsClient: Action = writeOneBundle(async (options) =>
+  issueClientCertificate(await readBundle(String(options.ca)), {
+    identity: String(options.identity),
+    role: options.role as Role,
+    days: Number(options.days),
+  })
+);
 
 /**
  * `ijrctl certs init --dir DIR`: ca, server (localhost, 127.0.0.1 unless --server-name), an

@@ -12,9 +12,12 @@ import {
   loadClientConfig,
   readTlsFiles,
 } from "../config/mod.ts";
-import { clientCredentials } from "../rpc/tls.ts";
-import { createClient, type ServiceClient } from "../rpc/adapter.ts";
-import { RpcError } from "../rpc/status.ts";
+import {
+  clientCredentials,
+  createClient,
+  RpcError,
+  type ServiceClient,
+} from "../rpc/transport/mod.ts";
 
 /** Clients for both services over one set of credentials. */
 export interface Connection {

@@ -8,9 +8,7 @@ import { type DescMessage, type MessageShape, toJson } from "@bufbuild/protobuf"
 import { type Job, JobState } from "../gen/ijr/v1/job_pb.ts";
 import type { Rootfs } from "../gen/ijr/v1/rootfs_pb.ts";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { formatByteSize } from "../units/size.ts";
-import { formatDuration } from "../units/duration.ts";
-import { commandLine } from "../units/command_line.ts";
+import { commandLine, formatByteSize, formatDuration } from "../units/mod.ts";
 
 export { commandLine };
 

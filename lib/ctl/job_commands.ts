@@ -6,8 +6,7 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { JobSchema } from "../gen/ijr/v1/job_pb.ts";
 import type { ConfigOverrides } from "../config/mod.ts";
-import { parseDuration } from "../units/duration.ts";
-import { parseByteSize } from "../units/size.ts";
+import { parseByteSize, parseDuration } from "../units/mod.ts";
 import { withConnection } from "./connect.ts";
 import { exitCodeOf, jobDetails, jobTable, outcome, printJson } from "./format.ts";
 import { AttachedJob } from "./attach.ts";

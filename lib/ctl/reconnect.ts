@@ -6,9 +6,9 @@
  * @module
  */
 
-import { RpcError } from "../rpc/status.ts";
+import { RpcError } from "../rpc/transport/mod.ts";
 import { rpcMessage } from "./connect.ts";
-import { formatDuration } from "../units/duration.ts";
+import { formatDuration } from "../units/mod.ts";
 
 /** How long ijrctl keeps trying to reach ijrd again, unless --reconnect-for says otherwise. */
 export const DEFAULT_RECONNECT_MS = 60_000;

@@ -7,7 +7,7 @@ import { type Rootfs, RootfsSchema } from "../gen/ijr/v1/rootfs_pb.ts";
 import { type MessageInitShape, toJson } from "@bufbuild/protobuf";
 import type { UploadRootfsRequestSchema } from "../gen/ijr/v1/rootfs_pb.ts";
 import type { ConfigOverrides } from "../config/mod.ts";
-import { formatByteSize } from "../units/size.ts";
+import { formatByteSize } from "../units/mod.ts";
 import { type Connection, withConnection } from "./connect.ts";
 import { type ContextOutcome, forEveryContext, printEveryContext } from "./fan_out.ts";
 import { printJson, rootfsTable } from "./format.ts";

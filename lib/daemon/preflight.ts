@@ -8,11 +8,10 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import type { TlsMaterial } from "../rpc/tls.ts";
-import { parseDuration } from "../units/duration.ts";
-import { parseByteSize } from "../units/size.ts";
+import type { TlsMaterial } from "../rpc/transport/mod.ts";
+import { parseByteSize, parseDuration } from "../units/mod.ts";
 import type { DaemonFlags } from "./program.ts";
-import type { JobScratch } from "../job/types.ts";
+import type { JobScratch } from "../job/mod.ts";
 
 /** A start-up problem, reported as one line with exit code 2. */
 export class PreflightError extends Error {

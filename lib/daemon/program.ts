@@ -1,6 +1,6 @@
 /**
- * The ijrd command line: flags and help, nothing else. `ijrd help` works like `--help`, as
- * the proposal shows it.
+ * The ijrd command line: flags and help, nothing else. `ijrd help` works like `--help` (the
+ * design proposal's usage, which the README repeats, starts with it).
  * @module
  */
 

@@ -9,11 +9,16 @@
 import * as grpc from "@grpc/grpc-js";
 import { JobService } from "../gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../gen/ijr/v1/rootfs_pb.ts";
-import { addService } from "../rpc/adapter.ts";
-import { type JobBackend, jobServiceHandlers } from "../rpc/job_service.ts";
-import { requestLog, type RequestLogger, stderrLogger } from "../rpc/request_log.ts";
-import { type RootfsBackend, rootfsServiceHandlers } from "../rpc/rootfs_service.ts";
-import { serverCredentials } from "../rpc/tls.ts";
+import { addService, serverCredentials } from "../rpc/transport/mod.ts";
+import {
+  type JobBackend,
+  jobServiceHandlers,
+  requestLog,
+  type RequestLogger,
+  type RootfsBackend,
+  rootfsServiceHandlers,
+  stderrLogger,
+} from "../rpc/services/mod.ts";
 import { type DaemonSettings, PreflightError } from "./preflight.ts";
 
 /** The job engine as the daemon runs it: the service's backend plus an orderly shutdown. */

@@ -18,7 +18,7 @@ import {
   MIN_USER_PIDS,
   perUserCaps,
 } from "../cgroup/mod.ts";
-import { parseByteSize } from "../units/size.ts";
+import { parseByteSize } from "../units/mod.ts";
 import { PreflightError } from "./preflight.ts";
 
 const GIB = 1024 ** 3;

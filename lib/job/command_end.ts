@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CommandStatus, WaitResult } from "../native/spawn.ts";
+import type { CommandStatus, WaitResult } from "../native/mod.ts";
 
 const SIGKILL = 9;
 

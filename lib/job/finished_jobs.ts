@@ -11,7 +11,7 @@
  * @module
  */
 
-import { shortCommandLine } from "../units/command_line.ts";
+import { shortCommandLine } from "../units/mod.ts";
 import { jobPaths, loadJobSync } from "./job_store.ts";
 import { COMMAND_SUMMARY_CHARS, type JobStatus, type JobSummary, type Retention } from "./types.ts";
 

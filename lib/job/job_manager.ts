@@ -37,7 +37,7 @@ import {
   spawnJob,
   type WaitResult,
 } from "../native/mod.ts";
-import type { RootfsLease, RootfsProvider } from "../rootfs/types.ts";
+import type { RootfsLease, RootfsProvider } from "../rootfs/mod.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
 import { FinishedJobs, summarize } from "./finished_jobs.ts";
 import { type JobFolder, JobFolders } from "./job_folders.ts";

@@ -6,8 +6,7 @@
 
 import { join } from "node:path";
 import { IjrError } from "../errors/mod.ts";
-import { abiConstant } from "../native/mod.ts";
-import { writeFileAtomic } from "../native/record_file.ts";
+import { abiConstant, writeFileAtomic } from "../native/mod.ts";
 import { jobRecordProblem } from "./job_record.ts";
 import type { JobStatus } from "./types.ts";
 

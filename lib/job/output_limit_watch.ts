@@ -11,7 +11,7 @@
  * @module
  */
 
-import { OneShotWatches } from "../native/inotify.ts";
+import { OneShotWatches } from "../native/mod.ts";
 
 /** The longest a stop for the output limit lags behind the write that reached it. */
 const REST_MS = 10;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { reapIfEnded, type WaitResult } from "../native/spawn.ts";
+import { reapIfEnded, type WaitResult } from "../native/mod.ts";
 
 /** Watches pids and calls back once per pid when it ends. */
 export class Reaper {

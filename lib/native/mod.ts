@@ -21,3 +21,15 @@ export {
   type SpawnSpec,
   type WaitResult,
 } from "./spawn.ts";
+export {
+  CONFINED_PATH_MAX,
+  ConfinedFsError,
+  ConfinedWriter,
+  type EntryMeta,
+  RENAME_EXCHANGE,
+  RENAME_NOREPLACE,
+  renamePath,
+  syncFileSystem,
+} from "./confined_fs.ts";
+export { OneShotWatches } from "./inotify.ts";
+export { writeFileAtomic } from "./record_file.ts";

@@ -7,7 +7,7 @@
  */
 
 import { IjrError, invalidArgument } from "../errors/mod.ts";
-import { ConfinedFsError, ConfinedWriter, type EntryMeta } from "../native/confined_fs.ts";
+import { ConfinedFsError, ConfinedWriter, type EntryMeta } from "../native/mod.ts";
 import type { RootfsLimits } from "./limits.ts";
 import { describePath, type TarEntry, TarParser, type TarSink } from "./tar_parser.ts";
 

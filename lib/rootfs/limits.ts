@@ -7,7 +7,7 @@
  */
 
 import { invalidArgument } from "../errors/mod.ts";
-import { CONFINED_PATH_MAX } from "../native/confined_fs.ts";
+import { CONFINED_PATH_MAX } from "../native/mod.ts";
 
 /** Limits on one upload. */
 export interface RootfsLimits {

@@ -35,7 +35,7 @@ import {
   RENAME_NOREPLACE,
   renamePath,
   syncFileSystem,
-} from "../native/confined_fs.ts";
+} from "../native/mod.ts";
 import { extractTar } from "./extractor.ts";
 import { GzipInput } from "./gzip_input.ts";
 import { resolveRootfsLimits, type RootfsLimits } from "./limits.ts";

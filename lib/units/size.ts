@@ -1,6 +1,6 @@
 /**
  * Byte sizes as users write them: a whole number with an optional unit, (b)ytes,
- * (k)ilobytes, (m)egs or (g)igs, 1024-based, as the proposal's `--memory` defines
+ * (k)ilobytes, (m)egs or (g)igs, 1024-based, as `ijrctl job start --memory` documents it
  * ("100", "1024k", "2m"). Shared by ijrctl (parsing flags) and ijrd (limits).
  * @module
  */

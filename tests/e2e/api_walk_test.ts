@@ -23,7 +23,7 @@ import {
   UploadRootfsMetadataSchema,
   UploadRootfsRequestSchema,
 } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
-import { clientCredentials, createClient } from "../../lib/rpc/mod.ts";
+import { clientCredentials, createClient } from "../../lib/rpc/transport/mod.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { testPki } from "../helpers/pki.ts";
 import { RawClient, type RawClient as RawClientType } from "../helpers/raw_client.ts";

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { type Job, JobState } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { connect } from "../../lib/ctl/connect.ts";
-import { RpcError } from "../../lib/rpc/mod.ts";
+import { RpcError } from "../../lib/rpc/transport/mod.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { JobService, StreamOutputRequestSchema } from "../../lib/gen/ijr/v1/job_pb.ts";
-import { clientCredentials, createClient } from "../../lib/rpc/mod.ts";
+import { clientCredentials, createClient } from "../../lib/rpc/transport/mod.ts";
 import {
   cleanupDaemon,
   jobParentDirs,

@@ -11,7 +11,7 @@ import { rootTest } from "../helpers/root.ts";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
-import { createClient, RpcError } from "../../lib/rpc/mod.ts";
+import { createClient, RpcError } from "../../lib/rpc/transport/mod.ts";
 
 async function sClient(daemon: TestDaemon, args: string[]): Promise<string> {
   const out = await new Deno.Command("openssl", {

@@ -4,7 +4,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { serverCredentials, type TlsMaterial } from "../../lib/rpc/mod.ts";
+import { serverCredentials, type TlsMaterial } from "../../lib/rpc/transport/mod.ts";
 
 /** A running test server. */
 export interface TestServer {

@@ -7,7 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { clientCredentials } from "../../lib/rpc/mod.ts";
+import { clientCredentials } from "../../lib/rpc/transport/mod.ts";
 import type { TestPki } from "./pki.ts";
 
 /** What a raw call ended with. */

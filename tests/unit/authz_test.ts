@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { canAccessJob, identityFromCertificate, requireAdmin } from "../../lib/rpc/authz.ts";
+import {
+  canAccessJob,
+  identityFromCertificate,
+  requireAdmin,
+} from "../../lib/rpc/services/authz.ts";
 import { IjrError } from "../../lib/errors/mod.ts";
 import { fromPem } from "../../lib/pki/mod.ts";
 import { testPki } from "../helpers/pki.ts";

@@ -79,7 +79,9 @@ Deno.test("help pages: anything but a plain help request goes to commander", () 
 });
 
 Deno.test("help pages: the help path loads no npm package and no node: module", async () => {
+  // deno.json: where lib/version.ts reads the version.
   assert.deepEqual((await moduleGraph("lib/ctl/help.ts")).sort(), [
+    "deno.json",
     "lib/ctl/help.ts",
     "lib/ctl/help_pages.ts",
     "lib/version.ts",

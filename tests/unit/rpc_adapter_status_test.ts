@@ -21,11 +21,10 @@ import {
   type CallRecord,
   createClient,
   EncodedResponse,
-  requestLog,
-  type RequestLogEntry,
   RpcError,
-} from "../../lib/rpc/mod.ts";
-import { clientCredentials } from "../../lib/rpc/mod.ts";
+} from "../../lib/rpc/transport/mod.ts";
+import { requestLog, type RequestLogEntry } from "../../lib/rpc/services/mod.ts";
+import { clientCredentials } from "../../lib/rpc/transport/mod.ts";
 import { notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 import { startTestServer } from "../helpers/grpc_server.ts";

@@ -16,7 +16,7 @@ import {
   createClient,
   RpcError,
   serviceDefinition,
-} from "../../lib/rpc/mod.ts";
+} from "../../lib/rpc/transport/mod.ts";
 import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 import { startTestServer } from "../helpers/grpc_server.ts";

@@ -13,8 +13,8 @@ import {
   type CallContext,
   clientCredentials,
   createClient,
-} from "../../lib/rpc/mod.ts";
-import { callerOf } from "../../lib/rpc/caller.ts";
+} from "../../lib/rpc/transport/mod.ts";
+import { callerOf } from "../../lib/rpc/services/caller.ts";
 import { testPki } from "../helpers/pki.ts";
 import { startTestServer } from "../helpers/grpc_server.ts";
 

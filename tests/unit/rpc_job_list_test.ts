@@ -8,8 +8,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ListJobsResponseSchema } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { summarize } from "../../lib/job/finished_jobs.ts";
 import type { JobStatus, JobSummary } from "../../lib/job/types.ts";
-import { encodedJobList } from "../../lib/rpc/job_list.ts";
-import { jobToProto } from "../../lib/rpc/mod.ts";
+import { encodedJobList } from "../../lib/rpc/services/job_list.ts";
+import { jobToProto } from "../../lib/rpc/services/mod.ts";
 
 function status(id: string, extra: Partial<JobStatus>): JobStatus {
   return {

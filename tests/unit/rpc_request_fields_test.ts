@@ -13,7 +13,7 @@ import {
   formatDuration,
   optionalUint64,
   safeNumber,
-} from "../../lib/rpc/request_fields.ts";
+} from "../../lib/rpc/services/request_fields.ts";
 
 const RANGE: DurationRange = { minMs: 1, maxMs: 2_592_000_000, text: "from 0.001s to 2592000s" };
 const duration = (seconds: bigint, nanos = 0) => create(DurationSchema, { seconds, nanos });

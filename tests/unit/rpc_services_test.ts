@@ -28,16 +28,15 @@ import {
 import { IjrError } from "../../lib/errors/mod.ts";
 import type { JobStatus, StartJobRequest } from "../../lib/job/types.ts";
 import { fromPem } from "../../lib/pki/pem.ts";
+import { type CallContext, EncodedResponse } from "../../lib/rpc/transport/mod.ts";
 import {
-  type CallContext,
-  EncodedResponse,
   type JobBackend,
   jobServiceHandlers,
   jobToProto,
   type RootfsBackend,
   rootfsServiceHandlers,
   type RootfsSnapshot,
-} from "../../lib/rpc/mod.ts";
+} from "../../lib/rpc/services/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 
 type User = "admin" | "alice" | "bob";

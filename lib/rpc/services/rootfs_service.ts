@@ -8,10 +8,14 @@
 
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { RootfsSchema, RootfsService, UploadRootfsRequest } from "../gen/ijr/v1/rootfs_pb.ts";
-import { IjrError, invalidArgument, quoteValue } from "../errors/mod.ts";
-import { validateRootfsName } from "../rootfs/names.ts";
-import type { ServiceHandlers } from "./adapter.ts";
+import type {
+  RootfsSchema,
+  RootfsService,
+  UploadRootfsRequest,
+} from "../../gen/ijr/v1/rootfs_pb.ts";
+import { IjrError, invalidArgument, quoteValue } from "../../errors/mod.ts";
+import { validateRootfsName } from "../../rootfs/mod.ts";
+import type { ServiceHandlers } from "../transport/mod.ts";
 import { canAccessJob, type Identity, requireAdmin } from "./authz.ts";
 import { callerOf } from "./caller.ts";
 import { safeNumber } from "./request_fields.ts";

@@ -1,7 +1,7 @@
 /**
  * One structured line per request on stderr: when, who, which method, which job or rootfs,
  * the outcome (OK or the status code's name) and how long it took. The line is written when
- * the adapter sends the call's status (lib/rpc/adapter.ts), so the outcome is what the
+ * the adapter sends the call's status (lib/rpc/transport/adapter.ts), so the outcome is what the
  * client received, including a response that failed to serialize (INTERNAL) and a request
  * that did not decode (INVALID_ARGUMENT). Internal errors are logged here with their real
  * message, which the caller never sees.
@@ -9,9 +9,8 @@
  */
 
 import { status as Status } from "@grpc/grpc-js";
-import type { CallContext, CallObserver } from "./adapter.ts";
+import { type CallContext, type CallObserver, statusName } from "../transport/mod.ts";
 import { callerOf } from "./caller.ts";
-import { statusName } from "./status.ts";
 
 /** One request's log entry. */
 export interface RequestLogEntry {

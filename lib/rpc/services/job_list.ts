@@ -9,9 +9,9 @@
 
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { JobSchema, ListJobsResponseSchema } from "../gen/ijr/v1/job_pb.ts";
-import type { JobSummary } from "../job/types.ts";
-import { EncodedResponse } from "./adapter.ts";
+import { JobSchema, ListJobsResponseSchema } from "../../gen/ijr/v1/job_pb.ts";
+import type { JobSummary } from "../../job/mod.ts";
+import { EncodedResponse } from "../transport/mod.ts";
 
 const JOBS_FIELD = ListJobsResponseSchema.field.jobs.number;
 

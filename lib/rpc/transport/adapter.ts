@@ -26,7 +26,7 @@ import {
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
-import { invalidArgument } from "../errors/mod.ts";
+import { invalidArgument } from "../../errors/mod.ts";
 import { RpcError, type StatusObject, toStatus } from "./status.ts";
 import { connectionOf } from "./connection.ts";
 
@@ -42,7 +42,7 @@ export interface CallContext {
   readonly peerCertificate?: { raw: Uint8Array };
   /**
    * The connection the call came on: the same object for every call on it, for as long as it
-   * is open. What is derived from its certificate can be kept against it (lib/rpc/caller.ts),
+   * is open. What is derived from its certificate can be kept against it (lib/rpc/services/caller.ts),
    * since a TLS 1.3 connection's peer certificate never changes. Absent when unknown.
    */
   readonly connection?: object;

@@ -1,6 +1,7 @@
 /**
- * Mutual TLS for ijrd and ijrctl: TLS 1.3 only, with exactly the three cipher suites the
- * proposal names, and client certificates required and verified against the CA bundle.
+ * Mutual TLS for ijrd and ijrctl: TLS 1.3 only, with exactly three cipher suites (the
+ * AES-GCM and ChaCha20-Poly1305 suites docs/security.md lists), and client certificates
+ * required and verified against the CA bundle.
  * @module
  */
 

@@ -1,7 +1,7 @@
 /**
  * The connection a server call came on, as an object that is the same for every call on it:
  * the HTTP/2 session, which lives exactly as long as its TLS connection. ijrd keeps a caller's
- * identity against it (lib/rpc/caller.ts), so that a certificate is read and parsed once per
+ * identity against it (lib/rpc/services/caller.ts), so that a certificate is read and parsed once per
  * connection instead of once per call: reading it cost Deno 70 µs and parsing it 375 µs per
  * call, against 210 µs for a whole bare unary call (bench/README.md, "The API's speed").
  *

@@ -1,5 +1,9 @@
 /**
- * The RPC layer: protobuf-es services over grpc-js with mutual TLS.
+ * The RPC transport: protobuf-es services over grpc-js (adapter.ts), mutual TLS 1.3
+ * (tls.ts), gRPC status codes from IJR's errors and back (status.ts). What both ijrd and
+ * ijrctl need, and nothing of the server's services: ijrctl imports this surface only, so it
+ * never loads the services, authorization or the request log (tests/e2e/cli_startup_test.ts
+ * checks its module graph).
  * @module
  */
 
@@ -26,18 +30,3 @@ export {
   TLS13_CIPHER_SUITES,
   type TlsMaterial,
 } from "./tls.ts";
-export { canAccessJob, type Identity, identityFromCertificate, requireAdmin } from "./authz.ts";
-export { type JobBackend, jobServiceHandlers, jobToProto } from "./job_service.ts";
-export {
-  type RootfsBackend,
-  rootfsServiceHandlers,
-  type RootfsServiceOptions,
-  type RootfsSnapshot,
-  rootfsToProto,
-} from "./rootfs_service.ts";
-export {
-  requestLog,
-  type RequestLogEntry,
-  type RequestLogger,
-  stderrLogger,
-} from "./request_log.ts";

@@ -9,7 +9,7 @@
 
 import "reflect-metadata"; // @peculiar/x509's dependency injection needs it loaded first
 import { X509Certificate } from "@peculiar/x509";
-import { IjrError } from "../errors/mod.ts";
+import { IjrError } from "../../errors/mod.ts";
 
 /** The caller, from its certificate. */
 export interface Identity {

@@ -20,15 +20,21 @@ import {
   JobState,
   type ResourceLimits,
   type ResourceLimitsSchema,
-} from "../gen/ijr/v1/job_pb.ts";
-import { IjrError, notFound } from "../errors/mod.ts";
-import type { ServiceHandlers } from "./adapter.ts";
+} from "../../gen/ijr/v1/job_pb.ts";
+import { IjrError, notFound } from "../../errors/mod.ts";
+import type { ServiceHandlers } from "../transport/mod.ts";
 import { canAccessJob } from "./authz.ts";
 import { callerOf } from "./caller.ts";
-import type { JobStatus, JobSummary, StartJobRequest } from "../job/types.ts";
-import { shortCommandLine } from "../units/command_line.ts";
-import { MAX_GRACE_MS, MAX_TIMEOUT_MS, validateStartFields } from "../job/start_request.ts";
-import { outputFromOffset } from "../job/output_offset.ts";
+import {
+  type JobStatus,
+  type JobSummary,
+  MAX_GRACE_MS,
+  MAX_TIMEOUT_MS,
+  outputFromOffset,
+  type StartJobRequest,
+  validateStartFields,
+} from "../../job/mod.ts";
+import { shortCommandLine } from "../../units/mod.ts";
 import {
   checkJobId,
   type DurationRange,

@@ -9,8 +9,8 @@
  */
 
 import type { Duration } from "@bufbuild/protobuf/wkt";
-import { invalidArgument, quoteValue } from "../errors/mod.ts";
-import { isJobId } from "../job/job_id.ts";
+import { invalidArgument, quoteValue } from "../../errors/mod.ts";
+import { isJobId } from "../../job/mod.ts";
 
 const NANOS_PER_SECOND = 1_000_000_000n;
 const NANOS_PER_MS = 1_000_000n;

@@ -6,7 +6,7 @@
  */
 
 import { status as Status } from "@grpc/grpc-js";
-import { type ErrorCode, IjrError } from "../errors/mod.ts";
+import { type ErrorCode, IjrError } from "../../errors/mod.ts";
 
 const TO_GRPC: Record<ErrorCode, Status> = {
   INVALID_ARGUMENT: Status.INVALID_ARGUMENT,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { CallContext } from "./adapter.ts";
+import type { CallContext } from "../transport/mod.ts";
 import { type Identity, identityFromCertificate } from "./authz.ts";
 
 const byCall = new WeakMap<CallContext, Identity>();
