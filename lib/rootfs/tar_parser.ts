@@ -95,9 +95,9 @@ const enum Target {
   Skip,
 }
 
-/** Fields an extended header can override: undefined = not set, null = removed (an empty
- * PAX value), so the header block's own field applies even over a global setting. Numbers
- * stay text until the member they apply to is known, so a bad one is reported by its name. */
+/** Fields a PAX header can override: undefined = not set, null = removed (an empty value),
+ * so the header block's own field applies even over a global setting. Numbers stay text
+ * until the member they apply to is known, so a bad one is reported by its name. */
 interface Overrides {
   path?: Uint8Array | null;
   linkPath?: Uint8Array | null;
@@ -107,8 +107,8 @@ interface Overrides {
   gid?: string | null;
 }
 
-/** The override in force: the member's own extended header, else the global one; undefined
- * when the header block's own field applies. */
+/** The PAX override in force: the member's own ('x') header, else the global ('g') one;
+ * undefined when neither sets it. */
 function override<T>(local: T | null | undefined, global: T | null | undefined): T | undefined {
   if (local !== undefined) return local ?? undefined;
   return global ?? undefined;
@@ -427,8 +427,15 @@ export class TarParser {
   #extended: Uint8Array = new Uint8Array(0);
   #extendedFill = 0;
   #extendedType = 0;
+  /** The records of the 'x' header before the next member. Read as GNU tar reads them: a
+   * second 'x' header replaces the first, and PAX paths (local or global) win over GNU long
+   * names in whichever order they come. */
   #local: Overrides = {};
   readonly #global: Overrides = {};
+  /** The GNU long name ('L') and link target ('K') of the next member; a second one of a
+   * kind replaces the first. */
+  #longName: Uint8Array | undefined;
+  #longLink: Uint8Array | undefined;
   #entries = 0;
 
   constructor(sink: TarSink, options: TarParserOptions) {
@@ -576,19 +583,24 @@ export class TarParser {
         return;
       }
     }
-    const type = TYPES[typeflag];
+    let type = TYPES[typeflag];
     if (type === undefined) {
       const what = UNSUPPORTED[typeflag] ?? `type ${JSON.stringify(String.fromCharCode(typeflag))}`;
       throw invalidArgument(`unsupported tar archive at byte ${offset}: members of ${what}`);
     }
     const local = this.#local;
     const global = this.#global;
+    const longName = this.#longName;
+    const longLink = this.#longLink;
     this.#local = {};
+    this.#longName = this.#longLink = undefined;
     this.#extendedInARow = 0;
-    const path = override(local.path, global.path) ?? headerName(block, at, posix);
+    const path = override(local.path, global.path) ?? longName ?? headerName(block, at, posix);
+    // Old tars marked a directory by a '/' after a regular file's name; GNU tar still does.
+    if (type === "file" && path[path.length - 1] === 0x2f) type = "directory";
     const isLink = type === "symlink" || type === "hardlink";
     const linkPath = isLink
-      ? override(local.linkPath, global.linkPath) ?? field(block, at + 157, 100)
+      ? override(local.linkPath, global.linkPath) ?? longLink ?? field(block, at + 157, 100)
       : new Uint8Array(0);
     if (path.length > this.#maxPath || linkPath.length > this.#maxPath) {
       throw exhausted(
@@ -688,16 +700,17 @@ export class TarParser {
     this.#extended = new Uint8Array(0);
     switch (this.#extendedType) {
       case 0x78:
+        this.#local = {};
         parsePax(data, this.#local, this.#entryOffset, false);
         break;
       case 0x67:
         parsePax(data, this.#global, this.#entryOffset, true);
         break;
       case 0x4c:
-        this.#local.path = field(data, 0, data.length);
+        this.#longName = field(data, 0, data.length);
         break;
       case 0x4b:
-        this.#local.linkPath = field(data, 0, data.length);
+        this.#longLink = field(data, 0, data.length);
         break;
     }
   }

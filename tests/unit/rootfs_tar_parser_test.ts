@@ -654,3 +654,59 @@ Deno.test("PAX records of hundreds of kilobytes are read, refused or ignored, ne
     /^corrupt tar archive at byte 0: malformed PAX record length$/,
   );
 });
+
+// --- Where GNU tar (the reference the round-trip tests and the fuzzer compare with) reads an
+// odd but accepted archive one way, the parser reads it the same way. ---
+
+const longName = (name: string): TarMember => ({
+  name: "././@LongLink",
+  type: "L",
+  data: `${name}\u0000`,
+  magic: "gnu",
+});
+
+Deno.test("a second PAX header before one member replaces the first, as in GNU tar", () => {
+  const paths = (members: TarMember[]) => parse(buildTar(members)).map((e) => text(e.path));
+  assert.deepEqual(paths([paxMember({ path: "A" }), paxMember({ comment: "c" }), { name: "B" }]), [
+    "B",
+  ]);
+  assert.deepEqual(paths([paxMember({ comment: "c" }), paxMember({ path: "A" }), { name: "B" }]), [
+    "A",
+  ]);
+  const [entry] = parse(
+    buildTar([paxMember({ path: "A", uid: "9" }), paxMember({ uid: "5" }), { name: "B" }]),
+  );
+  assert.deepEqual([text(entry.path), entry.uid], ["B", 5]);
+});
+
+Deno.test("PAX path and linkpath win over GNU long names in either order; global ones too", () => {
+  const first = (members: TarMember[]) => parse(buildTar(members))[0];
+  assert.equal(text(first([longName("A"), paxMember({ path: "X" }), { name: "B" }]).path), "X");
+  assert.equal(text(first([paxMember({ path: "X" }), longName("A"), { name: "B" }]).path), "X");
+  assert.equal(
+    text(first([paxMember({ path: "G" }, true), longName("A"), { name: "B" }]).path),
+    "G",
+  );
+  const link = first([
+    paxMember({ linkpath: "/pax-target" }),
+    { name: "././@LongLink", type: "K", data: "k-target\u0000", magic: "gnu" },
+    { name: "s", type: "2", link: "header-target" },
+  ]);
+  assert.equal(text(link.linkPath), "/pax-target");
+  // The long name still applies when no PAX path does, and only to the next member.
+  const [named, after] = parse(buildTar([longName("A"), { name: "B" }, { name: "C" }]));
+  assert.deepEqual([text(named.path), text(after.path)], ["A", "C"]);
+});
+
+Deno.test("a regular file whose name ends in '/' is a directory (old tars' convention), as GNU tar reads it", () => {
+  const entries = parse(buildTar([
+    { name: "d/", type: "0", data: "skipped" },
+    { name: "e/", type: "\u0000" },
+    { name: "c/", type: "7", data: "c" },
+    { name: "f", type: "0", data: "file" },
+  ]));
+  assert.deepEqual(
+    entries.map((e) => [text(e.path), e.type, e.data.length]),
+    [["d/", "directory", 0], ["e/", "directory", 0], ["c/", "directory", 0], ["f", "file", 4]],
+  );
+});
