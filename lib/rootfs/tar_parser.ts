@@ -40,7 +40,8 @@ export interface TarEntry {
   readonly uid: number;
   /** Owner group ID. */
   readonly gid: number;
-  /** Data bytes that follow: delivered to the sink for files, skipped for other types. */
+  /** Data bytes that follow: delivered to the sink for files, skipped for a GNU dumpdir,
+   * 0 for other types (whatever their size field says). */
   readonly size: number;
   /** Modification time, whole seconds since the epoch (may be negative). */
   readonly mtimeSec: number;
@@ -614,7 +615,11 @@ export class TarParser {
     const where: Where = { offset, path };
     const number = (pax: string | undefined, field: NumericField) =>
       pax === undefined ? readNumber(block, at, field, where) : readPaxNumber(pax, field, where);
-    const size = number(override(local.size, global.size), SIZE);
+    const declared = number(override(local.size, global.size), SIZE);
+    // POSIX stores no data after links, directories, devices and FIFOs, and GNU tar and
+    // libarchive read none whatever the size field says: skipping it here would hide the
+    // members they see. Only a GNU dumpdir ('D') is followed by data (its listing).
+    const size = type === "file" || typeflag === 0x44 ? declared : 0;
     const paxTime = override(local.mtime, global.mtime);
     const mtime = paxTime === undefined
       ? { sec: readNumber(block, at, MTIME, where), nsec: 0 }
