@@ -18,6 +18,9 @@ async function run(cmd: string, args: string[]): Promise<string> {
 export interface ListingOptions {
   /** Leave out device nodes, FIFOs and sockets (the store skips them). */
   withoutSpecial?: boolean;
+  /** Show directory mtimes as "-": directories an archive does not list are made by the
+   * extractor at extraction time, so only trees of complete archives agree on them. */
+  withoutDirectoryMtimes?: boolean;
 }
 
 /**
@@ -33,10 +36,11 @@ export async function treeListing(dir: string, options: ListingOptions = {}): Pr
     const [path, type, mode, owner, mtime, target, size, inode] = fields.slice(i, i + 8);
     if (options.withoutSpecial && ["c", "b", "p", "s"].includes(type)) continue;
     const shownSize = type === "d" ? "-" : size;
+    const shownMtime = type === "d" && options.withoutDirectoryMtimes ? "-" : mtime;
     rows.push({
       path: path === "" ? "." : path,
       type,
-      rest: `${type} ${mode} ${owner} ${mtime} ${JSON.stringify(target)} ${shownSize}`,
+      rest: `${type} ${mode} ${owner} ${shownMtime} ${JSON.stringify(target)} ${shownSize}`,
       inode,
     });
   }
