@@ -609,29 +609,30 @@ export class TarParser {
           `${this.#maxPath} bytes`,
       );
     }
-    // Every number is checked before the member reaches the sink; a PAX record replaces
-    // the header field, which is then not read at all (tar writes PAX records for the
-    // values its fields cannot hold).
+    // Every number is checked before the member reaches the sink, the header's own fields
+    // even where a PAX record replaces them (GNU tar checks them too; writers put 0 there
+    // when a value does not fit).
     const where: Where = { offset, path };
-    const number = (pax: string | undefined, field: NumericField) =>
-      pax === undefined ? readNumber(block, at, field, where) : readPaxNumber(pax, field, where);
-    const declared = number(override(local.size, global.size), SIZE);
+    const number = (field: NumericField, pax: string | undefined) => {
+      const own = readNumber(block, at, field, where);
+      return pax === undefined ? own : readPaxNumber(pax, field, where);
+    };
+    const declared = number(SIZE, override(local.size, global.size));
     // POSIX stores no data after links, directories, devices and FIFOs, and GNU tar and
     // libarchive read none whatever the size field says: skipping it here would hide the
     // members they see. Only a GNU dumpdir ('D') is followed by data (its listing).
     const size = type === "file" || typeflag === 0x44 ? declared : 0;
+    const ownMtime = readNumber(block, at, MTIME, where);
     const paxTime = override(local.mtime, global.mtime);
-    const mtime = paxTime === undefined
-      ? { sec: readNumber(block, at, MTIME, where), nsec: 0 }
-      : readPaxTime(paxTime, where);
+    const mtime = paxTime === undefined ? { sec: ownMtime, nsec: 0 } : readPaxTime(paxTime, where);
     const isDevice = type === "character-device" || type === "block-device";
     const entry: TarEntry = {
       type,
       path,
       linkPath,
       mode: readNumber(block, at, MODE, where) & 0o7777,
-      uid: number(override(local.uid, global.uid), UID),
-      gid: number(override(local.gid, global.gid), GID),
+      uid: number(UID, override(local.uid, global.uid)),
+      gid: number(GID, override(local.gid, global.gid)),
       size,
       mtimeSec: mtime.sec,
       mtimeNsec: mtime.nsec,

@@ -748,3 +748,26 @@ Deno.test("a regular file whose name ends in '/' is a directory (old tars' conve
     ]],
   );
 });
+
+Deno.test("a header field that a PAX record overrides is still range-checked, as GNU tar does", () => {
+  for (
+    const [records, member, what] of [
+      [{ uid: "5" }, { uid: -1 }, "uid -1"],
+      [{ gid: "5" }, { gid: 4294967295 }, "gid 4294967295"],
+      [{ size: "0" }, { size: -512 }, "size -512"],
+      [{ mtime: "1.5" }, { mtime: 2n ** 60n }, `mtime ${2n ** 60n}`],
+    ] as const
+  ) {
+    assertIjrError(
+      () => parse(buildTar([paxMember(records), { name: "m", ...member }])),
+      "INVALID_ARGUMENT",
+      new RegExp(`^corrupt tar archive at byte 1024: member "m" has ${what}, out of range `),
+    );
+  }
+  // A global record too.
+  assertIjrError(
+    () => parse(buildTar([paxMember({ uid: "7" }, true), { name: "m", uid: -1 }])),
+    "INVALID_ARGUMENT",
+    /^corrupt tar archive at byte 1024: member "m" has uid -1, out of range /,
+  );
+});
