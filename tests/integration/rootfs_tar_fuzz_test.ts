@@ -39,8 +39,9 @@
  *   outside): only mutants both accept are compared; the others are counted.
  *
  * IJR_FUZZ_SECONDS sets the time budget (default 15), IJR_FUZZ_SEED the seed (printed at the
- * start; default random), IJR_FUZZ_MUTANT replays a single mutant of that seed. A failing
- * mutant is written to build/fuzz-failures/ with its seed, index and description.
+ * start; default random), IJR_FUZZ_MUTANT replays a single mutant of that seed (and keeps
+ * it, passing or not). A failing mutant is written to build/fuzz-failures/ with its seed,
+ * index and description.
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
@@ -159,11 +160,18 @@ function paxMembers(): TarMember[] {
     { name: "short", data: "12345", size: 0 },
     paxMember({ linkpath: `/${"t".repeat(300)}`, mtime: "-1.25" }),
     { name: "link", type: "2", link: "short-target" },
-    { name: "././@LongLink", type: "L", data: `${"n".repeat(300)}\u0000`, magic: "gnu" },
+    // 300 bytes, each component within NAME_MAX (255).
+    {
+      name: "././@LongLink",
+      type: "L",
+      data: `dir/${"n".repeat(200)}/${"m".repeat(95)}\u0000`,
+      magic: "gnu",
+    },
     { name: "truncated-name", data: "long name\n", magic: "gnu" },
     { name: "././@LongLink", type: "K", data: `${"k".repeat(200)}\u0000`, magic: "gnu" },
     { name: "sym", type: "2", link: "truncated", magic: "gnu" },
-    paxMember({ gid: "" }),
+    // GNU tar calls an empty uid or gid malformed, and the base must be one it accepts.
+    paxMember({ comment: "", mtime: "1600000000.5" }),
     { name: "plain", gid: 9, data: "plain\n", mtime: -86400 },
     { name: "dev/null", type: "3", devMajor: 1, devMinor: 3 },
     { name: "hard", type: "1", link: "plain" },
@@ -508,7 +516,14 @@ async function checkMutant(context: Context, mutant: Mutant): Promise<void> {
     context.gnuScratch,
   ]);
   if (gnu.code !== 0) {
-    context.tally.add(`accepted; GNU tar refuses (exit ${gnu.code})`, mutant.index);
+    // Why, in GNU tar's words: its first complaint.
+    const lines = gnu.stderr.split("\n");
+    const why = lines.find((line) => line && !/Removing leading|Exiting with/.test(line)) ??
+      lines[0];
+    context.tally.add(
+      `accepted; GNU tar refuses (exit ${gnu.code}): ${category(why.replace(/^\S*tar: /, ""))}`,
+      mutant.index,
+    );
     return;
   }
   if (parse?.repeatedDelayedSymlink !== undefined) {
@@ -606,6 +621,10 @@ rootTest(
       for (const mutant of mutants) {
         try {
           await checkMutant(context, mutant);
+          if (only !== undefined) {
+            // A replay keeps the mutant, to look at what passed too.
+            console.log(`saved in ${await saveFailure(seed, mutant, "passed when replayed")}`);
+          }
         } catch (error) {
           if (!(error instanceof FuzzFailure)) throw error;
           const saved = await saveFailure(seed, mutant, error.message);
