@@ -428,11 +428,12 @@ export class TarParser {
   #extended: Uint8Array = new Uint8Array(0);
   #extendedFill = 0;
   #extendedType = 0;
-  /** The records of the 'x' header before the next member. Read as GNU tar reads them: a
-   * second 'x' header replaces the first, and PAX paths (local or global) win over GNU long
-   * names in whichever order they come. */
+  /** The records of the 'x' header before the next member, and of the last 'g' header.
+   * Read as GNU tar reads them: a second 'x' header replaces the first, a 'g' header
+   * replaces the previous one (libarchive too), and PAX paths (local or global) win over
+   * GNU long names in whichever order they come. */
   #local: Overrides = {};
-  readonly #global: Overrides = {};
+  #global: Overrides = {};
   /** The GNU long name ('L') and link target ('K') of the next member; a second one of a
    * kind replaces the first. */
   #longName: Uint8Array | undefined;
@@ -710,6 +711,7 @@ export class TarParser {
         parsePax(data, this.#local, this.#entryOffset, false);
         break;
       case 0x67:
+        this.#global = {};
         parsePax(data, this.#global, this.#entryOffset, true);
         break;
       case 0x4c:

@@ -771,3 +771,16 @@ Deno.test("a header field that a PAX record overrides is still range-checked, as
     /^corrupt tar archive at byte 1024: member "m" has uid -1, out of range /,
   );
 });
+
+Deno.test("a global PAX header replaces the previous global one, as in GNU tar and libarchive", () => {
+  const entries = parse(buildTar([
+    paxMember({ uid: "7", path: "G" }, true),
+    { name: "f1", uid: 1, gid: 2 },
+    paxMember({ gid: "8" }, true),
+    { name: "f2", uid: 1, gid: 2 },
+  ]));
+  assert.deepEqual(
+    entries.map((e) => [text(e.path), e.uid, e.gid]),
+    [["G", 7, 2], ["f2", 1, 8]],
+  );
+});
