@@ -526,7 +526,7 @@ export function mutateGzip(gz: Uint8Array, rng: Random): { gz: Uint8Array; descr
       return { gz: out.slice(0, at), description: `gzip: truncate at ${at}` };
     }
     default: {
-      const extra = new Uint8Array(1 + rng.below(64));
+      const extra = new Uint8Array(4 + rng.below(61));
       rng.fill(extra);
       if (rng.chance(0.5)) extra.set([0x1f, 0x8b, 8, 0]);
       return { gz: concat(out, extra), description: `gzip: ${extra.length} bytes after the end` };
