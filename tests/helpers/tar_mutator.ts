@@ -266,6 +266,7 @@ function maybeFixChecksums(out: Uint8Array, rng: Random, headers: number[], touc
 }
 
 function flipBits(tar: Uint8Array, rng: Random, headers: number[]): Mutated {
+  if (tar.length === 0) return { tar, description: "nothing to flip in an empty archive" };
   const out = tar.slice();
   const flips: string[] = [];
   const touched: number[] = [];
@@ -281,6 +282,7 @@ function flipBits(tar: Uint8Array, rng: Random, headers: number[]): Mutated {
 }
 
 function overwriteBytes(tar: Uint8Array, rng: Random, headers: number[]): Mutated {
+  if (tar.length === 0) return { tar, description: "nothing to overwrite in an empty archive" };
   const out = tar.slice();
   const writes: string[] = [];
   const touched: number[] = [];
