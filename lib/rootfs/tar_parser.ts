@@ -580,8 +580,16 @@ export class TarParser {
       case 0x56: { // 'V': volume label, not a member
         const where = { offset, path: headerName(block, at, posix) };
         const size = readNumber(block, at, SIZE, where);
-        if (typeflag === 0x56) this.#startData(Target.Skip, size, offset);
-        else this.#startExtended(typeflag, size, offset);
+        if (typeflag === 0x56) {
+          // GNU tar reads a label as a member it does not extract: the extended headers
+          // before it are its own, not the next member's.
+          this.#local = {};
+          this.#longName = this.#longLink = undefined;
+          this.#extendedInARow = 0;
+          this.#startData(Target.Skip, size, offset);
+        } else {
+          this.#startExtended(typeflag, size, offset);
+        }
         return;
       }
     }

@@ -784,3 +784,12 @@ Deno.test("a global PAX header replaces the previous global one, as in GNU tar a
     [["G", 7, 2], ["f2", 1, 8]],
   );
 });
+
+Deno.test("a volume label ('V') takes the extended headers before it, as in GNU tar", () => {
+  const paths = (members: TarMember[]) => parse(buildTar(members)).map((e) => text(e.path));
+  const label: TarMember = { name: "label", type: "V", magic: "gnu" };
+  assert.deepEqual(paths([longName("A"), label, { name: "B" }]), ["B"]);
+  assert.deepEqual(paths([paxMember({ path: "A" }), label, { name: "B" }]), ["B"]);
+  // Its data is skipped.
+  assert.deepEqual(paths([{ ...label, data: "12345" }, { name: "B" }]), ["B"]);
+});
