@@ -192,7 +192,7 @@ interface Where {
 
 /**
  * The raw value of a numeric field: octal digits (optionally space-padded, ended by NUL or
- * space; all NULs is 0), or GNU base-256 when the first byte has its high bit set (a
+ * space; all NULs is 0, all spaces is not a number), or GNU base-256 when the first byte has its high bit set (a
  * big-endian two's complement number in the remaining bits: large values, negative mtimes).
  * Octal comes back as a number (12 digits are exact), base-256 as a bigint, so a huge or
  * negative value is seen exactly before anything converts it. undefined: not a number.
@@ -208,6 +208,7 @@ function rawNumber(block: Uint8Array, at: number, length: number): number | bigi
   let i = at;
   const end = at + length;
   while (i < end && block[i] === 0x20) i++;
+  if (i === end) return undefined; // only blanks (GNU tar refuses them too)
   let value = 0;
   for (; i < end; i++) {
     const c = block[i];

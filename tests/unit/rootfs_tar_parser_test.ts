@@ -793,3 +793,20 @@ Deno.test("a volume label ('V') takes the extended headers before it, as in GNU 
   // Its data is skipped.
   assert.deepEqual(paths([{ ...label, data: "12345" }, { name: "B" }]), ["B"]);
 });
+
+Deno.test("a numeric field of only spaces is not a number (GNU tar: 'Blanks in header'); all NULs is 0", () => {
+  const withGid = (bytes: string) => {
+    const archive = new Uint8Array(512 * 3);
+    archive.set(tarHeader({ name: "g", gid: 5 }));
+    putField(archive, 116, 8, bytes);
+    fixChecksum(archive);
+    return archive;
+  };
+  assertIjrError(
+    () => parse(withGid("        ")),
+    "INVALID_ARGUMENT",
+    /^corrupt tar archive at byte 0: member "g" has a gid field that is not an octal number: " {8}"$/,
+  );
+  assert.equal(parse(withGid(""))[0].gid, 0);
+  assert.equal(parse(withGid("   12 \u0000"))[0].gid, 0o12);
+});
