@@ -108,8 +108,8 @@ interface Overrides {
   gid?: string | null;
 }
 
-/** The PAX override in force: the member's own ('x') header, else the global ('g') one;
- * undefined when neither sets it. */
+/** The PAX value in force: the member's own ('x') record, else the global ('g') one;
+ * undefined when the header block's own field applies. */
 function override<T>(local: T | null | undefined, global: T | null | undefined): T | undefined {
   if (local !== undefined) return local ?? undefined;
   return global ?? undefined;
@@ -619,20 +619,25 @@ export class TarParser {
           `${this.#maxPath} bytes`,
       );
     }
-    // Every number is checked before the member reaches the sink, the header's own fields
+    // Every number is checked before the member reaches the sink: the header's own fields
     // even where a PAX record replaces them (GNU tar checks them too; writers put 0 there
-    // when a value does not fit).
+    // when a value does not fit), and a global record even where the member's own one
+    // replaces it (GNU tar checks every record it reads).
     const where: Where = { offset, path };
-    const number = (field: NumericField, pax: string | undefined) => {
+    const number = (field: NumericField, key: "size" | "uid" | "gid") => {
       const own = readNumber(block, at, field, where);
+      const globalText = global[key];
+      if (globalText) readPaxNumber(globalText, field, where);
+      const pax = override(local[key], globalText);
       return pax === undefined ? own : readPaxNumber(pax, field, where);
     };
-    const declared = number(SIZE, override(local.size, global.size));
+    const declared = number(SIZE, "size");
     // POSIX stores no data after links, directories, devices and FIFOs, and GNU tar and
     // libarchive read none whatever the size field says: skipping it here would hide the
     // members they see. Only a GNU dumpdir ('D') is followed by data (its listing).
     const size = type === "file" || typeflag === 0x44 ? declared : 0;
     const ownMtime = readNumber(block, at, MTIME, where);
+    if (global.mtime) readPaxTime(global.mtime, where);
     const paxTime = override(local.mtime, global.mtime);
     const mtime = paxTime === undefined ? { sec: ownMtime, nsec: 0 } : readPaxTime(paxTime, where);
     const isDevice = type === "character-device" || type === "block-device";
@@ -641,8 +646,8 @@ export class TarParser {
       path,
       linkPath,
       mode: readNumber(block, at, MODE, where) & 0o7777,
-      uid: number(UID, override(local.uid, global.uid)),
-      gid: number(GID, override(local.gid, global.gid)),
+      uid: number(UID, "uid"),
+      gid: number(GID, "gid"),
       size,
       mtimeSec: mtime.sec,
       mtimeNsec: mtime.nsec,

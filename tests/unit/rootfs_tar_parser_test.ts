@@ -810,3 +810,25 @@ Deno.test("a numeric field of only spaces is not a number (GNU tar: 'Blanks in h
   assert.equal(parse(withGid(""))[0].gid, 0);
   assert.equal(parse(withGid("   12 \u0000"))[0].gid, 0o12);
 });
+
+Deno.test("a global PAX number is checked even where the member's own record replaces it", () => {
+  assertIjrError(
+    () =>
+      parse(buildTar([
+        paxMember({ mtime: "9".repeat(29) }, true),
+        paxMember({ mtime: "1.5" }),
+        { name: "m" },
+      ])),
+    "INVALID_ARGUMENT",
+    new RegExp(
+      `^corrupt tar archive at byte 2048: member "m" has PAX mtime "${
+        "9".repeat(29)
+      }", out of range `,
+    ),
+  );
+  assertIjrError(
+    () => parse(buildTar([paxMember({ uid: "-1" }, true), paxMember({ uid: "" }), { name: "m" }])),
+    "INVALID_ARGUMENT",
+    /^corrupt tar archive at byte 2048: member "m" has PAX uid "-1", out of range 0\.\.4294967294$/,
+  );
+});
