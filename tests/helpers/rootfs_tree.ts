@@ -49,19 +49,12 @@ export async function treeListing(dir: string, options: ListingOptions = {}): Pr
     if (row.type === "d") continue;
     byInode.set(row.inode, [...(byInode.get(row.inode) ?? []), row.path]);
   }
-  const files = rows.filter((row) => row.type === "f").map((row) => row.path);
+  // find hands the file names to sha256sum as raw bytes: names that are not UTF-8 (an
+  // archive's names need not be) come back decoded exactly as in the listing above.
   const hashes = new Map<string, string>();
-  if (files.length > 0) {
-    // Paths are relative to dir; hash in batches to keep the argument list bounded.
-    for (let at = 0; at < files.length; at += 500) {
-      const batch = files.slice(at, at + 500).map((path) => `${dir}/${path}`);
-      const out = await run("sha256sum", ["-z", "--", ...batch]);
-      for (const line of out.split("\0").filter(Boolean)) {
-        const hash = line.slice(0, 64);
-        const path = line.slice(66).slice(dir.length + 1);
-        hashes.set(path, hash);
-      }
-    }
+  const out = await run("find", [dir, "-type", "f", "-exec", "sha256sum", "-z", "--", "{}", "+"]);
+  for (const line of out.split("\0").filter(Boolean)) {
+    hashes.set(line.slice(66).slice(dir.length + 1), line.slice(0, 64));
   }
   return rows
     .map((row) => {

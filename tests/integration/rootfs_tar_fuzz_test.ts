@@ -634,7 +634,13 @@ rootTest(
             console.log(`saved in ${await saveFailure(seed, mutant, "passed when replayed")}`);
           }
         } catch (error) {
-          if (!(error instanceof FuzzFailure)) throw error;
+          if (!(error instanceof FuzzFailure)) {
+            // The harness itself failed on this mutant: keep it to find out why.
+            const saved = await saveFailure(seed, mutant, `harness error: ${error}`);
+            throw new Error(`mutant ${mutant.index} of seed ${seed} (saved in ${saved})`, {
+              cause: error,
+            });
+          }
           const saved = await saveFailure(seed, mutant, error.message);
           assert.fail(
             `mutant ${mutant.index} of seed ${seed} (base ${mutant.base.name}; ${mutant.description}):\n` +
