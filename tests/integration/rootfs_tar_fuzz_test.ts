@@ -431,6 +431,8 @@ interface Context {
   gnuScratch: string;
   sandbox: string;
   rssBaseline: number;
+  /** The largest RSS growth seen, for the summary. */
+  rssGrowth: number;
   runner: UploadRunner;
 }
 
@@ -456,6 +458,7 @@ async function checkMutant(context: Context, mutant: Mutant): Promise<string> {
   assert.ok(outcome.kind === "report");
   const { report } = outcome;
   const growth = outcome.peakRss - context.rssBaseline;
+  context.rssGrowth = Math.max(context.rssGrowth, growth);
   if (growth > RSS_GROWTH_LIMIT) {
     fail(`RSS grew by ${Math.round(growth / 2 ** 20)} MiB (limit ${RSS_GROWTH_LIMIT / 2 ** 20})`);
   }
@@ -596,6 +599,7 @@ rootTest(
         gnuScratch: join(gnuRoot, "a", "b", "c", "d", "e", "f", "tree"),
         sandbox: await sandboxListing(work),
         rssBaseline: Deno.memoryUsage().rss,
+        rssGrowth: 0,
         runner,
       };
       const tally = new Tally();
@@ -643,7 +647,11 @@ rootTest(
         count++;
       }
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      console.log(`tar fuzzer: ${count} archives in ${seconds} s, seed ${seed}:`);
+      const growth = Math.round(context.rssGrowth / 2 ** 20);
+      console.log(
+        `tar fuzzer: ${count} archives in ${seconds} s, seed ${seed}, RSS growth at most ` +
+          `${growth} MiB:`,
+      );
       tally.print();
       // Not vacuous: the bases were extracted, and compared with GNU tar's trees but for the
       // hostile one, whose ".." members GNU tar refuses.
