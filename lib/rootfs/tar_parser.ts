@@ -675,10 +675,14 @@ export class TarParser {
         `tar extended header at byte ${offset} is ${size} bytes; the limit is ${this.#maxExtended}`,
       );
     }
+    // A GNU long name or link is the string in its whole data blocks, up to its NUL: GNU tar
+    // copies the padding too, and reads past a size field that says less.
+    const long = typeflag === 0x4c || typeflag === 0x4b;
+    const length = long ? Math.ceil(size / BLOCK) * BLOCK : size;
     this.#extendedType = typeflag;
-    this.#extended = new Uint8Array(size);
+    this.#extended = new Uint8Array(length);
     this.#extendedFill = 0;
-    this.#startData(Target.Extended, size, offset);
+    this.#startData(Target.Extended, length, offset);
   }
 
   #startData(target: Target, size: number, offset: number): void {

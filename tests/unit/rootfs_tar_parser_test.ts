@@ -832,3 +832,18 @@ Deno.test("a global PAX number is checked even where the member's own record rep
     /^corrupt tar archive at byte 2048: member "m" has PAX uid "-1", out of range 0\.\.4294967294$/,
   );
 });
+
+Deno.test("a GNU long name is the string in its whole data blocks, as GNU tar reads it", () => {
+  // GNU tar copies the padded blocks and reads the name up to its NUL, past a size field
+  // that says less (libarchive stops at the size; GNU tar's own extension follows GNU tar).
+  const entries = parse(buildTar([
+    { ...longName("dir/a-long-name"), size: 1 },
+    { name: "short" },
+    { name: "././@LongLink", type: "K", data: "target\u0000", size: 3, magic: "gnu" },
+    { name: "s", type: "2", link: "t" },
+  ]));
+  assert.deepEqual(entries.map((e) => [text(e.path), text(e.linkPath)]), [
+    ["dir/a-long-name", ""],
+    ["s", "target"],
+  ]);
+});
