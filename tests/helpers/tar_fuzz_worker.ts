@@ -62,6 +62,11 @@ export type UploadReport =
   | { ok: true; entries: number; sizeBytes: number; skipped: number }
   | { ok: false; error: ErrorReport };
 
+/** Sent while a job runs, so a hang can be placed: "parser checked", "uploaded". */
+export interface FuzzProgress {
+  phase: string;
+}
+
 /** Everything the worker observed for one job. */
 export interface FuzzReport {
   parse?: ParseReport;
@@ -154,8 +159,14 @@ function checkParser(tar: Uint8Array, limits: RootfsLimits): ParseReport {
   return report;
 }
 
-async function runJob(job: FuzzJob, unhandled: string[]): Promise<FuzzReport> {
+async function runJob(
+  job: FuzzJob,
+  unhandled: string[],
+  progress: (phase: string) => void,
+): Promise<FuzzReport> {
+  progress("checking the parser");
   const parse = job.tar ? checkParser(job.tar, job.limits) : undefined;
+  progress("uploading");
   let upload: UploadReport;
   try {
     const store = await RootfsStore.open({ dir: job.storeDir, limits: job.limits, durable: false });
@@ -169,6 +180,7 @@ async function runJob(job: FuzzJob, unhandled: string[]): Promise<FuzzReport> {
   } catch (error) {
     upload = { ok: false, error: describe(error) };
   }
+  progress("uploaded");
   // Let rejections the upload left behind surface before reporting.
   await new Promise((resolve) => setTimeout(resolve, 0));
   return { parse, upload, unhandled: unhandled.splice(0) };
@@ -197,6 +209,7 @@ if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !==
     unhandled.push(`uncaught error: ${event.message}`);
   });
   scope.onmessage = async (event) => {
-    scope.postMessage(await runJob(event.data, unhandled));
+    const progress = (phase: string) => scope.postMessage({ phase } satisfies FuzzProgress);
+    scope.postMessage(await runJob(event.data, unhandled, progress));
   };
 }
