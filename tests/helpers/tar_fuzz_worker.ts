@@ -55,6 +55,11 @@ export interface ParseReport {
    * GNU tar creates such symlinks last, from placeholder files, and then keeps the first of
    * two (tar 1.34); IJR, like GNU tar for every other member, keeps the last. */
   repeatedDelayedSymlink?: string;
+  /** Directories listed twice under different spellings ("./d/" and "d/"), as
+   * normalizeMemberPath spells them ("" for the root). GNU tar 1.34 keeps the metadata of a
+   * directory holding a symlink it delays until the end, by spelling, and then applies the
+   * first listing's over the second's; IJR applies the last, as GNU tar does otherwise. */
+  respelledDirectories: string[];
 }
 
 /** The outcome of one upload. */
@@ -90,13 +95,14 @@ class InvariantError extends Error {}
 
 /** Runs the parser over the archive in 64 KiB chunks with a sink that checks its promises. */
 function checkParser(tar: Uint8Array, limits: RootfsLimits): ParseReport {
-  const report: ParseReport = { members: 0, special: 0, fileBytes: 0 };
+  const report: ParseReport = { members: 0, special: 0, fileBytes: 0, respelledDirectories: [] };
   let lastOffset = -1;
   let expected = 0;
   let delivered = 0;
   let inFile = false;
   const decoder = new TextDecoder();
   const delayedSymlinks = new Set<string>();
+  const directorySpellings = new Map<string, string>();
   const parser = new TarParser({
     entry(entry) {
       // Every member has a header block of its own, after the previous member's.
@@ -113,6 +119,14 @@ function checkParser(tar: Uint8Array, limits: RootfsLimits): ParseReport {
       report.members++;
       const path = decoder.decode(normalizeMemberPath(entry.path));
       if (delayedSymlinks.has(path)) report.repeatedDelayedSymlink ??= path;
+      if (entry.type === "directory") {
+        const spelling = directorySpellings.get(path);
+        const raw = decoder.decode(entry.path);
+        if (spelling === undefined) directorySpellings.set(path, raw);
+        else if (spelling !== raw && !report.respelledDirectories.includes(path)) {
+          report.respelledDirectories.push(path);
+        }
+      }
       const target = decoder.decode(entry.linkPath);
       if (
         entry.type === "symlink" && (target.startsWith("/") || target.split("/").includes(".."))
