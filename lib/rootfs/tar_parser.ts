@@ -6,8 +6,11 @@
  *
  * It is strict where a lax parser would hide damage: every header's checksum is verified,
  * the archive must end with its end-of-archive block, and an archive that stops inside a
- * header or a file is reported as truncated. Paths are kept as raw bytes (file names in a
- * rootfs need not be UTF-8); they are not interpreted here.
+ * header or a file is reported as truncated. Every numeric field (size, mode, uid, gid,
+ * mtime, device numbers, and their PAX records) is read by one reader per field kind that
+ * checks its range: a negative size once made the parser step back over its own header
+ * without end. Paths are kept as raw bytes (file names in a rootfs need not be UTF-8); they
+ * are not interpreted here.
  * @module
  */
 
@@ -37,7 +40,8 @@ export interface TarEntry {
   readonly uid: number;
   /** Owner group ID. */
   readonly gid: number;
-  /** Data bytes that follow: delivered to the sink for files, skipped for other types. */
+  /** Data bytes that follow: delivered to the sink for files, skipped for a GNU dumpdir,
+   * 0 for other types (whatever their size field says). */
   readonly size: number;
   /** Modification time, whole seconds since the epoch (may be negative). */
   readonly mtimeSec: number;
@@ -92,23 +96,23 @@ const enum Target {
   Skip,
 }
 
-/** Fields an extended header can override: undefined = not set, null = removed (an empty
- * PAX value), so the header block's own field applies even over a global setting. */
+/** Fields a PAX header can override: undefined = not set, null = removed (an empty value),
+ * so the header block's own field applies even over a global setting. Numbers stay text
+ * until the member they apply to is known, so a bad one is reported by its name. */
 interface Overrides {
   path?: Uint8Array | null;
   linkPath?: Uint8Array | null;
-  size?: number | null;
-  mtimeSec?: number | null;
-  mtimeNsec?: number | null;
-  uid?: number | null;
-  gid?: number | null;
+  size?: string | null;
+  mtime?: string | null;
+  uid?: string | null;
+  gid?: string | null;
 }
 
-/** The value in force: the member's own extended header, else the global one, else the
- * header block's field (computed only when needed). */
-function pick<T>(local: T | null | undefined, global: T | null | undefined, header: () => T): T {
-  if (local !== undefined) return local === null ? header() : local;
-  return global ?? header();
+/** The PAX value in force: the member's own ('x') record, else the global ('g') one;
+ * undefined when the header block's own field applies. */
+function override<T>(local: T | null | undefined, global: T | null | undefined): T | undefined {
+  if (local !== undefined) return local ?? undefined;
+  return global ?? undefined;
 }
 
 const lossy = new TextDecoder();
@@ -120,6 +124,11 @@ export function describePath(path: Uint8Array): string {
 
 function corrupt(offset: number, message: string): IjrError {
   return invalidArgument(`corrupt tar archive at byte ${offset}: ${message}`);
+}
+
+/** A state the parser must never reach: a bug here, not damage in the archive. */
+function broken(message: string): IjrError {
+  return new IjrError("INTERNAL", `tar parser invariant broken: ${message}`);
 }
 
 function exhausted(message: string): IjrError {
@@ -134,33 +143,161 @@ function field(block: Uint8Array, at: number, length: number): Uint8Array {
   return block.slice(at, end);
 }
 
+/** The path a header block names: its name field, after the ustar prefix field if any. */
+function headerName(block: Uint8Array, at: number, posix: boolean): Uint8Array {
+  const name = field(block, at, 100);
+  const prefix = posix ? field(block, at + 345, 155) : undefined;
+  if (!prefix || prefix.length === 0) return name;
+  const joined = new Uint8Array(prefix.length + 1 + name.length);
+  joined.set(prefix);
+  joined[prefix.length] = 0x2f;
+  joined.set(name, prefix.length + 1);
+  return joined;
+}
+
+/** A numeric header field: where it is in the block and the values that are valid. */
+interface NumericField {
+  /** The field's name in messages (as GNU tar's documentation spells it). */
+  readonly name: string;
+  readonly at: number;
+  readonly length: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** uid_t and gid_t are 32 bits; 4294967295 is (uid_t)-1, which chown reads as "no change". */
+const MAX_ID = 4294967294;
+
+/** Sizes are byte counts the parser adds and skips: non-negative and exact in a double. */
+const SIZE: NumericField = { name: "size", at: 124, length: 12, min: 0, max: MAX_SAFE };
+/** Seven octal digits and a NUL; the bits above 0o7777 (file type bits some old tars wrote)
+ * are dropped after the check. */
+const MODE: NumericField = { name: "mode", at: 100, length: 8, min: 0, max: 0o7777777 };
+const UID: NumericField = { name: "uid", at: 108, length: 8, min: 0, max: MAX_ID };
+const GID: NumericField = { name: "gid", at: 116, length: 8, min: 0, max: MAX_ID };
+/** Before 1970 is negative and fine; beyond a safe integer would not survive as a number.
+ * (utimensat takes any 64-bit time and the file system clamps it.) */
+const MTIME: NumericField = { name: "mtime", at: 136, length: 12, min: -MAX_SAFE, max: MAX_SAFE };
+/** What the kernel's dev_t encodes: a 12-bit major and a 20-bit minor. */
+const DEVMAJOR: NumericField = { name: "devmajor", at: 329, length: 8, min: 0, max: 0xfff };
+const DEVMINOR: NumericField = { name: "devminor", at: 337, length: 8, min: 0, max: 0xfffff };
+const CHECKSUM_AT = 148;
+
+/** The header a number belongs to, for messages: its offset and its member's path. */
+interface Where {
+  readonly offset: number;
+  readonly path: Uint8Array;
+}
+
 /**
- * A numeric header field: octal digits (optionally space-padded, ended by NUL or space), or
- * GNU base-256 when the first byte has its high bit set (big numbers, negative mtimes).
+ * The raw value of a numeric field: octal digits (optionally space-padded, ended by NUL or
+ * space; all NULs is 0, all spaces is not a number), or GNU base-256 when the first byte has its high bit set (a
+ * big-endian two's complement number in the remaining bits: large values, negative mtimes).
+ * Octal comes back as a number (12 digits are exact), base-256 as a bigint, so a huge or
+ * negative value is seen exactly before anything converts it. undefined: not a number.
  */
-function numeric(block: Uint8Array, at: number, length: number, offset: number, name: string) {
+function rawNumber(block: Uint8Array, at: number, length: number): number | bigint | undefined {
   const first = block[at];
   if (first & 0x80) {
     let value = BigInt(first & 0x7f);
     for (let i = 1; i < length; i++) value = (value << 8n) | BigInt(block[at + i]);
-    // The remaining bits are a two's complement number: 0xff... is negative.
     if (first & 0x40) value -= 1n << BigInt(length * 8 - 1);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
-      throw corrupt(offset, `the ${name} field is out of range`);
-    }
-    return Number(value);
+    return value;
   }
   let i = at;
   const end = at + length;
   while (i < end && block[i] === 0x20) i++;
+  if (i === end) return undefined; // only blanks (GNU tar refuses them too)
   let value = 0;
   for (; i < end; i++) {
     const c = block[i];
     if (c >= 0x30 && c <= 0x37) value = value * 8 + (c - 0x30);
     else if (c === 0 || c === 0x20) break;
-    else throw corrupt(offset, `the ${name} field is not an octal number`);
+    else return undefined;
   }
   return value;
+}
+
+function outOfRange(where: Where, what: string, field: NumericField): IjrError {
+  return corrupt(
+    where.offset,
+    `member ${describePath(where.path)} has ${what}, out of range ${field.min}..${field.max}`,
+  );
+}
+
+/** Reads a numeric header field and checks it against its range. */
+function readNumber(block: Uint8Array, at: number, field: NumericField, where: Where): number {
+  const value = rawNumber(block, at + field.at, field.length);
+  if (value === undefined) {
+    const text = latin1(block.subarray(at + field.at, at + field.at + field.length));
+    throw corrupt(
+      where.offset,
+      `member ${describePath(where.path)} has a ${field.name} field that is not an octal ` +
+        `number: ${JSON.stringify(text)}`,
+    );
+  }
+  // Comparing a bigint with a number is exact in JavaScript.
+  if (value < field.min || value > field.max) {
+    throw outOfRange(where, `${field.name} ${value}`, field);
+  }
+  return Number(value);
+}
+
+/** A PAX value for a message: quoted, and shortened when long. */
+function shownPaxValue(text: string): string {
+  if (text.length <= 40) return JSON.stringify(text);
+  return `${JSON.stringify(`${text.slice(0, 40)}...`)} (${text.length} bytes)`;
+}
+
+/** Decimal digits of a PAX number without the leading zeros; short enough to convert
+ * exactly (longer ones are out of every range). */
+function significant(digits: string): string {
+  const start = digits.search(/[^0]/);
+  return start < 0 ? "0" : digits.slice(start);
+}
+
+/** Reads a PAX decimal record (size, uid, gid) against the range of its header field. */
+function readPaxNumber(text: string, field: NumericField, where: Where): number {
+  const match = /^(-?)(\d+)$/.exec(text);
+  if (!match) {
+    throw corrupt(
+      where.offset,
+      `member ${describePath(where.path)} has PAX ${field.name} ${shownPaxValue(text)}, not a ` +
+        "decimal number",
+    );
+  }
+  const digits = significant(match[2]);
+  const value = digits.length > 16 ? Infinity : Number(digits) * (match[1] ? -1 : 1);
+  if (!(value >= field.min && value <= field.max) || !Number.isSafeInteger(value)) {
+    throw outOfRange(where, `PAX ${field.name} ${shownPaxValue(text)}`, field);
+  }
+  return value === 0 ? 0 : value; // never -0
+}
+
+/** A PAX time ("1700000000.5", "-1.25") as whole seconds plus nanoseconds; the seconds
+ * within the mtime field's range. */
+function readPaxTime(text: string, where: Where): { sec: number; nsec: number } {
+  const match = /^(-?)(\d+)(?:\.(\d*))?$/.exec(text);
+  if (!match) {
+    throw corrupt(
+      where.offset,
+      `member ${describePath(where.path)} has PAX mtime ${shownPaxValue(text)}, not a valid time`,
+    );
+  }
+  const digits = significant(match[2]);
+  const whole = digits.length > 16 ? Infinity : Number(digits);
+  const nsec = Number((match[3] ?? "").slice(0, 9).padEnd(9, "0"));
+  const time = match[1] !== "-"
+    ? { sec: whole, nsec }
+    : nsec === 0
+    ? { sec: -whole, nsec: 0 }
+    : { sec: -whole - 1, nsec: 1_000_000_000 - nsec };
+  if (!(time.sec >= MTIME.min && time.sec <= MTIME.max) || !Number.isSafeInteger(time.sec)) {
+    throw outOfRange(where, `PAX mtime ${shownPaxValue(text)}`, MTIME);
+  }
+  if (time.sec === 0) time.sec = 0; // never -0
+  return time;
 }
 
 function isZeroBlock(block: Uint8Array, at: number): boolean {
@@ -170,7 +307,7 @@ function isZeroBlock(block: Uint8Array, at: number): boolean {
 
 /** Verifies the header checksum: the byte sum with the checksum field read as spaces. Old
  * tars summed signed bytes; both sums are accepted, as GNU tar does. */
-function checksumMatches(block: Uint8Array, at: number, offset: number): boolean {
+function checksumMatches(block: Uint8Array, at: number): boolean {
   let unsigned = 0;
   let signed = 0;
   for (let i = at; i < at + BLOCK; i++) {
@@ -178,44 +315,31 @@ function checksumMatches(block: Uint8Array, at: number, offset: number): boolean
     unsigned += byte;
     signed += byte > 127 ? byte - 256 : byte;
   }
-  let stored: number;
-  try {
-    stored = numeric(block, at + 148, 8, offset, "checksum");
-  } catch {
-    return false; // not even a number: not a header
+  // Not even a number: not a header. Base-256 is read too, as GNU tar does.
+  const stored = rawNumber(block, at + CHECKSUM_AT, 8);
+  if (stored === undefined) return false;
+  return Number(stored) === unsigned || Number(stored) === signed;
+}
+
+/** Bytes as text, one character per byte. In slices: spreading hundreds of kilobytes into
+ * String.fromCharCode's arguments overflows the stack (a RangeError, not a message). */
+function latin1(bytes: Uint8Array): string {
+  let text = "";
+  for (let at = 0; at < bytes.length; at += 8192) {
+    text += String.fromCharCode(...bytes.subarray(at, at + 8192));
   }
-  return stored === unsigned || stored === signed;
-}
-
-function ascii(bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes);
-}
-
-function decimal(text: string, offset: number, key: string): number {
-  if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw corrupt(offset, `PAX ${key} value ${JSON.stringify(text)} is not a valid number`);
-  }
-  return Number(text);
-}
-
-/** A PAX time ("1700000000.5", "-1.25") as whole seconds plus nanoseconds. */
-function paxTime(text: string, offset: number): { sec: number; nsec: number } {
-  const match = /^(-?)(\d{1,15})(?:\.(\d*))?$/.exec(text);
-  if (!match) throw corrupt(offset, `PAX mtime ${JSON.stringify(text)} is not a valid time`);
-  const whole = Number(match[2]);
-  const nsec = Number((match[3] ?? "").slice(0, 9).padEnd(9, "0"));
-  if (match[1] !== "-") return { sec: whole, nsec };
-  return nsec === 0 ? { sec: -whole, nsec: 0 } : { sec: -whole - 1, nsec: 1_000_000_000 - nsec };
+  return text;
 }
 
 /** Applies the records of a PAX extended header ("<length> <key>=<value>\n"...). */
 function parsePax(data: Uint8Array, into: Overrides, offset: number, global: boolean): void {
   let at = 0;
   while (at < data.length) {
+    // At most 9 digits and the space: a longer run is malformed, however long it is.
     let space = at;
-    while (space < data.length && data[space] !== 0x20) space++;
-    const lengthText = ascii(data.subarray(at, space));
-    if (!/^\d{1,9}$/.test(lengthText)) {
+    while (space < data.length && space - at <= 9 && data[space] !== 0x20) space++;
+    const lengthText = latin1(data.subarray(at, space));
+    if (!/^\d{1,9}$/.test(lengthText) || data[space] !== 0x20) {
       // GNU tar pads with NULs after the last record in some versions: accept trailing NULs.
       if (data.subarray(at).every((byte) => byte === 0)) return;
       throw corrupt(offset, "malformed PAX record length");
@@ -228,7 +352,7 @@ function parsePax(data: Uint8Array, into: Overrides, offset: number, global: boo
     const record = data.subarray(space + 1, end - 1);
     const equals = record.indexOf(0x3d);
     if (equals <= 0) throw corrupt(offset, "PAX record without a key");
-    const key = ascii(record.subarray(0, equals));
+    const key = latin1(record.subarray(0, equals));
     const value = record.slice(equals + 1);
     // An empty value removes the setting (POSIX): a global one is forgotten, a local one
     // makes the header block's field apply even over a global setting.
@@ -241,21 +365,13 @@ function parsePax(data: Uint8Array, into: Overrides, offset: number, global: boo
       case "linkpath":
         into.linkPath = present ? value : removed;
         break;
+      // Numbers are checked when the member they apply to is read (readPaxNumber).
       case "size":
-        into.size = present ? decimal(ascii(value), offset, key) : removed;
-        break;
       case "uid":
-        into.uid = present ? decimal(ascii(value), offset, key) : removed;
-        break;
       case "gid":
-        into.gid = present ? decimal(ascii(value), offset, key) : removed;
+      case "mtime":
+        into[key] = present ? latin1(value) : removed;
         break;
-      case "mtime": {
-        const time = present ? paxTime(ascii(value), offset) : undefined;
-        into.mtimeSec = time ? time.sec : removed;
-        into.mtimeNsec = time ? time.nsec : removed;
-        break;
-      }
       default:
         if (key.startsWith("GNU.sparse.")) {
           throw invalidArgument(
@@ -313,8 +429,16 @@ export class TarParser {
   #extended: Uint8Array = new Uint8Array(0);
   #extendedFill = 0;
   #extendedType = 0;
+  /** The records of the 'x' header before the next member, and of the last 'g' header.
+   * Read as GNU tar reads them: a second 'x' header replaces the first, a 'g' header
+   * replaces the previous one (libarchive too), and PAX paths (local or global) win over
+   * GNU long names in whichever order they come. */
   #local: Overrides = {};
-  readonly #global: Overrides = {};
+  #global: Overrides = {};
+  /** The GNU long name ('L') and link target ('K') of the next member; a second one of a
+   * kind replaces the first. */
+  #longName: Uint8Array | undefined;
+  #longLink: Uint8Array | undefined;
   #entries = 0;
 
   constructor(sink: TarSink, options: TarParserOptions) {
@@ -345,6 +469,9 @@ export class TarParser {
     let i = 0;
     const n = chunk.length;
     while (i < n) {
+      // Every step consumes at least one byte: the parser never stands still or moves back
+      // (it once did, over a header with a negative size, until memory ran out).
+      const before = i;
       switch (this.#state) {
         case State.Header: {
           if (this.#headerFill === 0 && n - i >= BLOCK) {
@@ -391,6 +518,11 @@ export class TarParser {
           break;
         }
       }
+      if (!(i > before && i <= n)) {
+        throw broken(
+          `a step went from chunk byte ${before} to ${i} (archive byte ${this.#position})`,
+        );
+      }
     }
   }
 
@@ -423,7 +555,7 @@ export class TarParser {
       this.#state = State.End;
       return;
     }
-    if (!checksumMatches(block, at, offset)) {
+    if (!checksumMatches(block, at)) {
       if (offset === 0) {
         throw invalidArgument(
           "not a tar archive: the first header's checksum is wrong (upload a gzipped tarball)",
@@ -432,8 +564,8 @@ export class TarParser {
       throw corrupt(offset, "header checksum mismatch");
     }
     const posix = block[at + 257] === 0x75 &&
-      ascii(block.subarray(at + 257, at + 263)) === "ustar\0";
-    const gnu = !posix && ascii(block.subarray(at + 257, at + 265)) === "ustar  \0";
+      latin1(block.subarray(at + 257, at + 263)) === "ustar\0";
+    const gnu = !posix && latin1(block.subarray(at + 257, at + 265)) === "ustar  \0";
     if (!posix && !gnu) {
       throw invalidArgument(
         `unsupported tar archive at byte ${offset}: no ustar magic (pre-POSIX v7 archives are ` +
@@ -441,40 +573,45 @@ export class TarParser {
       );
     }
     const typeflag = block[at + 156];
-    const size = numeric(block, at + 124, 12, offset, "size");
     switch (typeflag) {
       case 0x78: // 'x': PAX header for the next member
       case 0x67: // 'g': PAX header for all following members
       case 0x4c: // 'L': GNU long name of the next member
       case 0x4b: // 'K': GNU long link target of the next member
-        this.#startExtended(typeflag, size, offset);
+      case 0x56: { // 'V': volume label, not a member
+        const where = { offset, path: headerName(block, at, posix) };
+        const size = readNumber(block, at, SIZE, where);
+        if (typeflag === 0x56) {
+          // GNU tar reads a label as a member it does not extract: the extended headers
+          // before it are its own, not the next member's.
+          this.#local = {};
+          this.#longName = this.#longLink = undefined;
+          this.#extendedInARow = 0;
+          this.#startData(Target.Skip, size, offset);
+        } else {
+          this.#startExtended(typeflag, size, offset);
+        }
         return;
-      case 0x56: // 'V': volume label, not a member
-        this.#startData(Target.Skip, size, offset);
-        return;
+      }
     }
-    const type = TYPES[typeflag];
+    let type = TYPES[typeflag];
     if (type === undefined) {
       const what = UNSUPPORTED[typeflag] ?? `type ${JSON.stringify(String.fromCharCode(typeflag))}`;
       throw invalidArgument(`unsupported tar archive at byte ${offset}: members of ${what}`);
     }
     const local = this.#local;
     const global = this.#global;
+    const longName = this.#longName;
+    const longLink = this.#longLink;
     this.#local = {};
+    this.#longName = this.#longLink = undefined;
     this.#extendedInARow = 0;
-    const path = pick(local.path, global.path, () => {
-      const name = field(block, at, 100);
-      const prefix = posix ? field(block, at + 345, 155) : undefined;
-      if (!prefix || prefix.length === 0) return name;
-      const joined = new Uint8Array(prefix.length + 1 + name.length);
-      joined.set(prefix);
-      joined[prefix.length] = 0x2f;
-      joined.set(name, prefix.length + 1);
-      return joined;
-    });
+    const path = override(local.path, global.path) ?? longName ?? headerName(block, at, posix);
+    // Old tars marked a directory by a '/' after a regular file's name; GNU tar still does.
+    if (type === "file" && path[path.length - 1] === 0x2f) type = "directory";
     const isLink = type === "symlink" || type === "hardlink";
     const linkPath = isLink
-      ? pick(local.linkPath, global.linkPath, () => field(block, at + 157, 100))
+      ? override(local.linkPath, global.linkPath) ?? longLink ?? field(block, at + 157, 100)
       : new Uint8Array(0);
     if (path.length > this.#maxPath || linkPath.length > this.#maxPath) {
       throw exhausted(
@@ -482,33 +619,50 @@ export class TarParser {
           `${this.#maxPath} bytes`,
       );
     }
-    const entrySize = pick(local.size, global.size, () => size);
+    // Every number is checked before the member reaches the sink: the header's own fields
+    // even where a PAX record replaces them (GNU tar checks them too; writers put 0 there
+    // when a value does not fit), and a global record even where the member's own one
+    // replaces it (GNU tar checks every record it reads).
+    const where: Where = { offset, path };
+    const number = (field: NumericField, key: "size" | "uid" | "gid") => {
+      const own = readNumber(block, at, field, where);
+      const globalText = global[key];
+      if (globalText) readPaxNumber(globalText, field, where);
+      const pax = override(local[key], globalText);
+      return pax === undefined ? own : readPaxNumber(pax, field, where);
+    };
+    const declared = number(SIZE, "size");
+    // POSIX stores no data after links, directories, devices and FIFOs, and GNU tar and
+    // libarchive read none whatever the size field says: skipping it here would hide the
+    // members they see. Only a GNU dumpdir ('D') is followed by data (its listing).
+    const size = type === "file" || typeflag === 0x44 ? declared : 0;
+    const ownMtime = readNumber(block, at, MTIME, where);
+    if (global.mtime) readPaxTime(global.mtime, where);
+    const paxTime = override(local.mtime, global.mtime);
+    const mtime = paxTime === undefined ? { sec: ownMtime, nsec: 0 } : readPaxTime(paxTime, where);
     const isDevice = type === "character-device" || type === "block-device";
     const entry: TarEntry = {
       type,
       path,
       linkPath,
-      mode: numeric(block, at + 100, 8, offset, "mode") & 0o7777,
-      uid: pick(local.uid, global.uid, () => numeric(block, at + 108, 8, offset, "uid")),
-      gid: pick(local.gid, global.gid, () => numeric(block, at + 116, 8, offset, "gid")),
-      size: entrySize,
-      mtimeSec: pick(
-        local.mtimeSec,
-        global.mtimeSec,
-        () => numeric(block, at + 136, 12, offset, "mtime"),
-      ),
-      mtimeNsec: pick(local.mtimeNsec, global.mtimeNsec, () => 0),
-      devMajor: isDevice ? numeric(block, at + 329, 8, offset, "devmajor") : 0,
-      devMinor: isDevice ? numeric(block, at + 337, 8, offset, "devminor") : 0,
+      mode: readNumber(block, at, MODE, where) & 0o7777,
+      uid: number(UID, "uid"),
+      gid: number(GID, "gid"),
+      size,
+      mtimeSec: mtime.sec,
+      mtimeNsec: mtime.nsec,
+      // Only devices use them; like GNU tar, other members' device fields are not read.
+      devMajor: isDevice ? readNumber(block, at, DEVMAJOR, where) : 0,
+      devMinor: isDevice ? readNumber(block, at, DEVMINOR, where) : 0,
       offset,
     };
     this.#entries++;
     this.#sink.entry(entry);
     if (type === "file") {
-      this.#startData(Target.Sink, entrySize, offset);
+      this.#startData(Target.Sink, size, offset);
     } else {
       this.#sink.entryEnd();
-      this.#startData(Target.Skip, entrySize, offset);
+      this.#startData(Target.Skip, size, offset);
     }
   }
 
@@ -521,13 +675,22 @@ export class TarParser {
         `tar extended header at byte ${offset} is ${size} bytes; the limit is ${this.#maxExtended}`,
       );
     }
+    // A GNU long name or link is the string in its whole data blocks, up to its NUL: GNU tar
+    // copies the padding too, and reads past a size field that says less.
+    const long = typeflag === 0x4c || typeflag === 0x4b;
+    const length = long ? Math.ceil(size / BLOCK) * BLOCK : size;
     this.#extendedType = typeflag;
-    this.#extended = new Uint8Array(size);
+    this.#extended = new Uint8Array(length);
     this.#extendedFill = 0;
-    this.#startData(Target.Extended, size, offset);
+    this.#startData(Target.Extended, length, offset);
   }
 
   #startData(target: Target, size: number, offset: number): void {
+    // The readers checked it; this keeps a future reader that does not from making the
+    // data and padding counts negative.
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw broken(`member at byte ${offset} has data size ${size}`);
+    }
     this.#content += size;
     if (this.#content > this.#maxContent) {
       throw exhausted(
@@ -562,16 +725,18 @@ export class TarParser {
     this.#extended = new Uint8Array(0);
     switch (this.#extendedType) {
       case 0x78:
+        this.#local = {};
         parsePax(data, this.#local, this.#entryOffset, false);
         break;
       case 0x67:
+        this.#global = {};
         parsePax(data, this.#global, this.#entryOffset, true);
         break;
       case 0x4c:
-        this.#local.path = field(data, 0, data.length);
+        this.#longName = field(data, 0, data.length);
         break;
       case 0x4b:
-        this.#local.linkPath = field(data, 0, data.length);
+        this.#longLink = field(data, 0, data.length);
         break;
     }
   }

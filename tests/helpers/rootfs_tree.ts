@@ -18,6 +18,9 @@ async function run(cmd: string, args: string[]): Promise<string> {
 export interface ListingOptions {
   /** Leave out device nodes, FIFOs and sockets (the store skips them). */
   withoutSpecial?: boolean;
+  /** Show directory mtimes as "-": directories an archive does not list are made by the
+   * extractor at extraction time, so only trees of complete archives agree on them. */
+  withoutDirectoryMtimes?: boolean;
 }
 
 /**
@@ -33,10 +36,11 @@ export async function treeListing(dir: string, options: ListingOptions = {}): Pr
     const [path, type, mode, owner, mtime, target, size, inode] = fields.slice(i, i + 8);
     if (options.withoutSpecial && ["c", "b", "p", "s"].includes(type)) continue;
     const shownSize = type === "d" ? "-" : size;
+    const shownMtime = type === "d" && options.withoutDirectoryMtimes ? "-" : mtime;
     rows.push({
       path: path === "" ? "." : path,
       type,
-      rest: `${type} ${mode} ${owner} ${mtime} ${JSON.stringify(target)} ${shownSize}`,
+      rest: `${type} ${mode} ${owner} ${shownMtime} ${JSON.stringify(target)} ${shownSize}`,
       inode,
     });
   }
@@ -45,19 +49,12 @@ export async function treeListing(dir: string, options: ListingOptions = {}): Pr
     if (row.type === "d") continue;
     byInode.set(row.inode, [...(byInode.get(row.inode) ?? []), row.path]);
   }
-  const files = rows.filter((row) => row.type === "f").map((row) => row.path);
+  // find hands the file names to sha256sum as raw bytes: names that are not UTF-8 (an
+  // archive's names need not be) come back decoded exactly as in the listing above.
   const hashes = new Map<string, string>();
-  if (files.length > 0) {
-    // Paths are relative to dir; hash in batches to keep the argument list bounded.
-    for (let at = 0; at < files.length; at += 500) {
-      const batch = files.slice(at, at + 500).map((path) => `${dir}/${path}`);
-      const out = await run("sha256sum", ["-z", "--", ...batch]);
-      for (const line of out.split("\0").filter(Boolean)) {
-        const hash = line.slice(0, 64);
-        const path = line.slice(66).slice(dir.length + 1);
-        hashes.set(path, hash);
-      }
-    }
+  const out = await run("find", [dir, "-type", "f", "-exec", "sha256sum", "-z", "--", "{}", "+"]);
+  for (const line of out.split("\0").filter(Boolean)) {
+    hashes.set(line.slice(66).slice(dir.length + 1), line.slice(0, 64));
   }
   return rows
     .map((row) => {

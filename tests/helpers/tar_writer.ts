@@ -22,13 +22,13 @@ export interface TarMember {
   /** Link target (up to 100 bytes). */
   link?: string;
   /** Permission bits (default 0o644, or 0o755 for directories). */
-  mode?: number;
-  uid?: number;
-  gid?: number;
+  mode?: number | bigint;
+  uid?: number | bigint;
+  gid?: number | bigint;
   /** Seconds since the epoch (default 1_600_000_000). */
-  mtime?: number;
-  devMajor?: number;
-  devMinor?: number;
+  mtime?: number | bigint;
+  devMajor?: number | bigint;
+  devMinor?: number | bigint;
   /** "gnu" writes the GNU magic ("ustar  \0"), "none" no magic (v7); default POSIX. */
   magic?: "posix" | "gnu" | "none";
   /** Adds this to the correct checksum (0 = correct). */
@@ -44,7 +44,17 @@ function putString(block: Uint8Array, at: number, length: number, value: Uint8Ar
   block.set(value, at);
 }
 
-function putOctal(block: Uint8Array, at: number, length: number, value: number | bigint) {
+/**
+ * Writes a numeric header field as tar does: octal digits and a NUL when they fit, else GNU
+ * base-256 (high bit set, big-endian two's complement), which is also how negatives go.
+ * Values beyond the field's base-256 range wrap, which hostile tests want.
+ */
+export function putNumeric(
+  block: Uint8Array,
+  at: number,
+  length: number,
+  value: number | bigint,
+): void {
   const big = BigInt(value);
   if (big >= 8n ** BigInt(length - 1) || big < 0n) {
     // GNU base-256: high bit set, big-endian two's complement in the remaining bits.
@@ -59,24 +69,44 @@ function putOctal(block: Uint8Array, at: number, length: number, value: number |
   putString(block, at, length, encoder.encode(big.toString(8).padStart(length - 1, "0")));
 }
 
+/** Overwrites a header field with exactly these bytes, NUL-padded to its length (e.g.
+ * "10000000", eight octal digits without the NUL tar would write). */
+export function putField(
+  block: Uint8Array,
+  at: number,
+  length: number,
+  value: string | Uint8Array,
+): void {
+  block.fill(0, at, at + length);
+  putString(block, at, length, bytesOf(value));
+}
+
+/** Recomputes the checksum of the header block at `at` after an edit, as tar writes it. */
+export function fixChecksum(bytes: Uint8Array, at = 0): void {
+  bytes.fill(0x20, at + 148, at + 156);
+  let sum = 0;
+  for (let i = at; i < at + 512; i++) sum += bytes[i];
+  bytes.set(encoder.encode(`${sum.toString(8).padStart(6, "0")}\u0000 `), at + 148);
+}
+
 /** The 512-byte header of a member. */
 export function tarHeader(member: TarMember): Uint8Array {
   const block = new Uint8Array(512);
   const type = member.type ?? "0";
   const data = member.data === undefined ? new Uint8Array(0) : bytesOf(member.data);
   putString(block, 0, 100, bytesOf(member.name));
-  putOctal(block, 100, 8, member.mode ?? (type === "5" ? 0o755 : 0o644));
-  putOctal(block, 108, 8, member.uid ?? 0);
-  putOctal(block, 116, 8, member.gid ?? 0);
-  putOctal(block, 124, 12, member.size ?? data.length);
-  putOctal(block, 136, 12, member.mtime ?? 1_600_000_000);
+  putNumeric(block, 100, 8, member.mode ?? (type === "5" ? 0o755 : 0o644));
+  putNumeric(block, 108, 8, member.uid ?? 0);
+  putNumeric(block, 116, 8, member.gid ?? 0);
+  putNumeric(block, 124, 12, member.size ?? data.length);
+  putNumeric(block, 136, 12, member.mtime ?? 1_600_000_000);
   block[156] = type.charCodeAt(0);
   putString(block, 157, 100, encoder.encode(member.link ?? ""));
   const magic = member.magic ?? "posix";
   if (magic === "posix") putString(block, 257, 8, encoder.encode("ustar\u000000"));
   if (magic === "gnu") putString(block, 257, 8, encoder.encode("ustar  \u0000"));
-  putOctal(block, 329, 8, member.devMajor ?? 0);
-  putOctal(block, 337, 8, member.devMinor ?? 0);
+  putNumeric(block, 329, 8, member.devMajor ?? 0);
+  putNumeric(block, 337, 8, member.devMinor ?? 0);
   block.fill(0x20, 148, 156);
   let sum = block.reduce((total, byte) => total + byte, 0) + (member.checksumDelta ?? 0);
   sum = Math.max(0, sum);

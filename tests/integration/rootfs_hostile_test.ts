@@ -235,6 +235,26 @@ const CASES: Case[] = [
     rejected: { code: "RESOURCE_EXHAUSTED", message: /declares 99999999999999 bytes/ },
   },
   {
+    // Through the daemon's path with its default limits (500,000 entries): the old parser
+    // stepped back over this header and re-read it until the daemon ran out of memory.
+    name: "a header with a negative base-256 size",
+    archive: () => [{ name: "evil", size: -512 }],
+    rejected: {
+      code: "INVALID_ARGUMENT",
+      message:
+        /^corrupt tar archive at byte 0: member "evil" has size -512, out of range 0\.\.9007199254740991$/,
+    },
+  },
+  {
+    name: "a PAX header with a negative base-256 size",
+    archive: () => [{ name: "PaxHeader", type: "x", size: -1024 }, { name: "after" }],
+    rejected: {
+      code: "INVALID_ARGUMENT",
+      message:
+        /^corrupt tar archive at byte 0: member "PaxHeader" has size -1024, out of range 0\.\.9007199254740991$/,
+    },
+  },
+  {
     name: "a tarball that is not gzipped",
     archive: () => Promise.resolve(buildTar([{ name: "./x", data: "x" }])),
     rejected: {

@@ -10,6 +10,7 @@ import { RootfsStore } from "../../lib/rootfs/mod.ts";
 import { busyboxTarball } from "../helpers/busybox.ts";
 import { rootTest } from "../helpers/root.ts";
 import { mustRun, treeListing } from "../helpers/rootfs_tree.ts";
+import { makeSpecialTree } from "../helpers/special_tree.ts";
 import { fileChunks } from "../helpers/tar_writer.ts";
 
 async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -49,76 +50,6 @@ rootTest("busybox rootfs round-trips exactly as GNU tar extracts it", async () =
   });
 });
 
-/**
- * A tree with everything a rootfs can hold: absolute and relative symlinks, dangling ones,
- * hard links (also to a setuid file), setuid/setgid/sticky modes, foreign owners (also on a
- * symlink), names and link targets beyond ustar's 100/255 bytes, empty and large files,
- * device nodes and a FIFO. Every entry gets its own mtime, fractional when `fractional`.
- */
-async function makeSpecialTree(src: string, fractional: boolean): Promise<void> {
-  const p = (path: string) => join(src, path);
-  for (
-    const dir of [
-      "bin",
-      "usr/bin",
-      "usr/sbin",
-      "usr/lib",
-      "home/user",
-      "tmp",
-      "srv/shared",
-      "dev",
-      "run",
-    ]
-  ) {
-    await Deno.mkdir(p(dir), { recursive: true });
-  }
-  await Deno.writeTextFile(p("bin/busybox"), "#!/bin/true\n");
-  await Deno.symlink("/bin/busybox", p("bin/sh"));
-  await Deno.symlink("usr/lib", p("lib"));
-  await Deno.symlink("/nonexistent/target", p("dangling"));
-  await Deno.writeFile(p("usr/bin/passwd"), crypto.getRandomValues(new Uint8Array(4096)));
-  await Deno.writeTextFile(p("usr/bin/wall"), "wall\n");
-  await Deno.writeTextFile(p("usr/bin/a"), "shared inode\n");
-  await Deno.link(p("usr/bin/a"), p("usr/bin/b"));
-  await Deno.link(p("usr/bin/passwd"), p("usr/sbin/passwd-link"));
-  await Deno.writeTextFile(p("home/user/.profile"), "export PS1='$ '\n");
-  await Deno.writeFile(p("empty"), new Uint8Array(0));
-  const big = new Uint8Array(3 * 1024 * 1024 + 77);
-  for (let at = 0; at < big.length; at += 65536) {
-    big.set(crypto.getRandomValues(new Uint8Array(Math.min(65536, big.length - at))), at);
-  }
-  await Deno.writeFile(p("usr/lib/big.bin"), big);
-  // 120 + 1 + 150 bytes: past ustar's 100-byte name and 255-byte prefix+name.
-  const longDir = "l".repeat(120);
-  await Deno.mkdir(p(longDir));
-  await Deno.writeTextFile(p(`${longDir}/${"m".repeat(150)}`), "long name\n");
-  await Deno.symlink(`/${"t".repeat(200)}/target`, p("long-target-link"));
-  await Deno.symlink("usr/bin/a", p("owned-link"));
-  await mustRun("mknod", [p("dev/null"), "c", "1", "3"]);
-  await mustRun("mknod", [p("dev/loop9"), "b", "7", "9"]);
-  await mustRun("mkfifo", [p("run/fifo")]);
-  await mustRun("chown", ["-h", "1234:5678", p("owned-link")]);
-  await mustRun("chown", ["0:5", p("usr/bin/wall")]);
-  await mustRun("chown", ["-R", "1000:1000", p("home/user")]);
-  await mustRun("chown", ["0:100", p("srv/shared")]);
-  // Modes after chown (chown clears setuid).
-  await Deno.chmod(p("usr/bin/passwd"), 0o4755);
-  await Deno.chmod(p("usr/bin/wall"), 0o2755);
-  await Deno.chmod(p("home/user"), 0o700);
-  await Deno.chmod(p("home/user/.profile"), 0o600);
-  await Deno.chmod(p("tmp"), 0o1777);
-  await Deno.chmod(p("srv/shared"), 0o2775);
-  await Deno.chmod(p("empty"), 0o400);
-  // Distinct mtimes, children before their directory.
-  const paths = (await mustRun("find", [src, "-depth", "-print0"])).split("\0").filter(Boolean);
-  let second = 1_500_000_000;
-  for (const path of paths) {
-    const stamp = fractional ? `@${second}.${String(second % 1e9).padStart(9, "0")}` : `@${second}`;
-    await mustRun("touch", ["-h", "-d", stamp, path]);
-    second += 3607;
-  }
-}
-
 for (const format of ["posix", "gnu"] as const) {
   rootTest(
     `special rootfs (tar --format=${format}) round-trips; devices skipped and counted`,
@@ -126,7 +57,7 @@ for (const format of ["posix", "gnu"] as const) {
       await withTempDir(async (dir) => {
         const src = join(dir, "src");
         await Deno.mkdir(src);
-        await makeSpecialTree(src, format === "posix");
+        await makeSpecialTree(src, { fractional: format === "posix" });
         const tarball = join(dir, "special.tar.gz");
         await mustRun("tar", [
           `--format=${format}`,
