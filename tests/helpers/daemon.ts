@@ -158,6 +158,8 @@ export async function startDaemon(
       child.kill("SIGKILL");
     } catch { /* already gone */ }
     await child.status;
+    // A daemon killed before it listened may have made its job parent already.
+    if (!reuse) await endLeftoverJobs(port);
     Deno.removeSync(dir, { recursive: true });
     throw new Error(`ijrd did not start:\n${log}`);
   }
@@ -222,8 +224,11 @@ export function jobParentDirs(port: number): string[] {
 
 /**
  * Ends whatever jobs a stopped test daemon left running (live restore keeps them, and a test
- * that failed half-way may not have stopped them): their inits are killed, which takes each
- * job's PID namespace with it, and the job parent's cgroups are removed, children first.
+ * that failed half-way may not have stopped them) and removes the job parent's cgroups,
+ * children first. Every process still in that subtree is the test's own (the daemon's jobs, a
+ * job's child that a spawn left half-made), so each is killed by its pid until the subtree is
+ * empty; a cgroup that still cannot be removed after ten seconds fails the test, naming what is
+ * inside, rather than leaving the leak check to find it without a culprit.
  */
 async function endLeftoverJobs(port: number): Promise<void> {
   const dirs = jobParentDirs(port).filter((dir) => {
@@ -233,33 +238,58 @@ async function endLeftoverJobs(port: number): Promise<void> {
       return false;
     }
   });
-  const walk = (dir: string): string[] => [
-    ...[...Deno.readDirSync(dir)].filter((e) => e.isDirectory).flatMap((e) =>
-      walk(`${dir}/${e.name}`)
-    ),
-    dir,
-  ];
-  for (const dir of dirs) {
-    for (const cgroup of walk(dir)) {
-      for (const pid of Deno.readTextFileSync(`${cgroup}/cgroup.procs`).split("\n")) {
-        if (pid === "") continue;
-        try {
-          // Only the jobs' inits: the kernel ends the rest of each job with its namespace.
-          if (Deno.readTextFileSync(`/proc/${pid}/comm`).trim() === "ijr-init") {
-            Deno.kill(Number(pid), "SIGKILL");
-          }
-        } catch { /* ended meanwhile */ }
-      }
+  const walk = (dir: string): string[] => {
+    try {
+      return [
+        ...[...Deno.readDirSync(dir)].filter((e) => e.isDirectory).flatMap((e) =>
+          walk(`${dir}/${e.name}`)
+        ),
+        dir,
+      ];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
     }
-  }
+  };
+  const pidsIn = (cgroup: string): number[] => {
+    try {
+      return Deno.readTextFileSync(`${cgroup}/cgroup.procs`).split("\n").filter((l) => l !== "")
+        .map(Number);
+    } catch {
+      return []; // removed meanwhile
+    }
+  };
+  const deadline = Date.now() + 10_000;
   for (const dir of dirs) {
     for (const cgroup of walk(dir)) {
-      for (let attempt = 0;; attempt++) {
+      for (;;) {
+        // Inits first: the kernel ends the rest of each job with its PID namespace.
+        const pids = pidsIn(cgroup);
+        for (const pid of pids) {
+          try {
+            Deno.kill(pid, "SIGKILL");
+          } catch { /* ended meanwhile */ }
+        }
         try {
           Deno.removeSync(cgroup);
           break;
         } catch (error) {
-          if (error instanceof Deno.errors.NotFound || attempt >= 100) break;
+          if (error instanceof Deno.errors.NotFound) break;
+          if (Date.now() > deadline) {
+            const inside = pidsIn(cgroup).map((pid) => {
+              try {
+                const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+                return stat.slice(0, stat.indexOf(")") + 4);
+              } catch {
+                return `${pid} (gone)`;
+              }
+            });
+            throw new Error(
+              `cannot remove ${cgroup}: ${(error as Error).message}; inside: ${
+                inside.join(", ") || "no process"
+              }`,
+            );
+          }
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
