@@ -9,11 +9,11 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0x1d30b4f6e955783dULL
+#define IJR_ABI_HASH 0x805f0effc71f9015ULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096
-/* most cgroup.procs files to join */
+/* most cgroup tasks files to join */
 #define IJR_SPAWN_MAX_CGROUPS 64
 /* longest rootfs, scratch or mount point path (overlay options) */
 #define IJR_LAYER_PATH_MAX 1200
@@ -122,8 +122,8 @@ struct ijr_spawn_spec {
   uint64_t argc; /* entries in argv */
   uint64_t envp; /* envc NUL-separated KEY=VALUE strings */
   uint64_t envc; /* entries in envp */
-  uint64_t cgroup_procs; /* v1: cgroup.procs files to join */
-  uint64_t cgroup_procs_count; /* entries in cgroup_procs */
+  uint64_t cgroup_tasks; /* v1: the cgroups' tasks files to join */
+  uint64_t cgroup_tasks_count; /* entries in cgroup_tasks */
   int64_t cgroup_dir_fd; /* v2: cgroup folder for CLONE_INTO_CGROUP; -1 */
   uint64_t flags; /* IJR_SPAWN_FLAG_* bits */
   uint64_t max_output_bytes; /* most bytes of output; 0: no limit */
@@ -149,8 +149,8 @@ _Static_assert(offsetof(struct ijr_spawn_spec, argv) == 56, "ijr_spawn_spec.argv
 _Static_assert(offsetof(struct ijr_spawn_spec, argc) == 64, "ijr_spawn_spec.argc: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, envp) == 72, "ijr_spawn_spec.envp: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, envc) == 80, "ijr_spawn_spec.envc: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, cgroup_procs) == 88, "ijr_spawn_spec.cgroup_procs: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, cgroup_procs_count) == 96, "ijr_spawn_spec.cgroup_procs_count: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, cgroup_tasks) == 88, "ijr_spawn_spec.cgroup_tasks: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, cgroup_tasks_count) == 96, "ijr_spawn_spec.cgroup_tasks_count: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, cgroup_dir_fd) == 104, "ijr_spawn_spec.cgroup_dir_fd: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, flags) == 112, "ijr_spawn_spec.flags: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, max_output_bytes) == 120, "ijr_spawn_spec.max_output_bytes: offset");

@@ -31,7 +31,7 @@ struct ijr_child {
   const char *workdir;
   char *const *argv;
   char *const *envp;
-  const char *const *cgroup_procs; /* v1: cgroup.procs files to join; NULL-terminated */
+  const char *const *cgroup_tasks; /* v1: `tasks` files to join; NULL-terminated */
   uint64_t max_output_bytes;       /* the job's output limit (RLIMIT_FSIZE); 0: none */
   uint64_t timeout_ms;             /* for the init: stop the job after this long; 0: never */
   uint64_t grace_ms;               /* for the init: SIGTERM to kill when it stops the job */

@@ -34,7 +34,7 @@ long ijr_clone3_run(struct clone_args *args, size_t size, int (*fn)(void *), voi
 
 /* What one spawn holds, released whatever happens. */
 struct resources {
-  char **argv, **envp, **procs;
+  char **argv, **envp, **tasks;
   int output_fd;
   int end_fd;
   int error_pipe[2];
@@ -114,8 +114,8 @@ static int valid_path(uint64_t ptr) {
 static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
                    struct ijr_child *child, struct ijr_spawn_error *error) {
   if (spec->argc == 0 || spec->argc > IJR_SPAWN_MAX_STRINGS || spec->envc > IJR_SPAWN_MAX_STRINGS ||
-      spec->cgroup_procs_count > IJR_SPAWN_MAX_CGROUPS) {
-    return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "argc, envc or cgroup_procs_count");
+      spec->cgroup_tasks_count > IJR_SPAWN_MAX_CGROUPS) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "argc, envc or cgroup_tasks_count");
   }
   if ((spec->scratch_dir == 0) == (spec->scratch_bytes == 0)) {
     return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "scratch_dir or scratch_bytes");
@@ -134,8 +134,8 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   }
   res->argv = split_strings(spec->argv, spec->argc);
   res->envp = split_strings(spec->envp, spec->envc);
-  res->procs = split_strings(spec->cgroup_procs, spec->cgroup_procs_count);
-  if (!res->argv || !res->envp || !res->procs) {
+  res->tasks = split_strings(spec->cgroup_tasks, spec->cgroup_tasks_count);
+  if (!res->argv || !res->envp || !res->tasks) {
     return fail(error, IJR_STEP_VALIDATE_SPEC, ENOMEM, "");
   }
   /* Opened here, with the host's paths, before any namespace changes; close-on-exec, and the
@@ -168,7 +168,7 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   child->workdir = (const char *)(uintptr_t)spec->workdir;
   child->argv = res->argv;
   child->envp = res->envp;
-  child->cgroup_procs = (const char *const *)res->procs;
+  child->cgroup_tasks = (const char *const *)res->tasks;
   child->userns_fd = (int)spec->userns_fd;
   child->host_uid = (uint32_t)spec->host_uid;
   child->host_gid = (uint32_t)spec->host_gid;
@@ -260,7 +260,7 @@ static void release(struct resources *res) {
   }
   free(res->argv);
   free(res->envp);
-  free(res->procs);
+  free(res->tasks);
   if (res->stack_map) (void)munmap(res->stack_map, res->stack_map_bytes);
 }
 

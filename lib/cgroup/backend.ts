@@ -36,7 +36,7 @@ export interface CapsTarget {
 }
 
 /** How the spawner puts a job's init into its cgroup(s). */
-export type JobPlacement = Pick<JobCgroup, "joinProcsFiles" | "cloneIntoDir">;
+export type JobPlacement = Pick<JobCgroup, "joinTaskFiles" | "cloneIntoDir">;
 
 /** A memory limit on the path from the job parent up to the root. */
 export interface MemoryLimitAt {

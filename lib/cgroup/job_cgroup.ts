@@ -24,7 +24,7 @@ export interface JobCgroupOptions {
 
 /** The cgroup(s) of one job, over a backend. */
 export class JobCgroupHandle implements JobCgroup {
-  readonly joinProcsFiles: readonly string[];
+  readonly joinTaskFiles: readonly string[];
   readonly cloneIntoDir: string | undefined;
   /** The job's directory in each hierarchy (one on v2), in hierarchy order. */
   readonly directories: readonly string[];
@@ -39,7 +39,7 @@ export class JobCgroupHandle implements JobCgroup {
     this.#options = options;
     this.directories = dirs.directories;
     const placement = backend.placement(dirs);
-    this.joinProcsFiles = placement.joinProcsFiles;
+    this.joinTaskFiles = placement.joinTaskFiles;
     this.cloneIntoDir = placement.cloneIntoDir;
   }
 

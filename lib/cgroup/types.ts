@@ -48,11 +48,11 @@ export interface CgroupUsage {
 /** The cgroup(s) of one job. */
 export interface JobCgroup {
   /**
-   * cgroup v1: the `cgroup.procs` files the job's init must write "0" into, in the child,
+   * cgroup v1: the `tasks` files the job's init must write "0" into, in the child,
    * before it execs anything (one per mounted hierarchy with a controller IJR uses).
    * Empty on v2.
    */
-  readonly joinProcsFiles: readonly string[];
+  readonly joinTaskFiles: readonly string[];
   /** cgroup v2: the directory to spawn into with CLONE_INTO_CGROUP. Undefined on v1. */
   readonly cloneIntoDir?: string;
   /** Reads usage counters; safe to call while running and after the tasks are gone. */

@@ -2,7 +2,11 @@
  * The cgroup v1 backend. A job gets one directory `<parent>/<group>/<jobId>` (or
  * `<parent>/<jobId>` without a group) in each mounted hierarchy IJR uses (cpu, cpuacct,
  * memory, blkio, pids, freezer; several controllers may share a hierarchy), and so does its
- * group. Its init joins them by writing "0" to each `cgroup.procs` before exec.
+ * group. Its init joins them by writing "0" to each `tasks` file before exec: the child is a
+ * single thread then, so moving that thread moves the whole process, and a `tasks` write of the
+ * writer itself takes no writer side of the kernel's `cgroup_threadgroup_rwsem`, which a
+ * `cgroup.procs` write does and which waits for an RCU grace period whenever no other join came
+ * just before (5-20 ms on this project's VM, inside the spawn; bench/README.md).
  *
  * | limit | file |
  * |---|---|
@@ -157,7 +161,7 @@ export class V1Backend implements CgroupBackend {
 
   placement(dirs: CgroupDirs): JobPlacement {
     return {
-      joinProcsFiles: dirs.directories.map((dir) => `${dir}/cgroup.procs`),
+      joinTaskFiles: dirs.directories.map((dir) => `${dir}/tasks`),
       cloneIntoDir: undefined,
     };
   }

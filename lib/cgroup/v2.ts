@@ -234,7 +234,7 @@ export class V2Backend implements CgroupBackend {
   }
 
   placement(dirs: CgroupDirs): JobPlacement {
-    return { joinProcsFiles: [], cloneIntoDir: dirs.directories[0] };
+    return { joinTaskFiles: [], cloneIntoDir: dirs.directories[0] };
   }
 
   readUsage(dirs: CgroupDirs): Promise<CgroupUsage> {

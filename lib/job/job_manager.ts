@@ -470,7 +470,7 @@ export class JobManager {
         workdir,
         argv: request.argv,
         env,
-        cgroupProcsFiles: cgroup?.joinProcsFiles ?? [],
+        cgroupTaskFiles: cgroup?.joinTaskFiles ?? [],
         cgroupDir: cgroup?.cloneIntoDir,
         // The init keeps both, even while ijrd is down: no timer here.
         maxOutputBytes,

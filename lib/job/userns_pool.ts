@@ -134,7 +134,7 @@ export function probeUserNamespaces(
       workdir: "/",
       argv: ["true"],
       env: [],
-      cgroupProcsFiles: [],
+      cgroupTaskFiles: [],
       userns: lease,
       probeMounts: true,
     });

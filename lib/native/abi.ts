@@ -108,8 +108,8 @@ export const STRUCTS = {
       { name: "argc", type: "u64", doc: "entries in argv" },
       { name: "envp", type: "u64", doc: "envc NUL-separated KEY=VALUE strings" },
       { name: "envc", type: "u64", doc: "entries in envp" },
-      { name: "cgroup_procs", type: "u64", doc: "v1: cgroup.procs files to join" },
-      { name: "cgroup_procs_count", type: "u64", doc: "entries in cgroup_procs" },
+      { name: "cgroup_tasks", type: "u64", doc: "v1: the cgroups' tasks files to join" },
+      { name: "cgroup_tasks_count", type: "u64", doc: "entries in cgroup_tasks" },
       { name: "cgroup_dir_fd", type: "i64", doc: "v2: cgroup folder for CLONE_INTO_CGROUP; -1" },
       { name: "flags", type: "u64", doc: "IJR_SPAWN_FLAG_* bits" },
       { name: "max_output_bytes", type: "u64", doc: "most bytes of output; 0: no limit" },
@@ -200,7 +200,7 @@ export const ENUMS = {
 /** Constants shared with C, with what they mean. */
 export const CONSTANTS = {
   IJR_SPAWN_MAX_STRINGS: [4096, "most entries in argv or envp"],
-  IJR_SPAWN_MAX_CGROUPS: [64, "most cgroup.procs files to join"],
+  IJR_SPAWN_MAX_CGROUPS: [64, "most cgroup tasks files to join"],
   IJR_LAYER_PATH_MAX: [1200, "longest rootfs, scratch or mount point path (overlay options)"],
   IJR_SPAWN_FLAG_PARENT_DEATH_SIGNAL: [1, "the init dies with the thread that spawned it"],
   IJR_SPAWN_FLAG_PROBE_MOUNTS: [

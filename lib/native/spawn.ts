@@ -43,8 +43,8 @@ export interface SpawnSpec {
   readonly workdir: string;
   readonly argv: readonly string[];
   readonly env: readonly string[];
-  /** cgroup v1: cgroup.procs files to join before anything runs. */
-  readonly cgroupProcsFiles: readonly string[];
+  /** cgroup v1: the `tasks` files the child writes itself into before anything runs. */
+  readonly cgroupTaskFiles: readonly string[];
   /** cgroup v2: directory to clone into (CLONE_INTO_CGROUP). */
   readonly cgroupDir?: string;
   /** Most bytes the job may write to its output (and to any one file); 0 or absent: none. */
@@ -129,7 +129,7 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
     workdir: cString(spec.workdir),
     argv: packStrings(spec.argv, "arguments"),
     env: packStrings(spec.env, "environment entries"),
-    procs: packStrings(spec.cgroupProcsFiles, "cgroup paths"),
+    tasks: packStrings(spec.cgroupTaskFiles, "cgroup paths"),
   };
   const error = new StructView("ijr_spawn_error");
   const request = new StructView("ijr_spawn_spec");
@@ -145,8 +145,8 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   request.set("argc", spec.argv.length);
   request.set("envp", pointerValue(strings.env));
   request.set("envc", spec.env.length);
-  request.set("cgroup_procs", pointerValue(strings.procs));
-  request.set("cgroup_procs_count", spec.cgroupProcsFiles.length);
+  request.set("cgroup_tasks", pointerValue(strings.tasks));
+  request.set("cgroup_tasks_count", spec.cgroupTaskFiles.length);
   request.set("cgroup_dir_fd", cgroupFd);
   request.set(
     "flags",

@@ -1,7 +1,7 @@
 /**
  * Shared by the cgroup integration tests: a controller under a parent of the test's own
  * (so parallel runs and a running daemon are never touched), a process spawned straight
- * into a job's cgroups the way the engine's child does it (write "0" into each cgroup.procs,
+ * into a job's cgroups the way the engine's child does it (write "0" into each `tasks` file,
  * then exec), the cgroup_hog fixture, and the check that no cgroup is left behind.
  * @module
  */
@@ -55,7 +55,7 @@ function shellQuote(word: string): string {
 }
 
 /**
- * Spawns `argv` inside a v1 job's cgroups: sh writes "0" into every joinProcsFiles entry
+ * Spawns `argv` inside a v1 job's cgroups: sh writes "0" into every joinTaskFiles entry
  * (moving itself), then execs, so nothing of the program runs outside the cgroups.
  */
 export function spawnInto(
@@ -63,7 +63,7 @@ export function spawnInto(
   argv: readonly string[],
   options: { stdout?: "piped" | "null"; stderr?: "piped" | "null" } = {},
 ): Deno.ChildProcess {
-  const joins = job.joinProcsFiles.map((file) => `echo 0 > ${shellQuote(file)}`).join(" && ");
+  const joins = job.joinTaskFiles.map((file) => `echo 0 > ${shellQuote(file)}`).join(" && ");
   return new Deno.Command("sh", {
     args: ["-c", `${joins} && exec "$@"`, "sh", ...argv],
     stdin: "null",

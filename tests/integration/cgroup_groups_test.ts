@@ -248,7 +248,7 @@ rootTest(
         for (const [index, job] of jobs.entries()) {
           const inAll = await waitFor(async () => {
             const procs = await Promise.all(
-              job.joinProcsFiles.map((file) => Deno.readTextFile(file)),
+              job.joinTaskFiles.map((file) => Deno.readTextFile(file)),
             );
             return procs.every((text) => text.includes(`${sleepers[index].pid}\n`));
           }, 5_000);
@@ -261,7 +261,7 @@ rootTest(
         });
         assert.deepEqual(second.parentDirs, first.parentDirs);
         const reopened = await second.open("kept", ALICE);
-        assert.deepEqual(reopened?.joinProcsFiles, kept.joinProcsFiles);
+        assert.deepEqual(reopened?.joinTaskFiles, kept.joinTaskFiles);
         assert.equal(await second.open("kept"), undefined, "not directly under the parent");
         assert.deepEqual(await second.removeStale(new Set(["kept"])), ["legacy", "stale"]);
         for (const index of [1, 2]) {

@@ -32,18 +32,18 @@ rootTest("cgroup v1: the job's limits are the exact values in its cgroup files",
     const { major, minor } = limits.readIops[0];
     const job = await controller.create("exact-1", limits) as JobCgroupHandle;
     assert.equal(job.cloneIntoDir, undefined);
-    assert.equal(job.joinProcsFiles.length, 6, "cpu, cpuacct, memory, blkio, pids, freezer");
+    assert.equal(job.joinTaskFiles.length, 6, "cpu, cpuacct, memory, blkio, pids, freezer");
     const child = spawnInto(job, ["sleep", "30"]);
     try {
       // The process is in every hierarchy once sh has exec'd sleep.
       for (let tries = 0; tries < 100; tries++) {
         const inAll = await Promise.all(
-          job.joinProcsFiles.map(async (file) => (await pidsIn(file)).includes(child.pid)),
+          job.joinTaskFiles.map(async (file) => (await pidsIn(file)).includes(child.pid)),
         );
         if (inAll.every(Boolean)) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      for (const file of job.joinProcsFiles) {
+      for (const file of job.joinTaskFiles) {
         assert.deepEqual(await pidsIn(file), [child.pid], file);
       }
       assert.equal(await readCgroupFile(job.dirOf("cpu"), "cpu.shares"), "512\n");
@@ -189,7 +189,7 @@ rootTest("cgroup v1: a restarted daemon reopens its jobs and removes stale ones"
     // and a task joining after it would keep its cgroup busy.
     for (let tries = 0; tries < 250; tries++) {
       const inAll = await Promise.all(
-        job.joinProcsFiles.map(async (file) => (await pidsIn(file)).includes(child.pid)),
+        job.joinTaskFiles.map(async (file) => (await pidsIn(file)).includes(child.pid)),
       );
       if (inAll.every(Boolean)) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -198,7 +198,7 @@ rootTest("cgroup v1: a restarted daemon reopens its jobs and removes stale ones"
     const parent = parents[0].slice(parents[0].lastIndexOf("/") + 1);
     const second = await createCgroupController({ parent });
     const reopened = await second.open("survivor");
-    assert.deepEqual(reopened?.joinProcsFiles, job.joinProcsFiles);
+    assert.deepEqual(reopened?.joinTaskFiles, job.joinTaskFiles);
     assert.equal(await second.open("never-was"), undefined);
     await second.create("current", await resolveJobLimits({}));
     assert.deepEqual(await second.removeStale(new Set(["current"])), ["survivor"]);

@@ -82,11 +82,11 @@ Deno.test("cgroup v1 groups: a directory per hierarchy, caps before the job, gon
       `/cpu,cpuacct${group}/job-1/cpu.shares 1024`,
       `/pids${group}/job-1/pids.max 1024`,
     ]);
-    assert.deepEqual(job.joinProcsFiles, [
-      `${fake.dir("cpu", group)}/job-1/cgroup.procs`,
-      `${fake.dir("memory", group)}/job-1/cgroup.procs`,
-      `${fake.dir("pids", group)}/job-1/cgroup.procs`,
-      `${fake.dir("freezer", group)}/job-1/cgroup.procs`,
+    assert.deepEqual(job.joinTaskFiles, [
+      `${fake.dir("cpu", group)}/job-1/tasks`,
+      `${fake.dir("memory", group)}/job-1/tasks`,
+      `${fake.dir("pids", group)}/job-1/tasks`,
+      `${fake.dir("freezer", group)}/job-1/tasks`,
     ]);
     assert.deepEqual(await childrenIn(fake, PARENT), {
       cpu: [ALICE],

@@ -73,7 +73,7 @@ Deno.test("cgroup v2: writes exactly the right files and values down the path", 
       { path: `${jobPath}/pids.max`, value: "64" },
     ]);
     assert.equal(job.cloneIntoDir, fake.dir(jobPath));
-    assert.deepEqual(job.joinProcsFiles, []);
+    assert.deepEqual(job.joinTaskFiles, []);
     assert.equal(await fake.read(OWN, "cgroup.procs"), "");
     assert.equal(await fake.read(leaf, "cgroup.procs"), "4242\n4243\n");
     assert.equal(await fake.read(OWN, "cgroup.subtree_control"), "cpu io memory pids\n");

@@ -68,7 +68,7 @@ v2Test("backend: detects cgroup v2 and puts jobs under its own delegated cgroup"
   deepStrictEqual(cgroups.parentDirs, [`${RUNNER}/ijr`]);
   await withJob("placement", {}, async (cgroup, dir) => {
     strictEqual(dir, `${RUNNER}/ijr/placement`);
-    deepStrictEqual(cgroup.joinProcsFiles, []);
+    deepStrictEqual(cgroup.joinTaskFiles, []);
     // Creating the job moved us out of the way (no internal processes) and delegated the
     // controllers down to the job.
     strictEqual(await ownCgroupPath(), `/ijr-test.slice/runner/${DAEMON_LEAF}`);
