@@ -27,39 +27,59 @@ export interface CgroupFs {
 
 const encoder = new TextEncoder();
 
-/** The host's cgroup file system: plain system calls. */
+/**
+ * The host's cgroup file system: plain system calls, made synchronously. cgroupfs is kernel
+ * memory, not a disk: a mkdir, a limit write or a read of a counter takes microseconds, while a
+ * trip through Deno's blocking pool costs 0.3-1.5 ms of waiting on a loaded machine, and a
+ * job's create and removal make about twenty of them in a row (bench/README.md). The one call
+ * that can wait in the kernel, a `cgroup.procs` write (an RCU grace period on v1), is made only
+ * at start-up (v2: ijrd moving itself into its leaf); jobs join through their child. Removal
+ * alone stays on the pool (below).
+ */
 export const hostCgroupFs: CgroupFs = {
-  readFile: (path) => Deno.readTextFile(path),
-  async writeFile(path, value) {
-    // No O_CREAT: a missing file is a missing controller, never something to create. One
-    // write(2) per value: cgroup files parse each write on its own.
-    using file = await Deno.open(path, { write: true });
-    const bytes = encoder.encode(value);
-    const written = await file.write(bytes);
-    if (written !== bytes.length) {
-      throw new Error(`short write to ${path}: ${written} of ${bytes.length} bytes`);
-    }
-  },
-  async exists(path) {
-    try {
-      await Deno.lstat(path);
-      return true;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    }
-  },
-  mkdir: (path) => Deno.mkdir(path),
-  // Deno.remove without `recursive` is rmdir(2) for a directory: exactly what cgroupfs needs.
+  readFile: (path) => settled(() => Deno.readTextFileSync(path)),
+  writeFile: (path, value) =>
+    settled(() => {
+      // No O_CREAT: a missing file is a missing controller, never something to create. One
+      // write(2) per value: cgroup files parse each write on its own.
+      using file = Deno.openSync(path, { write: true });
+      const bytes = encoder.encode(value);
+      const written = file.writeSync(bytes);
+      if (written !== bytes.length) {
+        throw new Error(`short write to ${path}: ${written} of ${bytes.length} bytes`);
+      }
+    }),
+  exists: (path) =>
+    settled(() => {
+      try {
+        Deno.lstatSync(path);
+        return true;
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return false;
+        throw error;
+      }
+    }),
+  mkdir: (path) => settled(() => Deno.mkdirSync(path)),
+  // Deno.remove without `recursive` is rmdir(2) for a directory: what cgroupfs needs. On the
+  // blocking pool, unlike the rest: a job's cgroups are removed after its end is reported,
+  // while this thread may still be flushing responses, and an rmdir takes the kernel's
+  // cgroup_mutex, which can be held for a while (another hierarchy's removal, a migration).
   rmdir: (path) => Deno.remove(path),
-  async listDirs(path) {
-    const names: string[] = [];
-    for await (const entry of Deno.readDir(path)) {
-      if (entry.isDirectory) names.push(entry.name);
-    }
-    return names.sort();
-  },
+  listDirs: (path) =>
+    settled(() =>
+      [...Deno.readDirSync(path)].filter((entry) => entry.isDirectory).map((entry) => entry.name)
+        .sort()
+    ),
 };
+
+/** Runs `operation` now; its result or its error as a settled promise, as the async API gives. */
+function settled<T>(operation: () => T): Promise<T> {
+  try {
+    return Promise.resolve(operation());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
 
 /** Writes a cgroup file, turning a failure into an INTERNAL error naming the file and value. */
 export async function writeCgroupFile(fs: CgroupFs, path: string, value: string): Promise<void> {
