@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int write_all(int fd, const uint8_t *data, uint64_t len) {
@@ -37,9 +38,17 @@ static int reserve(const char *path, uint64_t len, uint32_t mode) {
 int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t *data,
                               uint64_t len, uint32_t mode, const char *reserve_path,
                               uint64_t reserve_len) {
-  int fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+  int fd = open(temp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
   if (fd < 0) return -errno;
   int rc = write_all(fd, data, len);
+  /* Only a longer file (the reserved room) needs cutting; a temp that is not a regular file
+   * (a test's FIFO) cannot be truncated and needs none. */
+  struct stat st;
+  if (rc == 0 && fstat(fd, &st) != 0) rc = -errno;
+  if (rc == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > len &&
+      ftruncate(fd, (off_t)len) != 0) {
+    rc = -errno;
+  }
   if (rc != 0) {
     (void)close(fd);
     (void)unlink(temp);

@@ -9,8 +9,10 @@
 
 #define IJR_EXPORT __attribute__((visibility("default")))
 
-/* Writes `len` bytes of `data` to `temp` (created with `mode` if missing, truncated,
- * O_NOFOLLOW) and renames it onto `path`. Then, when `reserve_path` is not NULL, fills that
+/* Writes `len` bytes of `data` over `temp` (created with `mode` if missing, O_NOFOLLOW),
+ * truncates it to `len` only after the write, and renames it onto `path`. Written over, not
+ * truncated first: a temp file reserved earlier (below) keeps its blocks, so the write needs
+ * no free space. Then, when `reserve_path` is not NULL, fills that
  * file with `reserve_len` spaces: the room a later record needs, taken now (a job's end is
  * recorded even when the disk has filled up since its start). No fsync: the file is as
  * durable as any write the page cache holds. Returns 0 or -errno. Meant to run on Deno's

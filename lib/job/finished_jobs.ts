@@ -12,6 +12,7 @@
  */
 
 import { shortCommandLine } from "../units/mod.ts";
+import { BackgroundWork } from "./background_work.ts";
 import { jobPaths, loadJobSync } from "./job_store.ts";
 import { COMMAND_SUMMARY_CHARS, type JobStatus, type JobSummary, type Retention } from "./types.ts";
 
@@ -27,7 +28,7 @@ export class FinishedJobs {
   readonly #retention: Retention;
   /** Insertion order is end order: jobs are added as they end (sorted at start-up). */
   readonly #jobs = new Map<string, JobSummary>();
-  readonly #removing = new Set<Promise<void>>();
+  readonly #removing = new BackgroundWork();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(stateDir: string, retention: Retention = {}) {
@@ -85,8 +86,8 @@ export class FinishedJobs {
   }
 
   /** Resolves once every removal begun so far is done. */
-  async settled(): Promise<void> {
-    while (this.#removing.size > 0) await Promise.all(this.#removing);
+  settled(): Promise<void> {
+    return this.#removing.settled();
   }
 
   /** Stops the retention timer (the manager is shutting down). */
@@ -130,9 +131,7 @@ export class FinishedJobs {
           console.error(`ijrd: cannot remove job ${id}'s folder: ${(error as Error).message}`);
         }
       });
-    this.#removing.add(removal);
-    removal.finally(() => this.#removing.delete(removal));
-    return removal;
+    return this.#removing.track(removal);
   }
 }
 

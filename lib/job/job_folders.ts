@@ -17,6 +17,7 @@
  */
 
 import { structLayout } from "../native/mod.ts";
+import { BackgroundWork } from "./background_work.ts";
 import { newJobId } from "./job_id.ts";
 
 /**
@@ -39,7 +40,7 @@ export class JobFolders {
   readonly #scratchFolders: boolean;
   readonly #reserve: number;
   readonly #ready: JobFolder[] = [];
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #background = new BackgroundWork();
   #refilling = false;
   #closed = false;
 
@@ -85,12 +86,12 @@ export class JobFolders {
   /** Removes a finished job's scratch folder, if it has one, in the background. */
   removeScratch(paths: JobPaths): void {
     if (!this.#scratchFolders) return;
-    this.#track(Deno.remove(paths.scratch, { recursive: true }).catch(() => {}));
+    this.#background.track(Deno.remove(paths.scratch, { recursive: true }).catch(() => {}));
   }
 
   /** Resolves once no background work is in flight. */
-  async settled(): Promise<void> {
-    while (this.#inFlight.size > 0) await Promise.all(this.#inFlight);
+  settled(): Promise<void> {
+    return this.#background.settled();
   }
 
   /**
@@ -115,7 +116,7 @@ export class JobFolders {
   #refill(): void {
     if (this.#refilling || this.#closed || this.#ready.length >= this.#reserve) return;
     this.#refilling = true;
-    this.#track((async () => {
+    this.#background.track((async () => {
       try {
         while (!this.#closed && this.#ready.length < this.#reserve) {
           const id = newJobId();
@@ -141,10 +142,5 @@ export class JobFolders {
         this.#refilling = false;
       }
     })());
-  }
-
-  #track(work: Promise<unknown>): void {
-    this.#inFlight.add(work);
-    work.finally(() => this.#inFlight.delete(work));
   }
 }

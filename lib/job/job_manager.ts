@@ -38,6 +38,7 @@ import {
   type WaitResult,
 } from "../native/mod.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/mod.ts";
+import { BackgroundWork } from "./background_work.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
 import { FinishedJobs, summarize } from "./finished_jobs.ts";
 import { type JobFolder, JobFolders } from "./job_folders.ts";
@@ -176,6 +177,8 @@ export class JobManager {
   readonly #exits = new ExitWatch();
   readonly #mountPoint: string;
   readonly #folders: JobFolders;
+  /** Ended jobs' cgroups being removed. */
+  readonly #background = new BackgroundWork();
   /** The seccomp filter every job gets, compiled once; undefined when off. */
   readonly #seccompFilter: Uint8Array<ArrayBuffer> | undefined;
 
@@ -625,10 +628,11 @@ export class JobManager {
   }
 
   /**
-   * Resolves once the background work is done: the next job's folder made ahead, finished
-   * jobs' scratch folders removed.
+   * Resolves once the background work is done: the next job's folder made ahead, ended jobs'
+   * cgroups and scratch folders removed, retired jobs' folders removed.
    */
   async settled(): Promise<void> {
+    await this.#background.settled();
     await this.#folders.settled();
     await this.#finished.settled();
   }
@@ -651,6 +655,7 @@ export class JobManager {
       );
     }
     await this.#exits.close();
+    await this.#background.settled();
     this.#finished.close();
     await this.#folders.close();
     await this.#finished.settled();
@@ -683,15 +688,13 @@ export class JobManager {
     let message: string | undefined;
     try {
       usage = await live.cgroup?.usage();
-      // The init's death took the whole PID namespace with it, so the cgroup is normally
-      // empty already; kill only when removal says something is still inside.
-      await live.cgroup?.remove().catch(async () => {
-        await live.cgroup?.killAll();
-        await live.cgroup?.remove();
-      });
     } catch (error) {
-      message = `cgroup cleanup failed: ${(error as Error).message}`;
+      message = `cannot read the job's cgroup counters: ${(error as Error).message}`;
     }
+    // The cgroups go after the end is reported, off the path of anyone waiting for it: the
+    // init's death took every process of the job with its PID namespace, so nothing of the
+    // job runs in them any more, and nothing else depends on their removal.
+    this.#removeCgroup(live);
     live.lease.release();
     live.ticket.release();
     // Every process of the job is gone with its PID namespace: the range is free again.
@@ -746,7 +749,10 @@ export class JobManager {
     };
     try {
       await live.recorded.catch(() => {});
-      saveJob(this.#options.stateDir, final, live.folder.paths.finalRecordTemp);
+      // On the blocking pool: a few file operations on the state disk (a millisecond or more
+      // each when it is busy) would otherwise hold this thread, and every response it has
+      // sent but not yet flushed, the StartJob of this very job among them.
+      await saveJobAsync(this.#options.stateDir, final, live.folder.paths.finalRecordTemp);
     } catch (error) {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
     }
@@ -757,5 +763,25 @@ export class JobManager {
     // The overlay went with the job's mount namespace; its layer is deleted after the end is
     // recorded, off the path of anyone waiting for the job.
     this.#folders.removeScratch(live.folder.paths);
+  }
+
+  /**
+   * Removes an ended job's cgroups in the background (settled() and shutdown wait for it).
+   * They are normally empty; removal kills only when it finds something still inside, and
+   * says so in the log when even that fails (the next start's removeStale tries again).
+   */
+  #removeCgroup(live: LiveJob): void {
+    const cgroup = live.cgroup;
+    if (!cgroup) return;
+    this.#background.track(
+      cgroup.remove().catch(async () => {
+        await cgroup.killAll();
+        await cgroup.remove();
+      }).catch((error) => {
+        console.error(
+          `ijrd: cannot remove the cgroups of job ${live.status.id}: ${(error as Error).message}`,
+        );
+      }),
+    );
   }
 }

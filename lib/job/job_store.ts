@@ -94,8 +94,10 @@ export function saveJob(stateDir: string, job: JobStatus, temp?: string): void {
 }
 
 /**
- * A job's first record, in one call on Deno's blocking pool (written while the JavaScript
- * thread spawns the job), and the room for its final record taken in `finalTemp` at once.
+ * A job's record, in one call on Deno's blocking pool: the first written while the JavaScript
+ * thread spawns the job, with the room for its final record taken in `finalTemp` at once; the
+ * final one written over that room, while the thread goes on answering calls (a response
+ * already sent is flushed by this thread too).
  */
 export async function saveJobAsync(
   stateDir: string,

@@ -39,6 +39,8 @@ rootTest(
         const final = await manager.stop(job.id, { graceMs: 1000 });
         assert.equal(final.state, "stopped");
         assert.ok(final.cpuNanos !== undefined && final.cpuNanos > 0n);
+        // Removed after the end is reported, in the background.
+        await manager.settled();
         for (const dir of parentDirsOf(cgroups)) {
           // The job's cgroup, and with it its group (the owner's last job).
           assert.throws(() => Deno.statSync(`${dir}/${GROUP}`), Deno.errors.NotFound);
@@ -114,6 +116,7 @@ rootTest("cgroups: a fork bomb under pids 64 stays at 64 tasks and stop cleans i
       }
       const final = await manager.stop(bomb.id, { graceMs: 300 });
       assert.equal(final.state, "stopped");
+      await manager.settled();
       for (const dir of parentDirsOf(cgroups)) {
         assert.throws(() => Deno.statSync(`${dir}/${GROUP}`), Deno.errors.NotFound);
       }

@@ -75,6 +75,7 @@ rootTest(
         // The two that ended with no manager watching are zombies of this process, as they
         // would be of systemd's; reaped here. Nothing of the three jobs is left in the cgroups.
         assert.equal(reapEndedInits(), 0);
+        await second.settled(); // the cgroups go after the ends are reported
         for (const dir of parentDirsOf(cgroups)) {
           assert.deepEqual([...Deno.readDirSync(dir)].filter((e) => e.isDirectory), []);
         }
