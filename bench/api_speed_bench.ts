@@ -70,7 +70,8 @@ function report(title: string, samples: Record<string, number[]>, bases: string[
 }
 
 const pki = await testPki();
-const daemon = await startDaemon();
+// ijrd's defaults, live restore among them (its jobs are spawned on the blocking pool).
+const daemon = await startDaemon([], undefined, { liveRestore: true });
 const echoProcesses: Deno.ChildProcess[] = [];
 const closers: (() => void | Promise<void>)[] = [];
 try {
@@ -198,11 +199,12 @@ try {
       cgroups,
       userns: new UsernsPool(0x90000000, 16 * 65536),
       // ijrd's defaults: --max-output 100m (an inotify watch per job), --retain 1000 for 7d,
-      // --max-jobs 1024, --max-jobs-per-user 256.
+      // --max-jobs 1024, --max-jobs-per-user 256, --live-restore.
       maxOutputBytes: 100 * 2 ** 20,
       retain: { count: 1000, forMs: 7 * 86_400_000 },
       maxJobs: 1024,
       maxJobsPerUser: 256,
+      liveRestore: true,
     });
     closers.push(async () => {
       await manager.shutdown();

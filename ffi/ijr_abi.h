@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0x805f0effc71f9015ULL
+#define IJR_ABI_HASH 0x7e210201c35bf5a8ULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096

@@ -35,6 +35,7 @@ import {
   reapPidfd,
   type SpawnedJob,
   spawnJob,
+  spawnJobOnPool,
   type WaitResult,
 } from "../native/mod.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/mod.ts";
@@ -460,7 +461,10 @@ export class JobManager {
     try {
       // In the owner's group: one user's jobs together stay under the per-user caps.
       cgroup = await this.#options.cgroups?.create(id, limits, userGroupName(request.owner));
-      spawned = spawnJob({
+      // A job that outlives ijrd is spawned on the blocking pool, so that this thread answers
+      // other calls meanwhile; without live restore, on this thread (spawn.ts says why).
+      const spawn = this.#options.liveRestore ? spawnJobOnPool : spawnJob;
+      spawned = await spawn({
         mountPoint: this.#mountPoint,
         lowerDir: lease.path,
         scratch: this.#options.scratch.on === "memory"

@@ -18,6 +18,7 @@ export {
   signalProcess,
   type SpawnedJob,
   spawnJob,
+  spawnJobOnPool,
   type SpawnSpec,
   type WaitResult,
 } from "./spawn.ts";

@@ -9,6 +9,7 @@
 
 import { describeErrno } from "./errno.ts";
 import { cString } from "./libc.ts";
+import { keepAlive } from "./keep_alive.ts";
 import { libijr } from "./loader.ts";
 
 /** A failed native file write: the errno, and a message naming the file. */
@@ -57,10 +58,4 @@ export async function writeFileAtomic(
   if (result < 0) {
     throw new FileWriteError(-result, `cannot write ${path}: ${describeErrno(-result)}`);
   }
-}
-
-const alive = new WeakSet<object>();
-
-function keepAlive(...buffers: object[]): void {
-  for (const buffer of buffers) alive.add(buffer);
 }

@@ -1,15 +1,17 @@
 /**
  * Spawning a job through libijr's ijr_spawn, reading what its init recorded about the
- * command's end, and reaping and signalling the init through libc. The call is synchronous
- * on the JavaScript thread on purpose: without live restore the init's parent-death signal
- * is tied to the thread that cloned it, and Deno's blocking-pool threads come and go, while
- * the main thread lives as long as the daemon.
+ * command's end, and reaping and signalling the init through libc. Without live restore the
+ * call is synchronous on the JavaScript thread on purpose: the init's parent-death signal is
+ * tied to the thread that cloned it, and Deno's blocking-pool threads come and go, while the
+ * main thread lives as long as the daemon. A job that outlives ijrd has no such signal, and is
+ * spawned on the pool (spawnJobOnPool).
  * @module
  */
 
 import { IjrError } from "../errors/mod.ts";
 import { abiConstant, ENUMS, enumValue, structLayout, StructView } from "./abi.ts";
 import { describeErrno } from "./errno.ts";
+import { keepAlive } from "./keep_alive.ts";
 import { cString, lastErrno, openLibc } from "./libc.ts";
 import { libijr } from "./loader.ts";
 import { spawnError } from "./spawn_errors.ts";
@@ -103,9 +105,49 @@ const STOP_REASONS: readonly ("none" | InitStopReason)[] = ENUMS.ijr_stop_reason
  * Spawns the job and returns its init's pid, once the command is exec'd; the init records
  * the command's end in `endPath` (see readCommandStatus). A failure to set up or to exec
  * throws an IjrError worded from the step, errno and path the child reported
- * (lib/native/spawn_errors.ts).
+ * (lib/native/spawn_errors.ts). Synchronous, on the calling thread: what a job without live
+ * restore needs (its init's parent-death signal is tied to that thread), and the start-up probe.
  */
 export function spawnJob(spec: SpawnSpec): SpawnedJob {
+  const call = prepareSpawn(spec);
+  let result: number;
+  try {
+    result = libijr().ijr_spawn(call.request.bytes);
+  } finally {
+    call.release();
+  }
+  return spawnResult(spec, call, result);
+}
+
+/**
+ * spawnJob on Deno's blocking pool, for a job that outlives ijrd (`outlivesIjrd`: no
+ * parent-death signal, so the thread that clones its init may come and go). The clone, the
+ * namespaces and the mounts (5-6 ms) then no longer hold the JavaScript thread, which answers
+ * other calls meanwhile; ijr_spawn is safe on any thread.
+ */
+export async function spawnJobOnPool(spec: SpawnSpec): Promise<SpawnedJob> {
+  if (!spec.outlivesIjrd) {
+    throw new IjrError("INTERNAL", "a job with a parent-death signal must be spawned by spawnJob");
+  }
+  const call = prepareSpawn(spec);
+  let result: number;
+  try {
+    result = await libijr().ijr_spawn_on_pool(call.request.bytes);
+  } finally {
+    call.release();
+  }
+  return spawnResult(spec, call, result);
+}
+
+/** An ijr_spawn call made ready: the spec's struct and every buffer it points into. */
+interface PreparedSpawn {
+  readonly request: StructView;
+  readonly error: StructView;
+  /** Closes the cgroup folder's descriptor; the buffers stay referenced until then. */
+  release(): void;
+}
+
+function prepareSpawn(spec: SpawnSpec): PreparedSpawn {
   const O_DIRECTORY = 0o200000;
   const O_RDONLY = 0;
   const O_CLOEXEC = 0o2000000;
@@ -118,7 +160,7 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
       throw new IjrError("INTERNAL", `cannot open cgroup ${spec.cgroupDir}: ${reason}`);
     }
   }
-  // Every buffer stays referenced until ijr_spawn returns.
+  // Every buffer stays referenced until ijr_spawn returns (release() below uses them).
   const scratchDir = "dir" in spec.scratch ? cString(overlayPath(spec.scratch.dir)) : undefined;
   const strings = {
     mountPoint: cString(overlayPath(spec.mountPoint)),
@@ -163,16 +205,27 @@ export function spawnJob(spec: SpawnSpec): SpawnedJob {
   request.set("timeout_ms", spec.timeoutMs ?? 0);
   request.set("grace_ms", spec.graceMs ?? 0);
   request.set("error", pointerValue(error.bytes));
-  let result: number;
-  try {
-    result = libijr().ijr_spawn(request.bytes);
-  } finally {
-    if (cgroupFd >= 0) libc.close(cgroupFd);
-  }
+  return {
+    request,
+    error,
+    release() {
+      if (cgroupFd >= 0) libc.close(cgroupFd);
+      // Used after the call, whichever thread made it: nothing it points into is collected
+      // while the C side may still read it.
+      keepAlive(...Object.values(strings), scratchDir, filter, request, error);
+    },
+  };
+}
+
+function spawnResult(spec: SpawnSpec, call: PreparedSpawn, result: number): SpawnedJob {
   if (result > 0) return { pid: result };
   if (result === 0 && spec.probeMounts) return { pid: 0 };
-  const errno = Number(error.get("errno_value")) || -result;
-  throw spawnError(Number(error.get("step")), errno, decoder.decode(error.text("detail")));
+  const errno = Number(call.error.get("errno_value")) || -result;
+  throw spawnError(
+    Number(call.error.get("step")),
+    errno,
+    decoder.decode(call.error.text("detail")),
+  );
 }
 
 /** A spawned job's init. */

@@ -107,114 +107,121 @@ rootTest("lifecycle: timeout stops the job", async () => {
   });
 });
 
-rootTest("start errors are synchronous, precise, and leave nothing behind", async () => {
-  // A second rootfs with the odd cases: a script whose interpreter is missing, an
-  // executable without a #! line, a file without the execute bit, found through PATH.
-  const odd = await Deno.makeTempDir({ prefix: "ijr-jobs-odd-" });
-  try {
-    Deno.mkdirSync(`${odd}/bin`);
-    Deno.writeTextFileSync(`${odd}/bin/orphan-script`, "#!/no/such/interpreter\n");
-    Deno.writeTextFileSync(`${odd}/bin/no-shebang`, "echo hi\n");
-    Deno.writeTextFileSync(`${odd}/bin/not-executable`, "#!/bin/sh\n");
-    Deno.chmodSync(`${odd}/bin/orphan-script`, 0o755);
-    Deno.chmodSync(`${odd}/bin/no-shebang`, 0o755);
-    Deno.chmodSync(`${odd}/bin/not-executable`, 0o644);
-    await withManager(async (manager, { stateDir, rootfs }) => {
-      rootfs.trees.odd = odd;
-      const cases: (Partial<StartJobRequest> & { code: string; message: string })[] = [
-        {
-          argv: ["/bin/nosuch"],
-          code: "FAILED_PRECONDITION",
-          message: "command not found in rootfs: /bin/nosuch: no such file or directory",
-        },
-        {
-          argv: ["nosuch"],
-          code: "FAILED_PRECONDITION",
-          message: "command not found in rootfs: nosuch (searched PATH): no such file or directory",
-        },
-        {
-          argv: ["/etc/passwd"],
-          code: "FAILED_PRECONDITION",
-          message: "command is not executable: /etc/passwd: permission denied",
-        },
-        {
-          argv: ["/etc"],
-          code: "FAILED_PRECONDITION",
-          message: "command is a directory: /etc",
-        },
-        {
-          rootfs: "odd",
-          argv: ["/bin/orphan-script"],
-          code: "FAILED_PRECONDITION",
-          message:
-            "interpreter of the command not found in rootfs: /bin/orphan-script: no such file or directory",
-        },
-        {
-          rootfs: "odd",
-          argv: ["/bin/no-shebang"],
-          code: "FAILED_PRECONDITION",
-          message:
-            "command is not in an executable format (no #! line?): /bin/no-shebang: exec format error",
-        },
-        {
-          rootfs: "odd",
-          argv: ["not-executable"],
-          env: ["PATH=/bin"],
-          code: "FAILED_PRECONDITION",
-          message: "command is not executable: /bin/not-executable: permission denied",
-        },
-        {
-          argv: ["sh"],
-          workdir: "/nope",
-          code: "FAILED_PRECONDITION",
-          message: "working directory not usable in rootfs: /nope: no such file or directory",
-        },
-        { rootfs: "nope", argv: ["true"], code: "NOT_FOUND", message: "rootfs nope not found" },
-        {
-          argv: [],
-          code: "INVALID_ARGUMENT",
-          message: "argv must not be empty: argv[0] is the command",
-        },
-        {
-          argv: ["true"],
-          env: ["NOEQUALS"],
-          code: "INVALID_ARGUMENT",
-          message: 'env[0] must be KEY=VALUE, got "NOEQUALS"',
-        },
-        {
-          argv: ["true"],
-          workdir: "etc",
-          code: "INVALID_ARGUMENT",
-          message: 'workdir must be an absolute path, got "etc"',
-        },
-        {
-          argv: ["true"],
-          limits: { cpuShares: 1 },
-          code: "INVALID_ARGUMENT",
-          message: "limits.cpu_shares must be from 2 to 262144, got 1",
-        },
-      ];
-      for (const { code, message, ...request } of cases) {
-        await assert.rejects(
-          startBusybox(manager, [], { ...request }),
-          (error: unknown) => {
-            assert.ok(error instanceof IjrError, String(error));
-            assert.deepEqual([error.code, error.message], [code, message]);
-            return true;
-          },
-        );
+rootTest(
+  "start errors are synchronous, precise, and leave nothing behind; spawned on this thread or, for jobs that outlive ijrd, on the pool",
+  async () => {
+    // A second rootfs with the odd cases: a script whose interpreter is missing, an
+    // executable without a #! line, a file without the execute bit, found through PATH.
+    const odd = await Deno.makeTempDir({ prefix: "ijr-jobs-odd-" });
+    try {
+      Deno.mkdirSync(`${odd}/bin`);
+      Deno.writeTextFileSync(`${odd}/bin/orphan-script`, "#!/no/such/interpreter\n");
+      Deno.writeTextFileSync(`${odd}/bin/no-shebang`, "echo hi\n");
+      Deno.writeTextFileSync(`${odd}/bin/not-executable`, "#!/bin/sh\n");
+      Deno.chmodSync(`${odd}/bin/orphan-script`, 0o755);
+      Deno.chmodSync(`${odd}/bin/no-shebang`, 0o755);
+      Deno.chmodSync(`${odd}/bin/not-executable`, 0o644);
+      // Without live restore the job is spawned on this thread; with it, on the blocking pool.
+      for (const liveRestore of [false, true]) {
+        await withManager(async (manager, { stateDir, rootfs }) => {
+          rootfs.trees.odd = odd;
+          const cases: (Partial<StartJobRequest> & { code: string; message: string })[] = [
+            {
+              argv: ["/bin/nosuch"],
+              code: "FAILED_PRECONDITION",
+              message: "command not found in rootfs: /bin/nosuch: no such file or directory",
+            },
+            {
+              argv: ["nosuch"],
+              code: "FAILED_PRECONDITION",
+              message:
+                "command not found in rootfs: nosuch (searched PATH): no such file or directory",
+            },
+            {
+              argv: ["/etc/passwd"],
+              code: "FAILED_PRECONDITION",
+              message: "command is not executable: /etc/passwd: permission denied",
+            },
+            {
+              argv: ["/etc"],
+              code: "FAILED_PRECONDITION",
+              message: "command is a directory: /etc",
+            },
+            {
+              rootfs: "odd",
+              argv: ["/bin/orphan-script"],
+              code: "FAILED_PRECONDITION",
+              message:
+                "interpreter of the command not found in rootfs: /bin/orphan-script: no such file or directory",
+            },
+            {
+              rootfs: "odd",
+              argv: ["/bin/no-shebang"],
+              code: "FAILED_PRECONDITION",
+              message:
+                "command is not in an executable format (no #! line?): /bin/no-shebang: exec format error",
+            },
+            {
+              rootfs: "odd",
+              argv: ["not-executable"],
+              env: ["PATH=/bin"],
+              code: "FAILED_PRECONDITION",
+              message: "command is not executable: /bin/not-executable: permission denied",
+            },
+            {
+              argv: ["sh"],
+              workdir: "/nope",
+              code: "FAILED_PRECONDITION",
+              message: "working directory not usable in rootfs: /nope: no such file or directory",
+            },
+            { rootfs: "nope", argv: ["true"], code: "NOT_FOUND", message: "rootfs nope not found" },
+            {
+              argv: [],
+              code: "INVALID_ARGUMENT",
+              message: "argv must not be empty: argv[0] is the command",
+            },
+            {
+              argv: ["true"],
+              env: ["NOEQUALS"],
+              code: "INVALID_ARGUMENT",
+              message: 'env[0] must be KEY=VALUE, got "NOEQUALS"',
+            },
+            {
+              argv: ["true"],
+              workdir: "etc",
+              code: "INVALID_ARGUMENT",
+              message: 'workdir must be an absolute path, got "etc"',
+            },
+            {
+              argv: ["true"],
+              limits: { cpuShares: 1 },
+              code: "INVALID_ARGUMENT",
+              message: "limits.cpu_shares must be from 2 to 262144, got 1",
+            },
+          ];
+          for (const { code, message, ...request } of cases) {
+            await assert.rejects(
+              startBusybox(manager, [], { ...request }),
+              (error: unknown) => {
+                assert.ok(error instanceof IjrError, String(error));
+                assert.deepEqual([error.code, error.message], [code, message]);
+                return true;
+              },
+            );
+          }
+          // Once shut down (which removes the folder made ahead for the next job,
+          // lib/job/job_folders.ts), not a folder is left.
+          await manager.shutdown();
+          assert.deepEqual([...Deno.readDirSync(`${stateDir}/jobs`)], []);
+          assert.equal(rootfs.leases.size, 0);
+          assert.deepEqual(manager.list({ includeFinished: true }), []);
+        }, { liveRestore });
       }
-      // Once shut down (which removes the folder made ahead for the next job,
-      // lib/job/job_folders.ts), not a folder is left.
-      await manager.shutdown();
-      assert.deepEqual([...Deno.readDirSync(`${stateDir}/jobs`)], []);
-      assert.equal(rootfs.leases.size, 0);
-      assert.deepEqual(manager.list({ includeFinished: true }), []);
-    });
-  } finally {
-    await Deno.remove(odd, { recursive: true });
-  }
-});
+    } finally {
+      await Deno.remove(odd, { recursive: true });
+    }
+  },
+);
 
 rootTest(
   "restart: finished jobs stay listed and streamable; running ones become lost",
