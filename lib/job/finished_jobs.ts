@@ -2,7 +2,10 @@
  * The finished jobs a manager remembers, and their retention. In memory each is a summary
  * (lib/job/types.ts JobSummary: no argv, no env, a short command line), so a worker that
  * keeps thousands of jobs holds kilobytes per job whatever their commands were; the whole
- * status is read back from the job's record when someone asks for it.
+ * status is read back from the job's record when someone asks for it. Only the most recent
+ * ended jobs whose argv and env are small (RECENT_STATUSES jobs of at most RECENT_STATUS_BYTES
+ * characters each: a few MiB at most) keep their whole status too: "wait, then ask for its status" is the
+ * common pattern, and a record read from a busy disk cost a GetJob 10% of its time.
  *
  * Retention (ijrd --retain COUNT, --retain-for DURATION): past either bound the oldest
  * finished jobs (by end time) are removed with their folder (record and output), as they end,
@@ -22,12 +25,20 @@ export function summarize(status: JobStatus): JobSummary {
   return { ...rest, command: shortCommandLine(argv, COMMAND_SUMMARY_CHARS) };
 }
 
+/** How many recently ended jobs keep their whole status in memory. */
+export const RECENT_STATUSES = 256;
+
+/** The most characters of argv and env (all their strings) of a status kept in memory. */
+export const RECENT_STATUS_BYTES = 4096;
+
 /** Finished jobs, oldest end first, with their retention applied. */
 export class FinishedJobs {
   readonly #stateDir: string;
   readonly #retention: Retention;
   /** Insertion order is end order: jobs are added as they end (sorted at start-up). */
   readonly #jobs = new Map<string, JobSummary>();
+  /** Whole statuses of the most recently ended jobs with small commands, oldest first. */
+  readonly #recent = new Map<string, JobStatus>();
   readonly #removing = new BackgroundWork();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -46,6 +57,13 @@ export class FinishedJobs {
   /** Adds a job that has just ended, then applies the retention. */
   add(job: JobStatus): void {
     this.#jobs.set(job.id, summarize(job));
+    const bytes = [...job.argv, ...job.env].reduce((sum, text) => sum + text.length, 0);
+    if (bytes <= RECENT_STATUS_BYTES) {
+      this.#recent.set(job.id, job);
+      if (this.#recent.size > RECENT_STATUSES) {
+        this.#recent.delete(this.#recent.keys().next().value!);
+      }
+    }
     this.#retire();
   }
 
@@ -55,12 +73,15 @@ export class FinishedJobs {
   }
 
   /**
-   * The whole status of a finished job, read from its record. A record gone or damaged since
-   * (it was read or written by this ijrd) leaves the summary, with no argv or env.
+   * The whole status of a finished job: kept in memory for a recent one, else read from its
+   * record. A record gone or damaged since (it was read or written by this ijrd) leaves the
+   * summary, with no argv or env.
    */
   status(id: string): JobStatus | undefined {
     const summary = this.#jobs.get(id);
     if (!summary) return undefined;
+    const recent = this.#recent.get(id);
+    if (recent) return recent;
     const loaded = loadJobSync(this.#stateDir, id);
     if ("job" in loaded) return loaded.job;
     const { command: _, ...rest } = summary;
@@ -80,6 +101,7 @@ export class FinishedJobs {
   /** Forgets a finished job and removes its folder; false when there is no such job. */
   async delete(id: string): Promise<boolean> {
     if (!this.#jobs.delete(id)) return false;
+    this.#recent.delete(id);
     await this.#removeFolder(id);
     this.#schedule();
     return true;
@@ -105,6 +127,7 @@ export class FinishedJobs {
       const tooOld = forMs !== undefined && now - endTime(job) >= forMs;
       if (!tooMany && !tooOld) break;
       this.#jobs.delete(id);
+      this.#recent.delete(id);
       void this.#removeFolder(id);
     }
     this.#schedule();
