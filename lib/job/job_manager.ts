@@ -180,6 +180,8 @@ export class JobManager {
   readonly #folders: JobFolders;
   /** Ended jobs' cgroups being removed. */
   readonly #background = new BackgroundWork();
+  /** Starts in flight. */
+  readonly #starting = new BackgroundWork();
   /** The seccomp filter every job gets, compiled once; undefined when off. */
   readonly #seccompFilter: Uint8Array<ArrayBuffer> | undefined;
 
@@ -379,7 +381,14 @@ export class JobManager {
   }
 
   /** Starts a job; returns once its command runs, or throws the precise reason it cannot. */
-  async start(request: StartJobRequest): Promise<JobStatus> {
+  start(request: StartJobRequest): Promise<JobStatus> {
+    // Kept track of from its first step, so that shutdown waits for a start in flight (its
+    // spawn may be on the pool) rather than let its job in after the rest were stopped or let
+    // go.
+    return this.#starting.track(this.#admitAndStart(request));
+  }
+
+  async #admitAndStart(request: StartJobRequest): Promise<JobStatus> {
     const limits = await validateStartRequest(this.#withDefaultMemory(request), {
       defaults: { cpuShares: DEFAULT_CPU_SHARES, pids: this.#options.defaultPids },
     });
@@ -648,6 +657,7 @@ export class JobManager {
 
   /** Stops every running job (recorded as stopped), waits for them and their cleanup. */
   async shutdown(options: { graceMs?: number } = {}): Promise<void> {
+    await this.#starting.settled();
     if (this.#options.liveRestore) {
       this.#leaveRunning();
     } else {

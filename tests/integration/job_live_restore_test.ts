@@ -139,3 +139,34 @@ rootTest(
     });
   },
 );
+
+rootTest(
+  "live restore: a shutdown waits for a start in flight, whose job is let go with the rest and adopted by the next manager",
+  async () => {
+    await withTestController(async (cgroups) => {
+      const stateDir = await Deno.makeTempDir({ prefix: "ijr-jobs-" });
+      const rootfs = new FixtureRootfs({ busybox: await busyboxRootfsDir() });
+      const options = { stateDir, rootfs, cgroups, liveRestore: true };
+      const first = await JobManager.open(options);
+      let second: JobManager | undefined;
+      try {
+        // Shut down while the start is in flight (its spawn runs on the blocking pool).
+        const starting = startBusybox(first, ["sleep", "30"]);
+        await first.shutdown();
+        const job = await starting;
+        assert.equal(first.running, 0, "the manager that let go holds nothing of the job");
+        second = await JobManager.open(options);
+        assert.deepEqual([second.get(job.id)?.state, second.get(job.id)?.pid], [
+          "running",
+          job.pid,
+        ]);
+        const final = await second.stop(job.id, { graceMs: 500 });
+        assert.deepEqual([final.state, final.signal], ["stopped", 15]);
+      } finally {
+        await second?.shutdown();
+        reapEndedInits();
+        await Deno.remove(stateDir, { recursive: true });
+      }
+    });
+  },
+);
