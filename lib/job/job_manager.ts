@@ -179,7 +179,7 @@ export class JobManager {
   readonly #mountPoint: string;
   readonly #folders: JobFolders;
   /** Ended jobs' cgroups being removed. */
-  readonly #background = new BackgroundWork();
+  readonly #cgroupRemovals = new BackgroundWork();
   /** Starts in flight. */
   readonly #starting = new BackgroundWork();
   /** The seccomp filter every job gets, compiled once; undefined when off. */
@@ -645,7 +645,7 @@ export class JobManager {
    * cgroups and scratch folders removed, retired jobs' folders removed.
    */
   async settled(): Promise<void> {
-    await this.#background.settled();
+    await this.#cgroupRemovals.settled();
     await this.#folders.settled();
     await this.#finished.settled();
   }
@@ -669,7 +669,7 @@ export class JobManager {
       );
     }
     await this.#exits.close();
-    await this.#background.settled();
+    await this.#cgroupRemovals.settled();
     this.#finished.close();
     await this.#folders.close();
     await this.#finished.settled();
@@ -782,12 +782,12 @@ export class JobManager {
   /**
    * Removes an ended job's cgroups in the background (settled() and shutdown wait for it).
    * They are normally empty; removal kills only when it finds something still inside, and
-   * says so in the log when even that fails (the next start's removeStale tries again).
+   * says so in the log when even that fails (ijrd's next start-up tries again: removeStale).
    */
   #removeCgroup(live: LiveJob): void {
     const cgroup = live.cgroup;
     if (!cgroup) return;
-    this.#background.track(
+    this.#cgroupRemovals.track(
       cgroup.remove().catch(async () => {
         await cgroup.killAll();
         await cgroup.remove();
