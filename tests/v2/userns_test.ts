@@ -26,6 +26,7 @@ import {
 import type { RootfsProvider } from "../../lib/rootfs/mod.ts";
 import { busyboxRootfsDir } from "../helpers/busybox.ts";
 import { outputText, processesInNamespaceOf } from "../helpers/jobs.ts";
+import { expectedUnderFilter } from "../helpers/seccomp_probe.ts";
 import { CGROUP_ROOT, dataDir, mountTypeAt, procsOf, readText, v2Test, waitFor } from "./guest.ts";
 
 const MiB = 1024 * 1024;
@@ -253,71 +254,13 @@ v2Test("userns: a job's writes on a disk scratch belong to its range on the host
   }, { userns: pool(base), scratch: { on: "disk" } });
 });
 
-/** What the probe's `syscalls` mode prints under the filter (as the v1 host test expects). */
-const DENIED = [
-  "kexec_load",
-  "kexec_file_load",
-  "init_module",
-  "finit_module",
-  "delete_module",
-  "bpf",
-  "perf_event_open",
-  "userfaultfd",
-  "keyctl",
-  "add_key",
-  "request_key",
-  "open_by_handle_at",
-  "name_to_handle_at",
-  "io_uring_setup",
-  "io_uring_enter",
-  "io_uring_register",
-  "ptrace",
-  "process_vm_readv",
-  "process_vm_writev",
-  "mount",
-  "umount2",
-  "pivot_root",
-  "swapon",
-  "swapoff",
-  "reboot",
-  "syslog",
-  "acct",
-  "settimeofday",
-  "clock_settime",
-  "adjtimex",
-  "unshare",
-  "unshare_mount",
-  "clone_newuser",
-  "clone_newnet",
-];
-
-/** True when the running kernel is `major.minor` or later. */
-function kernelAtLeast(major: number, minor: number): boolean {
-  const [have, haveMinor] = Deno.osRelease().split(/[.-]/).map(Number);
-  return have > major || (have === major && haveMinor >= minor);
-}
-
 v2Test(
   "seccomp: each denied call is EPERM (ENOSYS for clone3 and newer calls); ordinary calls work",
   async () => {
     await withJobs(async ({ manager }) => {
       const { job, output } = await run(manager, ["/bin/probe", "syscalls"]);
       strictEqual(job.exitCode, 0, output);
-      deepStrictEqual(output.trim().split("\n"), [
-        ...DENIED.map((name) => `${name}=EPERM`),
-        "clone3=ENOSYS",
-        "personality_exec=EPERM",
-        "socket_vsock=EPERM",
-        "newer_than_filter=ENOSYS",
-        "getpid=OK",
-        "fork=OK",
-        "personality_query=OK",
-        "socket_inet=OK",
-        "pipe2=OK",
-        "chroot=OK",
-        // The filter allows fchmodat2; Linux has it from 6.6 (the guest's 6.1 says ENOSYS).
-        `fchmodat2=${kernelAtLeast(6, 6) ? "OK" : "ENOSYS"}`,
-      ]);
+      deepStrictEqual(output.trim().split("\n"), expectedUnderFilter());
     }, { userns: pool(1_930_000_000) });
   },
 );
