@@ -6,35 +6,13 @@
  * test tests/` never runs it in the middle of the suite.
  */
 import assert from "node:assert/strict";
+import { childCgroups, ownCgroupDirs } from "./helpers/own_cgroups.ts";
 import { rootTest } from "./helpers/root.ts";
 
 function ownCgroupChildren(): string[] {
-  const leftovers: string[] = [];
-  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n");
-  for (const line of Deno.readTextFileSync("/proc/self/cgroup").trim().split("\n")) {
-    const [, controllers, path] = line.split(":");
-    const fs = controllers === "" ? "cgroup2" : "cgroup";
-    for (const mount of mounts) {
-      const fields = mount.split(" ");
-      const separator = fields.indexOf("-");
-      if (separator < 0 || fields[separator + 1] !== fs) continue;
-      const options = fields[separator + 3] ?? "";
-      if (
-        controllers !== "" && !controllers.split(",").every((c) => options.split(",").includes(c))
-      ) {
-        continue;
-      }
-      const dir = `${fields[4]}${path === "/" ? "" : path}`;
-      try {
-        for (const entry of Deno.readDirSync(dir)) {
-          if (entry.isDirectory && entry.name.startsWith("ijr")) {
-            leftovers.push(`${dir}/${entry.name}`);
-          }
-        }
-      } catch { /* not readable: not ours */ }
-    }
-  }
-  return [...new Set(leftovers)];
+  return ownCgroupDirs().flatMap(childCgroups).filter((dir) =>
+    dir.slice(dir.lastIndexOf("/") + 1).startsWith("ijr")
+  );
 }
 
 /** When the suite started (ms since the epoch); default: when this process started. */

@@ -24,7 +24,8 @@ import {
   UploadRootfsRequestSchema,
 } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import { clientCredentials, createClient } from "../../lib/rpc/transport/mod.ts";
-import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import { cleanupDaemon, jobParentDirs, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import { childCgroups } from "../helpers/own_cgroups.ts";
 import { testPki } from "../helpers/pki.ts";
 import { RawClient, type RawClient as RawClientType } from "../helpers/raw_client.ts";
 import { rootTest } from "../helpers/root.ts";
@@ -553,33 +554,6 @@ function requestLogLines(text: string): { method: string; outcome: string }[] {
     .map((line) => JSON.parse(line));
 }
 
-/** Child cgroups of the daemon's own job parent, in every hierarchy this process is in. */
-function jobCgroups(parentName: string): string[] {
-  const found: string[] = [];
-  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n");
-  for (const line of Deno.readTextFileSync("/proc/self/cgroup").trim().split("\n")) {
-    const [, controllers, path] = line.split(":");
-    for (const mount of mounts) {
-      const fields = mount.split(" ");
-      const separator = fields.indexOf("-");
-      if (separator < 0) continue;
-      const fs = fields[separator + 1];
-      const options = (fields[separator + 3] ?? "").split(",");
-      const matches = controllers === ""
-        ? fs === "cgroup2"
-        : fs === "cgroup" && controllers.split(",").every((c) => options.includes(c));
-      if (!matches) continue;
-      const dir = join(`${fields[4]}${path === "/" ? "" : path}`, parentName);
-      try {
-        for (const entry of Deno.readDirSync(dir)) {
-          if (entry.isDirectory) found.push(join(dir, entry.name));
-        }
-      } catch { /* no such parent in this hierarchy */ }
-    }
-  }
-  return [...new Set(found)];
-}
-
 rootTest("e2e: every RPC refuses out-of-range and malformed requests precisely", async () => {
   const daemon = await startDaemon();
   const pki = await testPki();
@@ -668,9 +642,9 @@ rootTest("e2e: every RPC refuses out-of-range and malformed requests precisely",
     assert.ok(folders.length - recorded.length <= 1, `job folders: ${folders.join(", ")}`);
     // An ended job's cgroups (and its owner's emptied group) go just after its end is
     // reported: bob's job may have ended a moment ago.
-    const parent = `ijr-e2e-${Deno.pid}-${daemon.port}`;
-    await waitFor(() => Promise.resolve(jobCgroups(parent).length === 0), 5_000);
-    assert.deepEqual(jobCgroups(parent), []);
+    const jobCgroups = () => jobParentDirs(daemon.port).flatMap(childCgroups);
+    await waitFor(() => Promise.resolve(jobCgroups().length === 0), 5_000);
+    assert.deepEqual(jobCgroups(), []);
 
     // One log line per call the daemon saw, with the status the client got; none INTERNAL.
     const walkLog = requestLogLines(daemon.stderr().slice(logBefore));

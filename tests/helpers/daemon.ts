@@ -11,6 +11,7 @@ import { runEntry } from "./cli.ts";
 import type { CliResult } from "./cli.ts";
 import { testPki } from "./pki.ts";
 import { busyboxTarball } from "./busybox.ts";
+import { childCgroups, ownCgroupDirs } from "./own_cgroups.ts";
 
 /** A running daemon and what clients need to reach it. */
 export interface TestDaemon {
@@ -201,25 +202,7 @@ export async function uploadBusybox(daemon: TestDaemon, name = "bb"): Promise<Cl
  * hierarchy this process is in, whether or not they exist.
  */
 export function jobParentDirs(port: number): string[] {
-  const dirs: string[] = [];
-  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n");
-  for (const line of Deno.readTextFileSync("/proc/self/cgroup").trim().split("\n")) {
-    const [, controllers, path] = line.split(":");
-    for (const mount of mounts) {
-      const fields = mount.split(" ");
-      const separator = fields.indexOf("-");
-      if (separator < 0) continue;
-      const fs = fields[separator + 1];
-      const options = (fields[separator + 3] ?? "").split(",");
-      const matches = controllers === ""
-        ? fs === "cgroup2"
-        : fs === "cgroup" && controllers.split(",").every((c) => options.includes(c));
-      if (!matches) continue;
-      const base = `${fields[4]}${path === "/" ? "" : path}`;
-      dirs.push(`${base}/ijr-e2e-${Deno.pid}-${port}`);
-    }
-  }
-  return [...new Set(dirs)];
+  return ownCgroupDirs().map((dir) => `${dir}/ijr-e2e-${Deno.pid}-${port}`);
 }
 
 /**
@@ -231,26 +214,8 @@ export function jobParentDirs(port: number): string[] {
  * inside, rather than leaving the leak check to find it without a culprit.
  */
 async function endLeftoverJobs(port: number): Promise<void> {
-  const dirs = jobParentDirs(port).filter((dir) => {
-    try {
-      return Deno.statSync(dir).isDirectory;
-    } catch {
-      return false;
-    }
-  });
-  const walk = (dir: string): string[] => {
-    try {
-      return [
-        ...[...Deno.readDirSync(dir)].filter((e) => e.isDirectory).flatMap((e) =>
-          walk(`${dir}/${e.name}`)
-        ),
-        dir,
-      ];
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return [];
-      throw error;
-    }
-  };
+  // Children first; a folder that is not there is found gone by its removal below.
+  const walk = (dir: string): string[] => [...childCgroups(dir).flatMap(walk), dir];
   const pidsIn = (cgroup: string): number[] => {
     try {
       return Deno.readTextFileSync(`${cgroup}/cgroup.procs`).split("\n").filter((l) => l !== "")
@@ -260,12 +225,11 @@ async function endLeftoverJobs(port: number): Promise<void> {
     }
   };
   const deadline = Date.now() + 10_000;
-  for (const dir of dirs) {
+  for (const dir of jobParentDirs(port)) {
     for (const cgroup of walk(dir)) {
       for (;;) {
-        // Inits first: the kernel ends the rest of each job with its PID namespace.
-        const pids = pidsIn(cgroup);
-        for (const pid of pids) {
+        // Everything inside, by pid; a job's init takes the rest of its PID namespace along.
+        for (const pid of pidsIn(cgroup)) {
           try {
             Deno.kill(pid, "SIGKILL");
           } catch { /* ended meanwhile */ }
