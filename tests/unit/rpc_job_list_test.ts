@@ -58,12 +58,24 @@ const stopped = summarize(status("0000000000000003", {
   outputLimitExceeded: true,
 }));
 
+// Its encoding's length takes three bytes as a varint (the others take one or two).
+const longMessage = summarize(status("0000000000000004", {
+  state: "failed",
+  pid: undefined,
+  endedAt: new Date(1_700_000_003_000),
+  message: "x".repeat(20_000),
+}));
+
 /** What encoding the whole response at once gives. */
 const wholeMessage = (jobs: JobSummary[]) =>
   toBinary(ListJobsResponseSchema, create(ListJobsResponseSchema, { jobs: jobs.map(jobToProto) }));
 
 Deno.test("ListJobs from kept encodings: the same bytes as the whole message encoded at once", () => {
-  for (const jobs of [[], [running], [exited, running, stopped], [stopped, stopped]]) {
+  const lists = [[], [running], [exited, running, stopped], [stopped, stopped], [
+    longMessage,
+    exited,
+  ]];
+  for (const jobs of lists) {
     const encoded = encodedJobList(jobs, jobToProto);
     assert.equal(encoded.schema, ListJobsResponseSchema);
     assert.deepEqual(encoded.bytes, wholeMessage(jobs));

@@ -8,12 +8,13 @@
  */
 
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { WireType } from "@bufbuild/protobuf/wire";
 import { JobSchema, ListJobsResponseSchema } from "../../gen/ijr/v1/job_pb.ts";
 import type { JobSummary } from "../../job/mod.ts";
 import { EncodedResponse } from "../transport/mod.ts";
 
-const JOBS_FIELD = ListJobsResponseSchema.field.jobs.number;
+/** The tag of ListJobsResponse.jobs: field number and wire type, one byte. */
+const JOBS_TAG = (ListJobsResponseSchema.field.jobs.number << 3) | WireType.LengthDelimited;
 
 /** How a job summary reads as a Job message (job_service.ts's jobToProto). */
 export type JobToProto = (job: JobSummary) => MessageInitShape<typeof JobSchema>;
@@ -41,9 +42,38 @@ export function encodedJobList(
   jobs: readonly JobSummary[],
   toProto: JobToProto,
 ): EncodedResponse<typeof ListJobsResponseSchema> {
-  const writer = new BinaryWriter();
-  for (const job of jobs) {
-    writer.tag(JOBS_FIELD, WireType.LengthDelimited).bytes(encodedJob(job, toProto));
+  // The answer's size is known before anything is copied: one buffer, written once (a
+  // growing BinaryWriter copied 13 KB several times over for 100 jobs, 50 µs a call).
+  const encodings = jobs.map((job) => encodedJob(job, toProto));
+  let size = 0;
+  for (const bytes of encodings) size += 1 + varintSize(bytes.length) + bytes.length;
+  const answer = new Uint8Array(size);
+  let at = 0;
+  for (const bytes of encodings) {
+    answer[at++] = JOBS_TAG;
+    at = writeVarint(answer, at, bytes.length);
+    answer.set(bytes, at);
+    at += bytes.length;
   }
-  return new EncodedResponse(ListJobsResponseSchema, writer.finish());
+  return new EncodedResponse(ListJobsResponseSchema, answer);
+}
+
+/** How many bytes protobuf's varint encoding of `value` (a length, below 2^31) takes. */
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value >>>= 7;
+    size++;
+  }
+  return size;
+}
+
+/** Writes `value` (below 2^31) as a varint at `at`; returns where the next byte goes. */
+function writeVarint(into: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    into[at++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  into[at++] = value;
+  return at;
 }
