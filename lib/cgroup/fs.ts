@@ -44,7 +44,7 @@ export const hostCgroupFs: CgroupFs = {
       // write(2) per value: cgroup files parse each write on its own.
       using file = Deno.openSync(path, { write: true });
       const bytes = encoder.encode(value);
-      const written = file.writeSync(bytes);
+      const written = retryInterrupted(() => file.writeSync(bytes));
       if (written !== bytes.length) {
         throw new Error(`short write to ${path}: ${written} of ${bytes.length} bytes`);
       }
@@ -73,6 +73,22 @@ export const hostCgroupFs: CgroupFs = {
 };
 
 /** Runs `operation` now; its result or its error as a settled promise, as the async API gives. */
+/**
+ * Runs `write` again while it fails with EINTR. A limit write can fail so even when nothing
+ * is wrong: the memory controller's resize loop returns EINTR (never a restartable error)
+ * whenever a signal is pending, such as a job's init ending (SIGCHLD) or a profiler's tick,
+ * and SA_RESTART does not restart it. The write is idempotent: the same value again.
+ */
+export function retryInterrupted<T>(write: () => T, attempts = 100): T {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return write();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.Interrupted) || attempt >= attempts) throw error;
+    }
+  }
+}
+
 function settled<T>(operation: () => T): Promise<T> {
   try {
     return Promise.resolve(operation());
