@@ -10,8 +10,9 @@
  * 2. start: start-to-exit of /bin/true with cgroup limits set (64 MiB memory, 64 pids, 512
  *    CPU shares): through ijrd (StartJob, then WaitJob, whose answer is the final status), the
  *    library in this process configured as ijrd runs it (cgroups in a user's group, a user
- *    namespace, the seccomp filter), and `bwrap --unshare-all`, in a rotating order, each
- *    start 50 ms after the previous end; medians.
+ *    namespace, the seccomp filter), `bwrap --unshare-all`, and the floor of any API over this
+ *    transport (the library's start-to-exit between two echo calls to the echo server in its
+ *    own process), in a rotating order, each start 50 ms after the previous end; medians.
  * 3. rate: jobs per second for `--jobs` jobs, 4 at a time: 4 connected clients through ijrd
  *    against the library at concurrency 4, alternating, `--pairs` times.
  *
@@ -80,52 +81,54 @@ try {
   const admin = connect({ config: daemon.configs.admin });
   closers.push(() => alice.close(), () => admin.close());
 
-  if (sections.has("unary")) {
-    const aliceTls = {
-      caPem: pki.ca.certPem,
-      certPem: pki.alice.certPem,
-      keyPem: pki.alice.keyPem,
-    };
-    const local = echoServer();
-    const localPort = await bindEcho(local, {
-      caPem: pki.ca.certPem,
-      certPem: pki.server.certPem,
-      keyPem: pki.server.keyPem,
-    });
-    closers.push(() => local.forceShutdown());
-    const remote = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        new URL("./echo_server.ts", import.meta.url).pathname,
-        join(daemon.dir, "ca.crt"),
-        join(daemon.dir, "server.crt"),
-        join(daemon.dir, "server.key"),
-      ],
-      stdout: "piped",
-    }).spawn();
-    echoProcesses.push(remote);
-    const line = await remote.stdout.getReader().read();
-    const remotePort = Number(new TextDecoder().decode(line.value).trim());
-    const bytes = (value: Buffer) => value;
-    const payload = Buffer.alloc(64);
-    const echoCall = (client: grpc.Client, path = ECHO_PATH, request = payload) => () =>
-      new Promise<void>((resolve, reject) =>
-        client.makeUnaryRequest(
-          path,
-          bytes,
-          bytes,
-          request,
-          new grpc.Metadata(),
-          {},
-          (error) => error ? reject(error) : resolve(),
-        )
-      );
-    const localClient = new grpc.Client(`localhost:${localPort}`, clientCredentials(aliceTls));
-    const remoteClient = new grpc.Client(`localhost:${remotePort}`, clientCredentials(aliceTls));
-    closers.push(() => localClient.close(), () => remoteClient.close());
+  // The bare transport: a grpc-js unary echo with IJR's mutual TLS, its server in this
+  // process and in a process of its own (bench/echo_server.ts), as ijrd is.
+  const aliceTls = {
+    caPem: pki.ca.certPem,
+    certPem: pki.alice.certPem,
+    keyPem: pki.alice.keyPem,
+  };
+  const local = echoServer();
+  const localPort = await bindEcho(local, {
+    caPem: pki.ca.certPem,
+    certPem: pki.server.certPem,
+    keyPem: pki.server.keyPem,
+  });
+  closers.push(() => local.forceShutdown());
+  const remote = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      new URL("./echo_server.ts", import.meta.url).pathname,
+      join(daemon.dir, "ca.crt"),
+      join(daemon.dir, "server.crt"),
+      join(daemon.dir, "server.key"),
+    ],
+    stdout: "piped",
+  }).spawn();
+  echoProcesses.push(remote);
+  const line = await remote.stdout.getReader().read();
+  const remotePort = Number(new TextDecoder().decode(line.value).trim());
+  const bytes = (value: Buffer) => value;
+  const payload = Buffer.alloc(64);
+  const echoCall = (client: grpc.Client, path = ECHO_PATH, request = payload) => () =>
+    new Promise<void>((resolve, reject) =>
+      client.makeUnaryRequest(
+        path,
+        bytes,
+        bytes,
+        request,
+        new grpc.Metadata(),
+        {},
+        (error) => error ? reject(error) : resolve(),
+      )
+    );
+  const localClient = new grpc.Client(`localhost:${localPort}`, clientCredentials(aliceTls));
+  const remoteClient = new grpc.Client(`localhost:${remotePort}`, clientCredentials(aliceTls));
+  closers.push(() => localClient.close(), () => remoteClient.close());
 
+  if (sections.has("unary")) {
     // 100 ended jobs of alice's, as in the issue's ListJobs figure.
     const ids: string[] = [];
     for (let i = 0; i < 100; i++) {
@@ -256,6 +259,14 @@ try {
           if (!out.success) throw new Error("bwrap failed");
         },
         "library (JobManager, cgroups)": libraryJob,
+        // What any API over this transport pays at least: the library's start-to-exit and two
+        // echo calls to a server in its own process (a start's and a wait's round trips).
+        "floor: library + 2 echo calls": async () => {
+          const echo = echoCall(remoteClient);
+          await echo();
+          await libraryJob();
+          await echo();
+        },
         "API: StartJob + WaitJob": apiJob(alice),
       };
       const samples: Record<string, number[]> = Object.fromEntries(
@@ -278,7 +289,7 @@ try {
         `start-to-exit of /bin/true with cgroup limits, ${startRounds} rounds, rotating order, ` +
           "50 ms apart",
         samples,
-        ["bwrap --unshare-all", "library (JobManager, cgroups)"],
+        ["bwrap --unshare-all", "library (JobManager, cgroups)", "floor: library + 2 echo calls"],
       );
     }
 
