@@ -14,7 +14,8 @@
  *    transport (the library's start-to-exit between two echo calls to the echo server in its
  *    own process), in a rotating order, each start 50 ms after the previous end; medians.
  * 3. rate: jobs per second for `--jobs` jobs, 4 at a time: 4 connected clients through ijrd
- *    against the library at concurrency 4, alternating, `--pairs` times.
+ *    against the library at concurrency 4 and the floor (each library job between two echo
+ *    calls, over 4 connections), in turn, `--pairs` times.
  *
  * Run as root: .tools/bin/deno run -A bench/api_speed_bench.ts [--only unary,start,rate]
  *   [--rounds N] [--jobs N] [--pairs N]
@@ -307,29 +308,50 @@ try {
         }));
         return rateJobs / ((performance.now() - started) / 1000);
       };
+      // The floor of any API over this transport: each library job between two echo calls,
+      // over 4 connections of their own.
+      const echoClients = [1, 2, 3, 4].map(() =>
+        new grpc.Client(`localhost:${remotePort}`, clientCredentials(aliceTls))
+      );
+      closers.push(() => echoClients.forEach((client) => client.close()));
+      const floorJob = (client: grpc.Client) => async () => {
+        const echo = echoCall(client);
+        await echo();
+        await libraryJob();
+        await echo();
+      };
       const library: number[] = [];
+      const floor: number[] = [];
       const api: number[] = [];
       for (let pair = 0; pair < pairs; pair++) {
         library.push(await rate([libraryJob, libraryJob, libraryJob, libraryJob]));
+        floor.push(await rate(echoClients.map(floorJob)));
         api.push(await rate(clients.map(apiJob)));
       }
+      const rates = (values: number[]) => values.map((r) => r.toFixed(0)).join(" / ");
+      const ratios = (values: number[], bases: number[]) =>
+        `${values.map((r, i) => (r / bases[i]).toFixed(2)).join(" / ")}; medians ${
+          (median(values) / median(bases)).toFixed(2)
+        }`;
       console.log(
         `\njobs per second, ${rateJobs} jobs of /bin/true with cgroup limits, 4 at a time`,
       );
-      console.log(`  library, concurrency 4:      ${library.map((r) => r.toFixed(0)).join(" / ")}`);
-      console.log(`  API, 4 connected clients:    ${api.map((r) => r.toFixed(0)).join(" / ")}`);
-      console.log(
-        `  ratio (API / library), each pair: ${
-          api.map((r, i) => (r / library[i]).toFixed(2)).join(" / ")
-        }; medians ${(median(api) / median(library)).toFixed(2)}`,
-      );
+      console.log(`  library, concurrency 4:                ${rates(library)}`);
+      console.log(`  floor: library + 2 echo calls, 4 conn: ${rates(floor)}`);
+      console.log(`  API, 4 connected clients:              ${rates(api)}`);
+      console.log(`  API / library, each round:  ${ratios(api, library)}`);
+      console.log(`  API / floor, each round:    ${ratios(api, floor)}`);
     }
   }
 } finally {
   for (const close of closers.reverse()) await close();
   for (const child of echoProcesses) {
-    child.kill();
-    await child.status;
+    try {
+      child.kill();
+    } catch { /* it has ended already */ }
+    const status = await child.status;
+    // Ended by a signal other than ours: it crashed, and the echo's figures are suspect.
+    if (status.signal !== "SIGTERM") console.error(`the echo server ended with ${status.code}`);
   }
   await cleanupDaemon(daemon);
 }
