@@ -87,7 +87,10 @@ function decoderOf(schema: DescMessage): Decoder | null {
   return decoder;
 }
 
-/** Whether generated code reads `schema`'s fields; its children are generated on the way. */
+/**
+ * The generated decoder of `schema`, or null when generated code cannot read one of its
+ * fields; the decoders of its children are generated on the way.
+ */
 function generate(schema: DescMessage): Decoder | null {
   const zero = create(schema) as Record<string, unknown>;
   if (schema.oneofs.length > 0 || Object.getPrototypeOf(zero) !== Object.prototype) return null;
@@ -116,10 +119,13 @@ function generate(schema: DescMessage): Decoder | null {
       if (cursor.pos !== end) throw FALL_BACK;
       return m;
     };`;
-  // The children's decoders are looked up at run time: a type may contain itself.
+  // The children's decoders are looked up when first used (a type may contain itself, and
+  // its own decoder is not made yet), then kept.
+  const found: (Decoder | undefined)[] = [];
   const child = (index: number) => {
-    const decoder = decoders.get(children[index]);
+    const decoder = found[index] ?? decoders.get(children[index]);
     if (!decoder) throw FALL_BACK;
+    found[index] = decoder;
     return decoder;
   };
   return new Function(
