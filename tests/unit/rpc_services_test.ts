@@ -17,6 +17,7 @@ import {
   StopJobRequestSchema,
   StreamOutputRequestSchema,
   WaitJobRequestSchema,
+  WaitJobResponseSchema,
 } from "../../lib/gen/ijr/v1/job_pb.ts";
 import {
   DeleteRootfsRequestSchema,
@@ -289,10 +290,20 @@ Deno.test("JobService: WaitJob checks the ID, then answers only owners and admin
     endedAt: new Date(5000),
   });
   backend.jobs.set(ALICE_JOB, ended);
-  assert.deepEqual(await wait(ALICE_JOB, alice), { job: jobToProto(ended) });
-  assert.deepEqual(await wait(BOB_JOB, await contextOf("admin")), {
-    job: jobToProto(backend.jobs.get(BOB_JOB)!),
-  });
+  // The answer is the ended job's kept encoding (job_encodings.ts): its bytes decode to it.
+  const answered = async (response: Promise<unknown>) => {
+    const encoded = await response;
+    assert.ok(encoded instanceof EncodedResponse, "an encoded WaitJobResponse");
+    assert.equal(encoded.schema, WaitJobResponseSchema);
+    return fromBinary(WaitJobResponseSchema, encoded.bytes);
+  };
+  const expected = (status: JobStatus) =>
+    create(WaitJobResponseSchema, { job: jobToProto(status) });
+  assert.deepEqual(await answered(wait(ALICE_JOB, alice)), expected(ended));
+  assert.deepEqual(
+    await answered(wait(BOB_JOB, await contextOf("admin"))),
+    expected(backend.jobs.get(BOB_JOB)!),
+  );
   assert.deepEqual(backend.calls, [["wait", ALICE_JOB], ["wait", BOB_JOB]]);
 });
 

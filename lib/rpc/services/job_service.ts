@@ -15,11 +15,14 @@ import {
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   type DeviceIopsLimit,
+  GetJobResponseSchema,
   type JobSchema,
   JobService,
   JobState,
   type ResourceLimits,
   type ResourceLimitsSchema,
+  StopJobResponseSchema,
+  WaitJobResponseSchema,
 } from "../../gen/ijr/v1/job_pb.ts";
 import { IjrError, notFound } from "../../errors/mod.ts";
 import type { ServiceHandlers } from "../transport/mod.ts";
@@ -42,7 +45,7 @@ import {
   optionalUint64,
   safeNumber,
 } from "./request_fields.ts";
-import { encodedJobList } from "./job_list.ts";
+import { encodedJobList, encodedJobResponse } from "./job_encodings.ts";
 
 /** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
@@ -54,7 +57,7 @@ export interface JobBackend {
   summary(id: string): JobSummary | undefined;
   /**
    * Summaries, oldest first. An ended job's summary is never changed in place (a changed
-   * summary is a new object): ListJobs keeps its encoding against the object (job_list.ts).
+   * summary is a new object): ListJobs keeps its encoding against the object (job_encodings.ts).
    */
   list(options: { includeFinished: boolean }): JobSummary[];
   output(id: string, options: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
@@ -245,6 +248,8 @@ export function jobServiceHandlers(
       const caller = callerOf(context);
       // Every field is checked here, before the engine creates anything.
       const job = await backend.start(startRequestFromProto(caller.name, request));
+      // A message, not kept bytes: the job runs (nothing to keep), and the request log takes
+      // the new job's ID from the response.
       return { job: jobToProto(job) };
     },
     async stopJob(request, context) {
@@ -252,7 +257,8 @@ export function jobServiceHandlers(
       checkJobId("job_id", request.jobId);
       const graceMs = durationToMs("grace_period", request.gracePeriod, GRACE_RANGE);
       visibleJob(context, request.jobId);
-      return { job: jobToProto(await backend.stop(request.jobId, { graceMs })) };
+      const stopped = await backend.stop(request.jobId, { graceMs });
+      return encodedJobResponse(StopJobResponseSchema, stopped, jobToProto);
     },
     getJob(request, context) {
       return settled(() => {
@@ -262,7 +268,7 @@ export function jobServiceHandlers(
         const job = backend.get(request.jobId);
         // Deleted (or retired) between the two looks: gone, like any missing job.
         if (!job) throw notFound(`job ${request.jobId} not found`);
-        return { job: jobToProto(job) };
+        return encodedJobResponse(GetJobResponseSchema, job, jobToProto);
       });
     },
     listJobs(request, context) {
@@ -289,7 +295,7 @@ export function jobServiceHandlers(
         context.signal,
         options.shutdown,
       );
-      return { job: jobToProto(ended) };
+      return encodedJobResponse(WaitJobResponseSchema, ended, jobToProto);
     },
     async *streamOutput(request, context) {
       callerOf(context);

@@ -1,29 +1,32 @@
 /**
- * ListJobs responses assembled from each job's encoding. An ended job never changes, so its
- * Job message is encoded once and the bytes are kept against its summary object, for as long
- * as the engine keeps that object (a WeakMap: a job that is retired or deleted takes its
- * bytes with it). A running job is encoded afresh for every list. Encoding 100 jobs cost
- * ijrd about 0.25 ms of every ListJobs call (create + toBinary, bench/README.md).
+ * Responses about jobs assembled from each job's encoding. An ended job never changes (the
+ * engine makes a new object for its end and never alters it), so its Job message is encoded
+ * once and the bytes are kept against the object (its summary, for lists; its whole status,
+ * for GetJob, StopJob and WaitJob), for as long as the engine keeps that object (a WeakMap: a
+ * job that is retired or deleted takes its bytes with it). A running job is encoded afresh
+ * every time. Encoding 100 jobs cost ijrd about 0.25 ms of every ListJobs call, and encoding
+ * one job was the largest share of a GetJob in ijrd's profile (create + toBinary,
+ * bench/README.md).
  * @module
  */
 
-import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import { JobSchema, ListJobsResponseSchema } from "../../gen/ijr/v1/job_pb.ts";
-import type { JobSummary } from "../../job/mod.ts";
+import type { JobStatus, JobSummary } from "../../job/mod.ts";
 import { EncodedResponse } from "../transport/mod.ts";
 
 /** The tag of ListJobsResponse.jobs: field number and wire type, one byte. */
 const JOBS_TAG = (ListJobsResponseSchema.field.jobs.number << 3) | WireType.LengthDelimited;
 
-/** How a job summary reads as a Job message (job_service.ts's jobToProto). */
-export type JobToProto = (job: JobSummary) => MessageInitShape<typeof JobSchema>;
+/** How a job's summary or status reads as a Job message (job_service.ts's jobToProto). */
+export type JobToProto = (job: JobSummary | JobStatus) => MessageInitShape<typeof JobSchema>;
 
-/** Encodings of ended jobs, by their summary object. */
-const encodedEnded = new WeakMap<JobSummary, Uint8Array>();
+/** Encodings of ended jobs, by their summary or status object. */
+const encodedEnded = new WeakMap<JobSummary | JobStatus, Uint8Array>();
 
 /** One job's Job message in wire format: kept when the job has ended. */
-function encodedJob(job: JobSummary, toProto: JobToProto): Uint8Array {
+function encodedJob(job: JobSummary | JobStatus, toProto: JobToProto): Uint8Array {
   const encode = () => toBinary(JobSchema, create(JobSchema, toProto(job)));
   if (job.state === "running") return encode();
   let bytes = encodedEnded.get(job);
@@ -56,6 +59,25 @@ export function encodedJobList(
     at += bytes.length;
   }
   return new EncodedResponse(ListJobsResponseSchema, answer);
+}
+
+/** A response whose one field is `Job job` (GetJob, StopJob, WaitJob; StartJob's too). */
+type JobResponseSchema = DescMessage & { readonly field: { readonly job: { number: number } } };
+
+/**
+ * The response of `schema` carrying `job`, in wire format: byte for byte what encoding
+ * `{ job: toProto(job) }` gives (a message field is its tag, its length and its encoding).
+ */
+export function encodedJobResponse<Desc extends JobResponseSchema>(
+  schema: Desc,
+  job: JobStatus,
+  toProto: JobToProto,
+): EncodedResponse<Desc> {
+  const bytes = encodedJob(job, toProto);
+  const tag = (schema.field.job.number << 3) | WireType.LengthDelimited;
+  const answer = new Uint8Array(varintSize(tag) + varintSize(bytes.length) + bytes.length);
+  answer.set(bytes, writeVarint(answer, writeVarint(answer, 0, tag), bytes.length));
+  return new EncodedResponse(schema, answer);
 }
 
 /** How many bytes protobuf's varint encoding of `value` (a length, below 2^31) takes. */

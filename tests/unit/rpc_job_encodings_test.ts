@@ -1,14 +1,20 @@
 /**
- * ListJobs from kept encodings (lib/rpc/job_list.ts): the bytes are exactly those of the whole
- * message encoded at once, an ended job's encoding is made once for its summary object, and
- * a running job is encoded afresh each time.
+ * Responses from kept encodings (lib/rpc/services/job_encodings.ts): ListJobs, GetJob,
+ * StopJob and WaitJob answers are exactly the bytes of the whole message encoded at once, an
+ * ended job's encoding is made once for its summary or status object, and a running job is
+ * encoded afresh each time.
  */
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { ListJobsResponseSchema } from "../../lib/gen/ijr/v1/job_pb.ts";
+import {
+  GetJobResponseSchema,
+  ListJobsResponseSchema,
+  StopJobResponseSchema,
+  WaitJobResponseSchema,
+} from "../../lib/gen/ijr/v1/job_pb.ts";
 import { summarize } from "../../lib/job/finished_jobs.ts";
 import type { JobStatus, JobSummary } from "../../lib/job/types.ts";
-import { encodedJobList } from "../../lib/rpc/services/job_list.ts";
+import { encodedJobList, encodedJobResponse } from "../../lib/rpc/services/job_encodings.ts";
 import { jobToProto } from "../../lib/rpc/services/mod.ts";
 
 function status(id: string, extra: Partial<JobStatus>): JobStatus {
@@ -106,4 +112,39 @@ Deno.test("ListJobs from kept encodings: a running job is encoded afresh, an end
   assert.deepEqual(encodedJobList([ended], jobToProto).bytes, kept);
   // A new summary object is a new encoding.
   assert.deepEqual(encodedJobList([{ ...ended }], jobToProto).bytes, wholeMessage([ended]));
+});
+
+Deno.test("GetJob, StopJob and WaitJob from kept encodings: the bytes of the whole message", () => {
+  const whole = (status: JobStatus) =>
+    toBinary(GetJobResponseSchema, create(GetJobResponseSchema, { job: jobToProto(status) }));
+  const ended = status("0000000000000005", {
+    state: "exited",
+    exitCode: 0,
+    pid: undefined,
+    endedAt: new Date(1_700_000_005_000),
+    argv: ["x".repeat(300)], // an encoding whose length takes two bytes as a varint
+  });
+  const live = status("0000000000000006", {});
+  for (const schema of [GetJobResponseSchema, StopJobResponseSchema, WaitJobResponseSchema]) {
+    for (const job of [ended, live]) {
+      const encoded = encodedJobResponse(schema, job, jobToProto);
+      assert.equal(encoded.schema, schema);
+      assert.deepEqual(encoded.bytes, whole(job), `${schema.typeName} of ${job.state}`);
+    }
+  }
+  // The ended status's encoding is kept: a change made in place (which the engine never
+  // makes) does not show; the running one's does.
+  const kept = encodedJobResponse(GetJobResponseSchema, ended, jobToProto).bytes;
+  (ended as { exitCode?: number }).exitCode = 9;
+  assert.deepEqual(encodedJobResponse(GetJobResponseSchema, ended, jobToProto).bytes, kept);
+  (live as { pid?: number }).pid = 777;
+  assert.deepEqual(encodedJobResponse(GetJobResponseSchema, live, jobToProto).bytes, whole(live));
+  assert.equal(
+    fromBinary(
+      GetJobResponseSchema,
+      encodedJobResponse(GetJobResponseSchema, live, jobToProto).bytes,
+    )
+      .job?.pid,
+    777,
+  );
 });
