@@ -79,6 +79,8 @@ v2Test("engine: a job runs isolated in its rootfs, in its own cgroup, and exits"
         "",
       ].join("\n"),
     );
+    // The job's cgroup goes just after its end is reported; settled() waits for that.
+    await manager.settled();
     strictEqual(await exists(`${GROUP}/${started.id}`), false);
   });
 });
@@ -110,6 +112,8 @@ v2Test(
         const stopped = await manager.stop(started.id, { graceMs: 0 });
         strictEqual(stopped.state, "stopped");
       }
+      // The job's cgroup goes just after its end is reported; settled() waits for that.
+      await manager.settled();
       strictEqual(await exists(dir), false);
     });
   },
@@ -125,6 +129,8 @@ v2Test("engine: a job that outgrows its memory is reported as OOM-killed", async
     });
     const done = await manager.wait(started.id);
     strictEqual(done.oomKilled, true, `${done.state} ${done.exitCode} ${done.message ?? ""}`);
+    // The job's cgroup goes just after its end is reported; settled() waits for that.
+    await manager.settled();
     strictEqual(await exists(`${GROUP}/${started.id}`), false);
   });
 });

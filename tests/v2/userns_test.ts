@@ -200,6 +200,8 @@ v2Test(
       }
       strictEqual((await manager.stop(a.id, { graceMs: 500 })).state, "stopped");
       strictEqual((await manager.stop(b.id, { graceMs: 500 })).state, "stopped");
+      // The jobs' cgroups go just after their ends are reported; settled() waits for that.
+      await manager.settled();
       strictEqual(await exists(`${GROUP}/${a.id}`), false);
       strictEqual(await exists(`${GROUP}/${b.id}`), false);
       // The ranges are free again: the next job gets the first.
@@ -306,6 +308,8 @@ v2Test("userns: cgroup limits, accounting, OOM and kill work as before", async (
     });
     const oom = await manager.wait(hog.id);
     deepStrictEqual([oom.state, oom.signal, oom.oomKilled], ["killed", 9, true]);
+    // The jobs' cgroups go just after their ends are reported; settled() waits for that.
+    await manager.settled();
     strictEqual(await exists(`${GROUP}/${hog.id}`), false);
 
     const bomb = await start(manager, ["/bin/probe", "forkbomb"], { pids: 40 });
@@ -325,6 +329,7 @@ v2Test("userns: cgroup limits, accounting, OOM and kill work as before", async (
     const stopped = await manager.stop(bomb.id, { graceMs: 200 });
     strictEqual(stopped.state, "stopped");
     ok(stopped.cpuNanos! > 0n);
+    await manager.settled();
     strictEqual(await exists(dir), false);
   }, { userns: pool(base) });
 });
