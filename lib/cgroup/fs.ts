@@ -72,14 +72,13 @@ export const hostCgroupFs: CgroupFs = {
     ),
 };
 
-/** Runs `operation` now; its result or its error as a settled promise, as the async API gives. */
 /**
  * Runs `write` again while it fails with EINTR. A limit write can fail so even when nothing
  * is wrong: the memory controller's resize loop returns EINTR (never a restartable error)
  * whenever a signal is pending, such as a job's init ending (SIGCHLD) or a profiler's tick,
  * and SA_RESTART does not restart it. The write is idempotent: the same value again.
  */
-export function retryInterrupted<T>(write: () => T, attempts = 100): T {
+function retryInterrupted<T>(write: () => T, attempts = 100): T {
   for (let attempt = 1;; attempt++) {
     try {
       return write();
@@ -89,6 +88,7 @@ export function retryInterrupted<T>(write: () => T, attempts = 100): T {
   }
 }
 
+/** Runs `operation` now; its result or its error as a settled promise, as the async API gives. */
 function settled<T>(operation: () => T): Promise<T> {
   try {
     return Promise.resolve(operation());
