@@ -31,6 +31,7 @@ import { connect, type Connection } from "../lib/ctl/connect.ts";
 import { createCgroupController } from "../lib/cgroup/mod.ts";
 import { JobManager } from "../lib/job/mod.ts";
 import { UsernsPool } from "../lib/job/userns_pool.ts";
+import { GROUP_LINGER_MS } from "../lib/daemon/start.ts";
 import { clientCredentials } from "../lib/rpc/transport/tls.ts";
 import { busyboxRootfsDir } from "../tests/helpers/busybox.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
@@ -196,7 +197,10 @@ try {
     // The library as ijrd runs it: cgroups under a parent of its own (ijrd's test daemon has
     // another), each job in its owner's group with the group's caps, a user namespace from a
     // pool beside ijrd's, and the seccomp filter.
-    const cgroups = await createCgroupController({ parent: `ijr-bench-api-${Deno.pid}` });
+    const cgroups = await createCgroupController({
+      parent: `ijr-bench-api-${Deno.pid}`,
+      groupLingerMs: GROUP_LINGER_MS,
+    });
     await cgroups.capAllJobs({ pids: 16384, memoryBytes: 8 * 2 ** 30 });
     await cgroups.capEveryGroup({ pids: 4096, memoryBytes: 2 * 2 ** 30 });
     const manager = await JobManager.open({

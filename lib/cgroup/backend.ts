@@ -49,6 +49,11 @@ export interface MemoryLimitAt {
 /** What one cgroup version does; the skeleton calls these in order. */
 export interface CgroupBackend {
   readonly version: 1 | 2;
+  /**
+   * True when the kernel renames a cgroup within its parent (v1), so job cgroups can be made
+   * ahead (spares.ts); cgroup2 refuses every rename.
+   */
+  readonly renamesCgroups: boolean;
   /** The file operations every step goes through. */
   readonly fs: CgroupFs;
   /** The job parent in each hierarchy IJR uses (one on v2). */

@@ -4,9 +4,11 @@
  * work is a call into a backend's table of operations (backend.ts; v1.ts, v2.ts).
  *
  * - create: prepare the parent once -> check the limits against the controllers there ->
- *   (with a group, under the group's lock: make the group with its caps if missing) -> make
- *   the job's directories (ALREADY_EXISTS when one is there) -> write the limits; a failure
- *   removes what this call made, the group too when it is left without jobs.
+ *   (with a group, under the group's lock: rename the group's spare to the job's ID where
+ *   spares are made, else make the group with its caps if missing) -> make the job's
+ *   directories unless a spare became them (ALREADY_EXISTS when one is there) -> write the
+ *   limits; a failure removes what this call made, the group too when it is left without jobs
+ *   (after its linger, where groups linger).
  * - open: the job's directories that still exist (a restarted daemon finds its jobs).
  * - remove (of a job in a group): the job's directories, then, under the group's lock, the
  *   group when that was its last job.
@@ -45,7 +47,10 @@ export class BackendController implements CgroupController {
   constructor(backend: CgroupBackend, options: BackendOptions = {}) {
     this.#backend = backend;
     this.#options = options;
-    this.#groups = new UserGroups(backend, options.remove);
+    this.#groups = new UserGroups(backend, {
+      remove: options.remove,
+      lingerMs: options.groupLingerMs,
+    });
     this.version = backend.version;
     this.parentDirs = backend.places.map((place) => cgroupDir(place.mountPoint, place.parentPath));
   }
@@ -72,21 +77,26 @@ export class BackendController implements CgroupController {
     return await this.#groups.within(
       group,
       available,
-      () => this.#createJob(jobId, limits, available, group),
+      jobId,
+      (inPlace) => this.#createJob(jobId, limits, available, group, inPlace),
     );
   }
 
-  /** Makes the job's directories (in its group, which exists) and writes its limits. */
+  /**
+   * Makes the job's directories (in its group, which exists), unless they are `inPlace` (a
+   * spare renamed to the job's ID), and writes its limits.
+   */
   async #createJob(
     jobId: string,
     limits: JobLimits,
     available: ReadonlySet<string>,
     group?: string,
+    inPlace = false,
   ): Promise<JobCgroupHandle> {
     const dirs = this.#backend.dirsBelowParent(group === undefined ? [jobId] : [group, jobId]);
-    const created: string[] = [];
+    const created: string[] = inPlace ? [...dirs.directories] : [];
     try {
-      for (const dir of dirs.directories) {
+      for (const dir of inPlace ? [] : dirs.directories) {
         if (!(await makeCgroupDir(this.#backend.fs, dir))) {
           throw new IjrError("ALREADY_EXISTS", `cgroup ${dir} of job ${jobId} already exists`);
         }
@@ -196,7 +206,7 @@ export class BackendController implements CgroupController {
   async removeEmptyParents(): Promise<void> {
     // Groups without jobs first (normally none: a group goes with its last job), so the
     // parents above them can be empty.
-    for (const group of await this.#groups.list()) await this.#groups.release(group);
+    await this.#groups.releaseAll();
     for (const place of this.#backend.places) await removeEmptyBelow(this.#backend.fs, place);
     // The parents may be gone now: the next use makes them again.
     this.#prepared = undefined;

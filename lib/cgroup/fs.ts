@@ -21,6 +21,11 @@ export interface CgroupFs {
   mkdir(path: string): Promise<void>;
   /** Removes one cgroup directory (rmdir(2)); the kernel's files go with it. */
   rmdir(path: string): Promise<void>;
+  /**
+   * Renames a cgroup within its parent (rename(2)): cgroup v1 only, cgroup2 refuses every
+   * rename. Throws AlreadyExists when `to` is there, NotFound when `from` is not.
+   */
+  rename(from: string, to: string): Promise<void>;
   /** Names of the sub-directories (child cgroups) of `path`. */
   listDirs(path: string): Promise<string[]>;
 }
@@ -65,6 +70,7 @@ export const hostCgroupFs: CgroupFs = {
   // while this thread may still be flushing responses, and an rmdir takes the kernel's
   // cgroup_mutex, which can be held for a while (another hierarchy's removal, a migration).
   rmdir: (path) => Deno.remove(path),
+  rename: (from, to) => settled(() => Deno.renameSync(from, to)),
   listDirs: (path) =>
     settled(() =>
       [...Deno.readDirSync(path)].filter((entry) => entry.isDirectory).map((entry) => entry.name)

@@ -5,7 +5,11 @@
  *
  * - A group is made for its owner's first job: directories (one per v1 hierarchy), then its
  *   controllers passed on (v2), then its caps, and only then the job's cgroup inside it.
- * - It is removed when its last job's cgroup is: no empty group stays behind.
+ * - It is removed when its last job's cgroup is: no empty group stays behind. Where job cgroups
+ *   are made ahead (cgroup v1 with `lingerMs` set, spares.ts), a group holds one spare for its
+ *   owner's next job, made in the background after each start, and stays `lingerMs` after its
+ *   last job went, so that a user who starts jobs one after another finds group and spare in
+ *   place; then it goes with its spares. Shutdown (releaseAll) removes lingering groups at once.
  * - Everything on one group happens one at a time (keyed_lock.ts): a job created while the
  *   group's last job is being removed either finds the group still there, or a new one made
  *   with its caps; never a group that vanishes under it, nor one without caps.
@@ -20,11 +24,23 @@ import { isGroupName } from "./group_name.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 import { JOB_ID_PATTERN } from "./paths.ts";
 import { removeCgroupDir, type RemoveOptions } from "./remove.ts";
+import { GroupSpares, isSpareName } from "./spares.ts";
 import type { AllJobsCaps } from "./types.ts";
 
 /** What the caps of a group cap, for messages. */
 export function groupCapsScope(group: string): string {
   return `all jobs of ${group}`;
+}
+
+/** Options of {@link UserGroups}. */
+export interface UserGroupsOptions {
+  /** Bounds of the removals. */
+  readonly remove?: RemoveOptions;
+  /**
+   * How long a group without jobs stays, holding its spare, in ms; 0 (the default) or a
+   * backend that cannot rename cgroups: no spares, and a group goes with its last job.
+   */
+  readonly lingerMs?: number;
 }
 
 /** The users' groups below one job parent, over a backend. */
@@ -36,10 +52,27 @@ export class UserGroups {
   readonly #own = new Map<string, AllJobsCaps>();
   /** Caps of every group without caps of its own (capEveryGroup). */
   #every: AllJobsCaps = {};
+  /** The spares; also without {@link #makesSpares}, to remove those an earlier run left. */
+  readonly #spares: GroupSpares;
+  readonly #makesSpares: boolean;
+  readonly #lingerMs: number;
+  /** Groups this run made or found and has not removed since: where a spare may be made. */
+  readonly #present = new Set<string>();
+  /** The timer of each group without jobs, which removes it when it goes off. */
+  readonly #lingering = new Map<string, ReturnType<typeof setTimeout>>();
+  /** The last spare check queued for a group (they run one after another). */
+  readonly #refills = new Map<string, Promise<void>>();
 
-  constructor(backend: CgroupBackend, removeOptions?: RemoveOptions) {
+  constructor(backend: CgroupBackend, options: UserGroupsOptions = {}) {
     this.#backend = backend;
-    this.#removeOptions = removeOptions;
+    this.#removeOptions = options.remove;
+    this.#lingerMs = options.lingerMs ?? 0;
+    this.#makesSpares = backend.renamesCgroups && this.#lingerMs > 0;
+    this.#spares = new GroupSpares(
+      backend.fs,
+      (relative) => backend.dirsBelowParent(relative),
+      options.remove,
+    );
   }
 
   /** The directories of `group` (they need not exist). */
@@ -62,29 +95,50 @@ export class UserGroups {
   }
 
   /**
-   * Runs `section` (which makes a job's cgroup in `group`) with the group in place: made with
-   * its caps when missing, all under the group's lock. When `section` fails, a group it
-   * leaves without jobs is removed again.
+   * Runs `section` (which makes the cgroup of job `jobId` in `group`) with the group in place,
+   * all under the group's lock: a spare of the group is renamed to `jobId` (then `section` is
+   * told its cgroup is in place, and writes only the limits), or else the group is made with
+   * its caps when missing and `section` makes the job's directories. When `section` fails, a
+   * group it leaves without jobs is released again. A new spare is made afterwards, off the
+   * caller's path.
    */
   within<T>(
     group: string,
     available: ReadonlySet<string>,
-    section: () => Promise<T>,
+    jobId: string,
+    section: (inPlace: boolean) => Promise<T>,
   ): Promise<T> {
     return this.#lock.run(group, async () => {
-      await this.#make(group, available);
+      this.#stopLingering(group);
       try {
-        return await section();
+        const inPlace = this.#makesSpares && await this.#spares.claim(group, jobId);
+        if (inPlace) this.#present.add(group);
+        else await this.#make(group, available);
+        return await section(inPlace);
       } catch (error) {
-        await this.#removeIfEmpty(group).catch(() => {});
+        await this.#releaseLocked(group).catch(() => {});
         throw error;
+      } finally {
+        this.#refillSoon(group);
       }
     });
   }
 
-  /** Removes `group` if no job cgroup is left in it (after one of its jobs was removed). */
+  /** After one of `group`'s jobs was removed: a group left without jobs goes, or lingers. */
   release(group: string): Promise<void> {
-    return this.#lock.run(group, () => this.#removeIfEmpty(group));
+    return this.#lock.run(group, () => this.#releaseLocked(group));
+  }
+
+  /**
+   * Removes every group without jobs now, lingering ones included, with their spares (at
+   * shutdown, or when the job parent is to be removed).
+   */
+  async releaseAll(): Promise<void> {
+    await Promise.all(this.#refills.values());
+    for (const group of this.#lingering.keys()) this.#stopLingering(group);
+    for (const group of await this.list()) {
+      await this.#lock.run(group, () => this.#removeIfNoJobs(group));
+    }
   }
 
   /**
@@ -99,12 +153,20 @@ export class UserGroups {
   ): Promise<string[]> {
     return this.#lock.run(group, async () => {
       const removed: string[] = [];
+      const staleSpares: string[] = [];
       const names = await listChildCgroups(this.#backend.fs, this.dirsOf(group).directories);
       for (const name of names) {
+        // A spare is no job (and a spare of this run's is kept).
+        if (isSpareName(name)) {
+          if (!this.#spares.isOwn(group, name)) staleSpares.push(name);
+          continue;
+        }
         if (keep.has(name) || !JOB_ID_PATTERN.test(name)) continue;
         if (await removeJob(name)) removed.push(name);
       }
-      await this.#removeIfEmpty(group);
+      await this.#spares.remove(group, staleSpares);
+      await this.#removeIfNoJobs(group);
+      if ((await this.#jobsIn(group)).length > 0) this.#present.add(group);
       return removed;
     });
   }
@@ -169,23 +231,89 @@ export class UserGroups {
       }
       // A group that was there is ready: it was readied and capped when it was made, and
       // capGroup / capEveryGroup have kept its caps since.
-      if (!made) return;
-      await this.#backend.prepareGroup(dirs, available);
-      await this.#backend.writeCaps(dirs, this.capsOf(group), {
-        available,
-        on: groupCapsScope(group),
-      });
+      if (made) {
+        await this.#backend.prepareGroup(dirs, available);
+        await this.#backend.writeCaps(dirs, this.capsOf(group), {
+          available,
+          on: groupCapsScope(group),
+        });
+      }
+      this.#present.add(group);
     } catch (error) {
       // A group whose caps are not in force must not take jobs.
-      await this.#removeIfEmpty(group).catch(() => {});
+      await this.#removeIfNoJobs(group).catch(() => {});
       throw error;
     }
   }
 
-  /** Removes the group's directories when none of them has a child cgroup (caller locks). */
-  async #removeIfEmpty(group: string): Promise<void> {
-    const dirs = this.dirsOf(group).directories;
-    if ((await listChildCgroups(this.#backend.fs, dirs)).length > 0) return;
-    for (const dir of dirs) await removeCgroupDir(this.#backend.fs, dir, this.#removeOptions);
+  /** The child cgroups of `group` that are jobs (not spares). */
+  async #jobsIn(group: string): Promise<string[]> {
+    const names = await listChildCgroups(this.#backend.fs, this.dirsOf(group).directories);
+    return names.filter((name) => !isSpareName(name));
+  }
+
+  /**
+   * After a job of `group` went or failed to be made (caller locks): a group left without
+   * jobs lingers with its spare where spares are made, and goes now elsewhere.
+   */
+  async #releaseLocked(group: string): Promise<void> {
+    if (!this.#makesSpares || !this.#present.has(group)) return await this.#removeIfNoJobs(group);
+    if ((await this.#jobsIn(group)).length > 0) return;
+    this.#stopLingering(group);
+    const timer = setTimeout(() => {
+      if (this.#lingering.get(group) === timer) this.#lingering.delete(group);
+      // A failed removal is tried again by the group's next release or at shutdown.
+      this.#lock.run(group, () => this.#removeIfNoJobs(group)).catch(() => {});
+    }, this.#lingerMs);
+    // A lingering group never keeps the process alive.
+    Deno.unrefTimer(timer);
+    this.#lingering.set(group, timer);
+  }
+
+  #stopLingering(group: string): void {
+    const timer = this.#lingering.get(group);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.#lingering.delete(group);
+  }
+
+  /**
+   * Makes a spare for `group`'s next job, after the current turn and under the group's lock.
+   * Each call queues a check after the one pending, so a spare claimed while a check waited
+   * is still made again; a check that finds a spare does nothing.
+   */
+  #refillSoon(group: string): void {
+    if (!this.#makesSpares) return;
+    const refill = (this.#refills.get(group) ?? Promise.resolve())
+      .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
+      .then(() =>
+        this.#lock.run(group, async () => {
+          // Not in a group removed meanwhile, and one spare is enough for the next job.
+          if (this.#present.has(group) && this.#spares.count(group) === 0) {
+            await this.#spares.make(group);
+          }
+        })
+      )
+      // A spare saves time, nothing more: without one the next job makes its cgroup itself.
+      .catch(() => {})
+      .finally(() => {
+        if (this.#refills.get(group) === refill) this.#refills.delete(group);
+      });
+    this.#refills.set(group, refill);
+  }
+
+  /**
+   * Removes `group`, with its spares, when no job cgroup is left in it (caller locks). A spare
+   * is no job: a group holding only spares is empty.
+   */
+  async #removeIfNoJobs(group: string): Promise<void> {
+    this.#stopLingering(group);
+    const names = await listChildCgroups(this.#backend.fs, this.dirsOf(group).directories);
+    if (names.some((name) => !isSpareName(name))) return;
+    await this.#spares.remove(group, names);
+    for (const dir of this.dirsOf(group).directories) {
+      await removeCgroupDir(this.#backend.fs, dir, this.#removeOptions);
+    }
+    this.#present.delete(group);
   }
 }

@@ -17,4 +17,11 @@ export interface BackendOptions {
   readonly kill?: KillOptions;
   /** Bounds of remove(). */
   readonly remove?: RemoveOptions;
+  /**
+   * How long a user's group stays after its last job's cgroup went, in ms, holding a job
+   * cgroup made ahead for that user's next job (spares.ts). Only where the kernel renames
+   * cgroups (v1); cgroup2 removes a group with its last job whatever this says. Default 0:
+   * no spares, and a group goes with its last job.
+   */
+  readonly groupLingerMs?: number;
 }

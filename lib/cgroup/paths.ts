@@ -9,6 +9,7 @@
 
 import { invalidArgument } from "../errors/mod.ts";
 import { isGroupName } from "./group_name.ts";
+import { isSpareName } from "./spares.ts";
 
 /** The default job parent, relative to the daemon's own cgroup. */
 export const DEFAULT_PARENT = "ijr";
@@ -29,6 +30,11 @@ export function validateJobId(jobId: string): void {
   }
   if (isGroupName(jobId)) {
     throw invalidArgument(`job ID "${jobId}" cannot name a cgroup: it is shaped like a group name`);
+  }
+  if (isSpareName(jobId)) {
+    throw invalidArgument(
+      `job ID "${jobId}" cannot name a cgroup: it is shaped like a spare's name (spare-<12 hex>)`,
+    );
   }
 }
 

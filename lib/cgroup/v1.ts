@@ -56,6 +56,7 @@ interface V1Place extends ParentPlace {
 /** The cgroup v1 (or hybrid) operations. */
 export class V1Backend implements CgroupBackend {
   readonly version = 1 as const;
+  readonly renamesCgroups = true;
   readonly fs: CgroupFs;
   readonly places: readonly V1Place[];
   readonly #options: BackendOptions;

@@ -85,6 +85,7 @@ function requireControllers(
 /** The cgroup v2 operations. */
 export class V2Backend implements CgroupBackend {
   readonly version = 2 as const;
+  readonly renamesCgroups = false;
   readonly fs: CgroupFs;
   readonly places: readonly ParentPlace[];
   readonly #layout: V2Layout;

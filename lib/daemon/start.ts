@@ -19,6 +19,13 @@ import { logEvent, serve } from "./serve.ts";
 import { resolveUserCaps, resolveWorkerCaps } from "./worker_caps.ts";
 import { checkPoolAgainstHost, parsePool, readHostIds } from "./userns_check.ts";
 
+/**
+ * How long a user's cgroup group stays after their last job (cgroup v1), holding a job cgroup
+ * made ahead for their next one: a user who starts jobs one after another finds both in place
+ * and the start skips twelve mkdirs (docs/operations.md, "cgroups").
+ */
+export const GROUP_LINGER_MS = 30_000;
+
 /** Runs ijrd until SIGTERM/SIGINT; returns the exit code (2 for start-up problems). */
 export async function runDaemon(flags: DaemonFlags): Promise<number> {
   let settings: DaemonSettings;
@@ -35,9 +42,10 @@ export async function runDaemon(flags: DaemonFlags): Promise<number> {
         maxEntries: settings.maxEntries,
       },
     });
-    cgroups = await createCgroupController(
-      settings.cgroupParent ? { parent: settings.cgroupParent } : {},
-    );
+    cgroups = await createCgroupController({
+      ...(settings.cgroupParent ? { parent: settings.cgroupParent } : {}),
+      groupLingerMs: GROUP_LINGER_MS,
+    });
     // Lifted first, so that "auto" reads what the host allows, not a previous run's cap.
     await cgroups.capAllJobs({});
     const caps = resolveWorkerCaps(flags, {

@@ -24,8 +24,7 @@ import {
   UploadRootfsRequestSchema,
 } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import { clientCredentials, createClient } from "../../lib/rpc/transport/mod.ts";
-import { cleanupDaemon, jobParentDirs, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
-import { childCgroups } from "../helpers/own_cgroups.ts";
+import { cleanupDaemon, jobCgroupsLeft, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { testPki } from "../helpers/pki.ts";
 import { RawClient, type RawClient as RawClientType } from "../helpers/raw_client.ts";
 import { rootTest } from "../helpers/root.ts";
@@ -642,9 +641,8 @@ rootTest("e2e: every RPC refuses out-of-range and malformed requests precisely",
     assert.ok(folders.length - recorded.length <= 1, `job folders: ${folders.join(", ")}`);
     // An ended job's cgroups (and its owner's emptied group) go just after its end is
     // reported: bob's job may have ended a moment ago.
-    const jobCgroups = () => jobParentDirs(daemon.port).flatMap(childCgroups);
-    await waitFor(() => Promise.resolve(jobCgroups().length === 0), 5_000);
-    assert.deepEqual(jobCgroups(), []);
+    await waitFor(() => Promise.resolve(jobCgroupsLeft(daemon.port).length === 0), 5_000);
+    assert.deepEqual(jobCgroupsLeft(daemon.port), []);
 
     // One log line per call the daemon saw, with the status the client got; none INTERNAL.
     const walkLog = requestLogLines(daemon.stderr().slice(logBefore));

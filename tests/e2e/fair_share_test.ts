@@ -6,7 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { userGroupName } from "../../lib/cgroup/mod.ts";
-import { cleanupDaemon, jobParentDirs, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import {
+  cleanupDaemon,
+  jobCgroupsLeft,
+  jobParentDirs,
+  startDaemon,
+  uploadBusybox,
+} from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 import { sleep, waitFor } from "../helpers/wait.ts";
 
@@ -192,15 +198,24 @@ rootTest(
       assert.ok(highestAll <= 60, `all jobs together reached ${highestAll} tasks`);
       const status = await daemon.ctl("bob", ["job", "status", bobJob]);
       assert.match(status.stdout, /^State: +exited 0$/m);
-      // Bob's group goes with his last job; alice's bombs are still at her cap.
-      assert.ok(await waitFor(async () => !(await exists(bobGroup)), 5_000));
+      // Bob's job cgroup goes with his job (his group stays a while, holding only a cgroup
+      // made ahead for his next job); alice's bombs are still at her cap.
+      const jobsOf = (group: string) =>
+        jobCgroupsLeft(daemon.port).filter((dir) => dir.startsWith(`${group}/`));
+      assert.ok(await waitFor(() => Promise.resolve(jobsOf(bobGroup).length === 0), 5_000));
+      assert.equal(await tasksIn(bobGroup), 0);
       assert.equal(await tasksIn(aliceGroup), 30);
 
       for (const id of bombs) {
         const stopped = await daemon.ctl("alice", ["job", "stop", id, "--grace=0s"]);
         assert.equal(stopped.code, 0, stopped.stderr);
       }
-      assert.ok(await waitFor(async () => !(await exists(aliceGroup)), 5_000));
+      assert.ok(await waitFor(() => Promise.resolve(jobsOf(aliceGroup).length === 0), 5_000));
+      assert.equal(await tasksIn(aliceGroup), 0);
+      // ijrd's shutdown takes the lingering groups with it, without waiting out their linger.
+      assert.equal(await daemon.stop(), 0);
+      assert.equal(await exists(aliceGroup), false, `${aliceGroup} outlived ijrd`);
+      assert.equal(await exists(bobGroup), false, `${bobGroup} outlived ijrd`);
     } finally {
       await cleanupDaemon(daemon);
     }

@@ -11,7 +11,7 @@ import { JobService, StreamOutputRequestSchema } from "../../lib/gen/ijr/v1/job_
 import { clientCredentials, createClient } from "../../lib/rpc/transport/mod.ts";
 import {
   cleanupDaemon,
-  jobParentDirs,
+  jobCgroupsLeft,
   startDaemon,
   type TestDaemon,
   uploadBusybox,
@@ -181,13 +181,9 @@ async function checkAfterRestart(
   const listed = await daemon.ctl("admin", ["job", "list", "--json"]);
   assert.deepEqual(JSON.parse(listed.stdout), []);
   // No job cgroup is left under the job parent, and no init (reaped here: see orphans.ts).
-  const parent = jobParentDirs(daemon.port).find((dir) => dir.includes("/pids"))!;
   assert.ok(
-    await waitFor(
-      () => Promise.resolve([...Deno.readDirSync(parent)].every((e) => !e.isDirectory)),
-      5000,
-    ),
-    `left in ${parent}: ${[...Deno.readDirSync(parent)].map((e) => e.name)}`,
+    await waitFor(() => Promise.resolve(jobCgroupsLeft(daemon.port).length === 0), 5000),
+    `left: ${jobCgroupsLeft(daemon.port)}`,
   );
   assert.ok(await waitFor(() => Promise.resolve(reapEndedInits() === 0), 5000));
   for (const id of Object.values(jobs).flat()) {

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import {
   type CgroupController,
   createCgroupController,
+  type CreateControllerOptions,
   type JobCgroup,
 } from "../../lib/cgroup/mod.ts";
 
@@ -72,10 +73,15 @@ export function spawnInto(
   }).spawn();
 }
 
+/** Options of a test controller beyond its parent. */
+export type TestControllerOptions = Pick<CreateControllerOptions, "groupLingerMs">;
+
 /** A controller whose job parent is `<own>/ijr-test-<pid>-<n>`: the test's own subtree. */
-export async function testController(): Promise<CgroupController> {
+export async function testController(
+  options: TestControllerOptions = {},
+): Promise<CgroupController> {
   const parent = `ijr-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  return await createCgroupController({ parent });
+  return await createCgroupController({ ...options, parent });
 }
 
 /** Every job parent directory of a controller (one per hierarchy on v1). */
@@ -93,8 +99,9 @@ async function exists(path: string): Promise<boolean> {
  */
 export async function withTestController(
   fn: (controller: CgroupController) => Promise<void>,
+  options: TestControllerOptions = {},
 ): Promise<void> {
-  const controller = await testController();
+  const controller = await testController(options);
   let passed = false;
   try {
     await fn(controller);

@@ -7,8 +7,9 @@
  * `memory.use_hierarchy`), `memory.limit_in_bytes` and `memory.memsw.limit_in_bytes` take a
  * whole number (rounded down to pages) or -1 for no limit, refuse "max", and refuse any value
  * that would leave memsw below memory; `pids.max` takes "max" or a whole number; rmdir
- * refuses a cgroup with processes or children. No file is ever created by a write. Every
- * write is logged for exact assertions.
+ * refuses a cgroup with processes or children; rename works only within a parent and never
+ * onto a name in use. No file is ever created by a write. Every write is logged for exact
+ * assertions.
  * @module
  */
 
@@ -247,6 +248,18 @@ export class FakeCgroup1 implements CgroupFs {
       throw new Deno.errors.Busy("Device or resource busy (os error 16)");
     }
     await Deno.remove(path, { recursive: true });
+  }
+
+  /** v1 renames a cgroup only within its parent (EIO otherwise) and never onto a name in use. */
+  async rename(from: string, to: string): Promise<void> {
+    this.#relative(from);
+    this.#relative(to);
+    if (from.slice(0, from.lastIndexOf("/")) !== to.slice(0, to.lastIndexOf("/"))) {
+      throw errorWithCode("Input/output error (os error 5)", "EIO");
+    }
+    await Deno.lstat(from); // NotFound
+    if (await this.exists(to)) throw new Deno.errors.AlreadyExists("File exists (os error 17)");
+    await Deno.rename(from, to);
   }
 
   async listDirs(path: string): Promise<string[]> {

@@ -309,6 +309,13 @@ export class FakeCgroup2 implements CgroupFs {
     await Deno.remove(path, { recursive: true });
   }
 
+  /** cgroup2 refuses every rename of a cgroup (EPERM): the kernel gives it no rename. */
+  rename(from: string, to: string): Promise<void> {
+    this.#relative(from);
+    this.#relative(to);
+    return Promise.reject(new Deno.errors.PermissionDenied("Operation not permitted (os error 1)"));
+  }
+
   async listDirs(path: string): Promise<string[]> {
     const names: string[] = [];
     for await (const entry of Deno.readDir(path)) if (entry.isDirectory) names.push(entry.name);

@@ -206,6 +206,20 @@ export function jobParentDirs(port: number): string[] {
 }
 
 /**
+ * The job cgroups below a test daemon's job parent in every hierarchy: each group's children
+ * but its spare (the cgroup ijrd makes ahead for the owner's next job on v1, `spare-<hex>`),
+ * and anything directly under the parent that is not a group. A group stays a while after its
+ * last job (on v1), so this, not the groups, says whether jobs' cgroups are left.
+ */
+export function jobCgroupsLeft(port: number): string[] {
+  const isGroup = (dir: string) => /\/user-[a-z0-9-]+$/.test(dir);
+  const isSpare = (dir: string) => /\/spare-[0-9a-f]{12}$/.test(dir);
+  return jobParentDirs(port).flatMap(childCgroups).flatMap((child) =>
+    isGroup(child) ? childCgroups(child).filter((job) => !isSpare(job)) : [child]
+  );
+}
+
+/**
  * Ends whatever jobs a stopped test daemon left running (live restore keeps them, and a test
  * that failed half-way may not have stopped them) and removes the job parent's cgroups,
  * children first. Every process still in that subtree is the test's own (the daemon's jobs, a
