@@ -46,11 +46,38 @@ const STRINGS = [
   "日本語",
   "x".repeat(65),
   "é".repeat(40),
+  // The ASCII fast path's lengths: one call per length up to 32, apply past it.
+  "0123456789abcdef",
+  "y".repeat(32),
+  "z".repeat(33),
+  "\u0000\u007f",
 ];
 const INT32S = [0, 1, -1, 127, 128, 2 ** 31 - 1, -(2 ** 31), 300, -300];
 const UINT32S = [0, 1, 127, 128, 2 ** 32 - 1, 2 ** 31, 65536];
-const INT64S = [0n, 1n, -1n, 2n ** 63n - 1n, -(2n ** 63n), 1_764_000_000n, 2n ** 35n + 7n];
-const UINT64S = [0n, 1n, 2n ** 64n - 1n, 2n ** 63n, 104_857_600n, 2n ** 28n, 2n ** 35n + 7n];
+const INT64S = [
+  0n,
+  1n,
+  -1n,
+  2n ** 63n - 1n,
+  -(2n ** 63n),
+  1_764_000_000n,
+  2n ** 35n + 7n,
+  2n ** 32n - 1n,
+  2n ** 32n,
+  -(2n ** 32n),
+];
+const UINT64S = [
+  0n,
+  1n,
+  2n ** 64n - 1n,
+  2n ** 63n,
+  104_857_600n,
+  2n ** 28n,
+  2n ** 35n + 7n,
+  2n ** 32n - 1n,
+  2n ** 32n,
+  2n ** 31n,
+];
 
 function scalarValue(random: Random, scalar: ScalarType): unknown {
   switch (scalar) {

@@ -286,11 +286,11 @@ const readers: Record<number | string, () => unknown> = {
   },
   [ScalarType.INT64]: () => {
     varint64();
-    return view.getBigInt64(0, true);
+    return smallBigInt() ?? view.getBigInt64(0, true);
   },
   [ScalarType.UINT64]: () => {
     varint64();
-    return view.getBigUint64(0, true);
+    return smallBigInt() ?? view.getBigUint64(0, true);
   },
   [ScalarType.SINT64]: () => {
     varint64();
@@ -304,6 +304,16 @@ const readers: Record<number | string, () => unknown> = {
   [ScalarType.SFIXED64]: () => fixed(8).getBigInt64(0, true),
   [ScalarType.DOUBLE]: () => fixed(8).getFloat64(0, true),
 };
+
+/**
+ * The 64 bits in the shared view as a bigint when they are a value below 2^32 (sizes, counts,
+ * seconds since 1970: nearly all there are), else undefined (then DataView's getBig(U)int64
+ * reads them, a negative int64 among them). BigInt of a uint32 is several times faster than
+ * those: a 100-job ListJobs answer decoded in 77 µs instead of 98.
+ */
+function smallBigInt(): bigint | undefined {
+  return view.getUint32(4, true) === 0 ? BigInt(view.getUint32(0, true)) : undefined;
+}
 
 /** Copies `size` little-endian bytes at the cursor into the shared view. */
 function fixed(size: number): DataView {
@@ -374,6 +384,23 @@ function varint64(): void {
   view.setUint32(4, high >>> 0, true);
 }
 
+/**
+ * `String.fromCharCode` of the `n` bytes at `start`, for each `n` up to 32, with the bytes as
+ * its arguments: no subarray and no `apply` of one, which made half of a short string's
+ * decode (IDs, owners, paths; bench/README.md). Generated from the lengths alone.
+ */
+const asciiOfLength: readonly ((buf: Uint8Array, start: number) => string)[] = Array.from(
+  { length: 33 },
+  (_, n) =>
+    new Function(
+      "buf",
+      "start",
+      `return String.fromCharCode(${
+        Array.from({ length: n }, (_, i) => `buf[start + ${i}]`).join(", ")
+      });`,
+    ) as (buf: Uint8Array, start: number) => string,
+);
+
 /** Reads a length-delimited string: ASCII by a fast path, anything else by a TextDecoder. */
 function readString(strict: boolean): string {
   const end = messageEnd();
@@ -389,6 +416,8 @@ function readString(strict: boolean): string {
       }
     }
     if (ascii) {
+      const length = end - start;
+      if (length < asciiOfLength.length) return asciiOfLength[length](buf, start);
       return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
     }
   }
