@@ -130,14 +130,19 @@ export class UserGroups {
   }
 
   /**
-   * Removes every group without jobs now, lingering ones included, with their spares (at
-   * shutdown, or when the job parent is to be removed).
+   * Removes every spare, and every group without jobs, lingering ones included (at shutdown,
+   * or when the job parent is to be removed): a group whose jobs outlive ijrd keeps only them.
+   * A later create makes what it needs again.
    */
   async releaseAll(): Promise<void> {
     await Promise.all(this.#refills.values());
     for (const group of this.#lingering.keys()) this.#stopLingering(group);
     for (const group of await this.list()) {
-      await this.#lock.run(group, () => this.#removeIfNoJobs(group));
+      await this.#lock.run(group, async () => {
+        const names = await listChildCgroups(this.#backend.fs, this.dirsOf(group).directories);
+        await this.#spares.remove(group, names.filter(isSpareName));
+        await this.#removeIfNoJobs(group);
+      });
     }
   }
 

@@ -3,11 +3,12 @@
  * rename follows the kernel's (within a parent, never onto a name in use): after a user's job
  * starts, a spare appears in that user's group in every hierarchy; the next job's cgroup is
  * that spare renamed, with the job's own limits and no caps written again; a group without jobs
- * stays for the linger with its spare, then goes; shutdown takes lingering groups at once; a
- * claim onto a job ID in use is refused and keeps the spare whole; a spare or group removed
- * behind IJR's back costs only the fallback; a restarted daemon removes an earlier run's spares
- * without taking them for jobs; on cgroup v2, which renames nothing, nothing lingers. The real
- * kernel runs a job in a spare in tests/integration/cgroup_spares_test.ts.
+ * stays for the linger with its spare, then goes; shutdown takes lingering groups and spares at
+ * once (a job that outlives ijrd keeps its group); a claim onto a job ID in use is refused and
+ * keeps the spare whole; a spare or group removed behind IJR's back costs only the fallback; a
+ * restarted daemon removes an earlier run's spares without taking them for jobs; on cgroup v2,
+ * which renames nothing, nothing lingers. The real kernel runs a job in a spare in
+ * tests/integration/cgroup_spares_test.ts.
  */
 import assert from "node:assert/strict";
 import { controllerForLayout } from "../../lib/cgroup/controller.ts";
@@ -115,7 +116,13 @@ Deno.test("cgroup v1 spares: the next job's cgroup is the spare renamed, with it
     await spareBeside(fake, ["job-3"]);
     await third.remove();
 
-    // Shutdown does not wait for the linger.
+    // Shutdown does not wait for the linger; a job that outlives ijrd keeps its group, but
+    // not its group's spare.
+    const outliving = await controller.create("job-4", PLAIN, ALICE);
+    await spareBeside(fake, ["job-4"]);
+    await controller.removeEmptyParents();
+    assert.deepEqual(await childrenIn(fake, GROUP), everywhere(["job-4"]));
+    await outliving.remove();
     await controller.removeEmptyParents();
     assert.deepEqual(await childrenIn(fake, OWN), everywhere([]));
   });
