@@ -158,18 +158,17 @@ export class UserGroups {
   ): Promise<string[]> {
     return this.#lock.run(group, async () => {
       const removed: string[] = [];
-      const staleSpares: string[] = [];
       const names = await listChildCgroups(this.#backend.fs, this.dirsOf(group).directories);
       for (const name of names) {
-        // A spare is no job (and a spare of this run's is kept).
         if (isSpareName(name)) {
-          if (!this.#spares.isOwn(group, name)) staleSpares.push(name);
+          // An earlier run's spare goes the way a stale job does (killed, should anything be
+          // in it, then removed), but it was no job; this run's spares stay.
+          if (!this.#spares.isOwn(group, name)) await removeJob(name);
           continue;
         }
         if (keep.has(name) || !JOB_ID_PATTERN.test(name)) continue;
         if (await removeJob(name)) removed.push(name);
       }
-      await this.#spares.remove(group, staleSpares);
       await this.#removeIfNoJobs(group);
       if ((await this.#jobsIn(group)).length > 0) this.#present.add(group);
       return removed;

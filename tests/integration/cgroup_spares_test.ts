@@ -3,13 +3,14 @@
  * spare appears in that user's group in every hierarchy; the next job's cgroup is that spare
  * renamed, its limits are the job's own and in force (a fork bomb stops at its pids.max, an
  * allocation past its memory limit is OOM-killed and counted), and its counters start at zero,
- * as a new cgroup's do; the emptied group lingers with its spare and goes at shutdown. The
+ * as a new cgroup's do; the emptied group lingers with its spare and goes at shutdown; a restarted
+ * daemon kills whatever an earlier run's spare holds and removes it, reporting no job. The
  * rules of the kernel's rename are checked against the v1 test double in
  * tests/unit/cgroup_v1_spares_test.ts.
  */
 import assert from "node:assert/strict";
-import { dirname } from "node:path";
-import { resolveJobLimits, userGroupName } from "../../lib/cgroup/mod.ts";
+import { basename, dirname } from "node:path";
+import { createCgroupController, resolveJobLimits, userGroupName } from "../../lib/cgroup/mod.ts";
 import type { JobCgroupHandle } from "../../lib/cgroup/job_cgroup.ts";
 import {
   cgroupHog,
@@ -102,6 +103,53 @@ rootTest(
       await controller.removeEmptyParents();
       for (const group of groups) {
         assert.equal(await Deno.lstat(group).then(() => true, () => false), false, `${group} left`);
+      }
+    }, { groupLingerMs: 60_000 });
+  },
+);
+
+rootTest(
+  "cgroup v1 spares: a restarted daemon kills what an earlier run's spare holds, removes it, reports no job",
+  async () => {
+    await withTestController(async (controller) => {
+      if (controller.version !== 1) return;
+      const job = await controller.create("job-1", await resolveJobLimits({}), ALICE);
+      const groups = controller.parentDirs.map((dir) => `${dir}/${ALICE}`);
+      let spare = "";
+      assert.ok(
+        await waitFor(() => {
+          spare = childrenOf(groups[0]).find((name) => SPARE.test(name)) ?? "";
+          return Promise.resolve(
+            spare !== "" && groups.every((group) => childrenOf(group).includes(spare)),
+          );
+        }, 2_000),
+        "no spare was made",
+      );
+      // IJR never puts a task into a spare; a crash half-way or a hand could. The next run's
+      // sweep must not fail on it (an rmdir of a cgroup with a task is refused).
+      const joins = groups.map((group) => `echo 0 > ${group}/${spare}/tasks`).join(" && ");
+      const squatter = new Deno.Command("sh", { args: ["-c", `${joins} && exec sleep 60`] })
+        .spawn();
+      try {
+        assert.ok(
+          await waitFor(async () => {
+            const procs = await Deno.readTextFile(`${groups[0]}/${spare}/cgroup.procs`);
+            return procs.trim() === String(squatter.pid);
+          }, 2_000),
+          "the squatter did not join the spare",
+        );
+        const restarted = await createCgroupController({
+          parent: basename(controller.parentDirs[0]),
+        });
+        assert.deepEqual(await restarted.removeStale(new Set(["job-1"])), []);
+        assert.equal((await squatter.status).signal, "SIGKILL");
+        for (const group of groups) assert.deepEqual(childrenOf(group), ["job-1"]);
+      } finally {
+        try {
+          squatter.kill("SIGKILL");
+        } catch { /* ended */ }
+        await squatter.status;
+        await job.remove();
       }
     }, { groupLingerMs: 60_000 });
   },
