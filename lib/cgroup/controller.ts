@@ -11,9 +11,10 @@
  *   (after its linger, where groups linger).
  * - open: the job's directories that still exist (a restarted daemon finds its jobs).
  * - remove (of a job in a group): the job's directories, then, under the group's lock, the
- *   group when that was its last job.
- * - removeStale: every job-named directory not kept, in each group (then the group, when
- *   empty) and directly under the parent (the layout of an ijrd before groups): kill, remove.
+ *   group when that was its last job (on v1 with spares: when its linger ends).
+ * - removeStale: every job-named directory not kept, and every spare of an earlier run, in
+ *   each group (then the group, when empty) and directly under the parent (the layout of an
+ *   ijrd before groups): kill, remove.
  * - capAllJobs: validate -> prepare -> write the caps on the parent. capGroup and
  *   capEveryGroup: validate -> prepare -> remember, and write on the groups that exist.
  * @module
@@ -204,8 +205,8 @@ export class BackendController implements CgroupController {
   }
 
   async removeEmptyParents(): Promise<void> {
-    // Groups without jobs first (normally none: a group goes with its last job), so the
-    // parents above them can be empty.
+    // Spares and groups without jobs first (lingering ones, on v1), so the parents above them
+    // can be empty.
     await this.#groups.releaseAll();
     for (const place of this.#backend.places) await removeEmptyBelow(this.#backend.fs, place);
     // The parents may be gone now: the next use makes them again.
