@@ -42,8 +42,8 @@ export class JobFolders {
   readonly #ready: JobFolder[] = [];
   readonly #background = new BackgroundWork();
   #refilling = false;
-  /** A refill waiting for the next turn of the event loop (make() says why), tracked. */
-  #pendingRefill: { timer: ReturnType<typeof setTimeout>; done: () => void } | undefined;
+  /** A refill waits for the next turn of the event loop (make() says why). */
+  #refillQueued = false;
   #closed = false;
 
   /**
@@ -106,11 +106,6 @@ export class JobFolders {
    */
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#pendingRefill) {
-      clearTimeout(this.#pendingRefill.timer);
-      this.#pendingRefill.done();
-      this.#pendingRefill = undefined;
-    }
     try {
       await this.settled();
       for (const folder of this.#ready.splice(0)) await this.discard(folder);
@@ -124,18 +119,21 @@ export class JobFolders {
     return this.#scratchFolders ? [paths.dir, paths.scratch, paths.upper, paths.work] : [paths.dir];
   }
 
-  /** Refills after this turn of the event loop; settled() waits for it. */
+  /**
+   * Refills after this turn of the event loop. Tracked, so settled() and close() wait for it;
+   * one that comes during close() finds the folders closed and makes nothing.
+   */
   #refillSoon(): void {
-    if (this.#pendingRefill) return;
+    if (this.#refillQueued) return;
+    this.#refillQueued = true;
     this.#background.track(
-      new Promise<void>((done) => {
-        const timer = setTimeout(() => {
-          this.#pendingRefill = undefined;
+      new Promise<void>((done) =>
+        setTimeout(() => {
+          this.#refillQueued = false;
           this.#refill();
           done();
-        }, 0);
-        this.#pendingRefill = { timer, done };
-      }),
+        }, 0)
+      ),
     );
   }
 

@@ -39,6 +39,19 @@ Deno.test("job folders: the next job's folder is made ahead and used by the next
   });
 });
 
+Deno.test("job folders: a close right after a make leaves no folder made ahead, then or later", async () => {
+  await withStateDir(async (stateDir) => {
+    const folders = new JobFolders(stateDir, { scratchFolders: false });
+    // make() leaves the refill to the next turn of the event loop; close() comes first.
+    const job = folders.make();
+    await folders.close();
+    assert.deepEqual(entries(`${stateDir}/jobs`), [job.id]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await folders.settled();
+    assert.deepEqual(entries(`${stateDir}/jobs`), [job.id], "a refill ran after close()");
+  });
+});
+
 Deno.test("job folders: a disk scratch gets upper and work, removed in the background", async () => {
   await withStateDir(async (stateDir) => {
     const folders = new JobFolders(stateDir, { scratchFolders: true, reserve: 0 });
