@@ -95,8 +95,10 @@ export class GroupSpares {
    * cgroup is there; the spare stays.
    */
   async claim(group: string, jobId: string): Promise<boolean> {
-    const name = this.#byGroup.get(group)?.pop();
+    const spares = this.#byGroup.get(group);
+    const name = spares?.pop();
     if (name === undefined) return false;
+    if (spares!.length === 0) this.#byGroup.delete(group); // a group's entry lives with a spare
     const from = this.#dirsBelowParent([group, name]).directories;
     const to = this.#dirsBelowParent([group, jobId]).directories;
     for (let index = 0; index < from.length; index++) {
