@@ -169,8 +169,7 @@ export class UserGroups {
         if (keep.has(name) || !JOB_ID_PATTERN.test(name)) continue;
         if (await removeJob(name)) removed.push(name);
       }
-      await this.#removeIfNoJobs(group);
-      if ((await this.#jobsIn(group)).length > 0) this.#present.add(group);
+      if (!(await this.#removeIfNoJobs(group))) this.#present.add(group);
       return removed;
     });
   }
@@ -261,7 +260,10 @@ export class UserGroups {
    * jobs lingers with its spare where spares are made, and goes now elsewhere.
    */
   async #releaseLocked(group: string): Promise<void> {
-    if (!this.#makesSpares || !this.#present.has(group)) return await this.#removeIfNoJobs(group);
+    if (!this.#makesSpares || !this.#present.has(group)) {
+      await this.#removeIfNoJobs(group);
+      return;
+    }
     if ((await this.#jobsIn(group)).length > 0) return;
     this.#stopLingering(group);
     const timer = setTimeout(() => {
@@ -308,16 +310,17 @@ export class UserGroups {
 
   /**
    * Removes `group`, with its spares, when no job cgroup is left in it (caller locks). A spare
-   * is no job: a group holding only spares is empty.
+   * is no job: a group holding only spares is empty. Resolves to false when jobs kept it.
    */
-  async #removeIfNoJobs(group: string): Promise<void> {
+  async #removeIfNoJobs(group: string): Promise<boolean> {
     this.#stopLingering(group);
     const names = await listChildCgroups(this.#backend.fs, this.dirsOf(group).directories);
-    if (names.some((name) => !isSpareName(name))) return;
+    if (names.some((name) => !isSpareName(name))) return false;
     await this.#spares.remove(group, names);
     for (const dir of this.dirsOf(group).directories) {
       await removeCgroupDir(this.#backend.fs, dir, this.#removeOptions);
     }
     this.#present.delete(group);
+    return true;
   }
 }
