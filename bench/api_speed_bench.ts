@@ -12,10 +12,11 @@
  *    library in this process configured as ijrd runs it (cgroups in a user's group, a user
  *    namespace, the seccomp filter), `bwrap --unshare-all`, and the floor of any API over this
  *    transport (the library's start-to-exit between two echo calls to the echo server in its
- *    own process), in a rotating order, each start 50 ms after the previous end; medians.
+ *    own process); and the same in one call (RunJob, against the library after one echo
+ *    call), in a rotating order, each start 50 ms after the previous end; medians.
  * 3. rate: jobs per second for `--jobs` jobs, 4 at a time: 4 connected clients through ijrd
  *    against the library at concurrency 4 and the floor (each library job between two echo
- *    calls, over 4 connections), in turn, `--pairs` times.
+ *    calls, over 4 connections), then the 4 clients with RunJob, in turn, `--pairs` times.
  *
  * Run as root: .tools/bin/deno run -A bench/api_speed_bench.ts [--only unary,start,rate]
  *   [--rounds N] [--jobs N] [--pairs N]
@@ -26,7 +27,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
-import { JobState, ListJobsResponseSchema } from "../lib/gen/ijr/v1/job_pb.ts";
+import { type Job, JobState, ListJobsResponseSchema } from "../lib/gen/ijr/v1/job_pb.ts";
 import { connect, type Connection } from "../lib/ctl/connect.ts";
 import { createCgroupController } from "../lib/cgroup/mod.ts";
 import { JobManager } from "../lib/job/mod.ts";
@@ -244,6 +245,20 @@ try {
       const { job: final } = await client.jobs.waitJob({ jobId: job!.id });
       if (final!.state !== JobState.EXITED) throw new Error(`API job ended ${final!.state}`);
     };
+    // The same in one call: RunJob answers with the started job, then with the ended one.
+    const runJob = (client: Connection) => async () => {
+      let final: Job | undefined;
+      for await (
+        const { ended } of client.jobs.runJob({
+          rootfs: "bb",
+          argv: ["/bin/true"],
+          limits: LIMITS,
+        })
+      ) {
+        final = ended ?? final;
+      }
+      if (final?.state !== JobState.EXITED) throw new Error(`RunJob's job ended ${final?.state}`);
+    };
 
     if (sections.has("start")) {
       const cases: Record<string, () => Promise<unknown>> = {
@@ -275,6 +290,12 @@ try {
           await echo();
         },
         "API: StartJob + WaitJob": apiJob(alice),
+        // The least any one-call API pays: the library's start-to-exit and one echo call.
+        "floor: library + 1 echo call": async () => {
+          await echoCall(remoteClient)();
+          await libraryJob();
+        },
+        "API: RunJob (one call)": runJob(alice),
       };
       const samples: Record<string, number[]> = Object.fromEntries(
         Object.keys(cases).map((n) => [n, []]),
@@ -296,7 +317,12 @@ try {
         `start-to-exit of /bin/true with cgroup limits, ${startRounds} rounds, rotating order, ` +
           "50 ms apart",
         samples,
-        ["bwrap --unshare-all", "library (JobManager, cgroups)", "floor: library + 2 echo calls"],
+        [
+          "bwrap --unshare-all",
+          "library (JobManager, cgroups)",
+          "floor: library + 2 echo calls",
+          "floor: library + 1 echo call",
+        ],
       );
     }
 
@@ -329,10 +355,12 @@ try {
       const library: number[] = [];
       const floor: number[] = [];
       const api: number[] = [];
+      const oneCall: number[] = [];
       for (let pair = 0; pair < pairs; pair++) {
         library.push(await rate([libraryJob, libraryJob, libraryJob, libraryJob]));
         floor.push(await rate(echoClients.map(floorJob)));
         api.push(await rate(clients.map(apiJob)));
+        oneCall.push(await rate(clients.map(runJob)));
       }
       const rates = (values: number[]) => values.map((r) => r.toFixed(0)).join(" / ");
       const ratios = (values: number[], bases: number[]) =>
@@ -345,8 +373,10 @@ try {
       console.log(`  library, concurrency 4:                ${rates(library)}`);
       console.log(`  floor: library + 2 echo calls, 4 conn: ${rates(floor)}`);
       console.log(`  API, 4 connected clients:              ${rates(api)}`);
+      console.log(`  API, RunJob (one call), 4 clients:     ${rates(oneCall)}`);
       console.log(`  API / library, each round:  ${ratios(api, library)}`);
       console.log(`  API / floor, each round:    ${ratios(api, floor)}`);
+      console.log(`  RunJob / library:           ${ratios(oneCall, library)}`);
     }
   }
 } finally {

@@ -4,10 +4,12 @@
  */
 
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { JobSchema } from "../gen/ijr/v1/job_pb.ts";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { JobSchema, type StartJobRequestSchema } from "../gen/ijr/v1/job_pb.ts";
+import { RpcError } from "../rpc/transport/mod.ts";
 import type { ConfigOverrides } from "../config/mod.ts";
 import { parseByteSize, parseDuration } from "../units/mod.ts";
-import { withConnection } from "./connect.ts";
+import { type Connection, rpcMessage, withConnection } from "./connect.ts";
 import { exitCodeOf, jobDetails, jobTable, outcome, printJson } from "./format.ts";
 import { AttachedJob } from "./attach.ts";
 import { notice } from "./notice.ts";
@@ -156,8 +158,18 @@ export const jobStart: Action = async (options, args) => {
     follow = followFlags(options, { attached, stopping, needs: "--output" });
     if (!attached && !stopping) throw new UsageError("--no-stop-on-signal needs --output");
     if (!attached && options.rm) throw new UsageError("--rm needs --output");
+    if (attached && options.wait) {
+      throw new UsageError("--wait and --output do not go together: --output waits too");
+    }
   } catch (error) {
     return usage("job start", error);
+  }
+  if (options.wait) {
+    return await withConnection(
+      "job start",
+      options as ConfigOverrides,
+      ({ jobs }) => runAndWait(jobs, request),
+    );
   }
   return await withConnection("job start", options as ConfigOverrides, async (connection) => {
     // Listening before StartJob is sent: a signal on its way in still stops the job.
@@ -180,6 +192,38 @@ export const jobStart: Action = async (options, args) => {
     }
   });
 };
+
+/**
+ * `job start --wait`: one RunJob call, which answers with the started job, then with the
+ * ended one. Prints the ID, then how the job ended, as `job start` and `job wait` do, and
+ * returns the job's exit status. Should the call end between the two, the job may still run:
+ * the error names it and the command that waits for it again.
+ */
+async function runAndWait(
+  jobs: Connection["jobs"],
+  request: MessageInitShape<typeof StartJobRequestSchema>,
+): Promise<number> {
+  let started: string | undefined;
+  try {
+    for await (const { started: job, ended } of jobs.runJob(request)) {
+      if (job) {
+        started = job.id;
+        console.log(job.id);
+      } else if (ended) {
+        console.log(`job ${ended.id}: ${outcome(ended)}`);
+        return exitCodeOf(ended);
+      }
+    }
+  } catch (error) {
+    if (started === undefined || !(error instanceof RpcError)) throw error;
+    throw new RpcError(
+      error.code,
+      `${rpcMessage(error)}; job ${started} had started: \`ijrctl job wait ${started}\` ` +
+        "waits for it again",
+    );
+  }
+  throw new Error(`ijrd ended the call without ${started ? "the job's end" : "starting a job"}`);
+}
 
 /** `ijrctl job stop (--job ID | ID) [--grace DURATION]` */
 export const jobStop: Action = async (options, args) => {

@@ -165,6 +165,12 @@ export function buildCtlProgram(load: ActionLoader, setExitCode: (code: number) 
         "kills it at once",
     )
     .option(
+      "--wait",
+      "after printing the job ID, wait until the job has ended, print how it ended and exit " +
+        "with its status, as job wait does (one call to ijrd, not two); a signal ends " +
+        "ijrctl and leaves the job running",
+    )
+    .option(
       "--no-stop-on-signal",
       "with --output: a signal leaves the job running and ends ijrctl (128 + the signal)",
     )

@@ -82,6 +82,14 @@ function someBlockDevice(): { path: string; disk: string } {
 }
 
 function walkCases(bobJob: string): Case[] {
+  const cases = jobAndRootfsCases(bobJob);
+  // RunJob takes StartJob's request and refuses it the same way, word for word.
+  const runJob = cases.filter((c) => c.method === "JobService/StartJob")
+    .map((c) => ({ ...c, method: "JobService/RunJob" }));
+  return [...cases, ...runJob];
+}
+
+function jobAndRootfsCases(bobJob: string): Case[] {
   const device = someBlockDevice();
   const start = (init: MessageInitShape<typeof StartJobRequestSchema>, details: string) => ({
     method: "JobService/StartJob",
@@ -540,7 +548,7 @@ function call(client: RawClientType, walkCase: Case) {
   if (walkCase.method === "RootfsService/UploadRootfs") {
     return client.clientStream(path, walkCase.send as Uint8Array[]);
   }
-  if (walkCase.method === "JobService/StreamOutput") {
+  if (walkCase.method === "JobService/StreamOutput" || walkCase.method === "JobService/RunJob") {
     return client.serverStream(path, walkCase.send as Uint8Array);
   }
   return client.unary(path, walkCase.send as Uint8Array);

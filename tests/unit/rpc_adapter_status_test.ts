@@ -14,6 +14,7 @@ import {
   JobSchema,
   JobService,
   ListJobsResponseSchema,
+  RunJobResponseSchema,
 } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { RootfsService, UploadRootfsRequestSchema } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import {
@@ -25,7 +26,7 @@ import {
 } from "../../lib/rpc/transport/mod.ts";
 import { requestLog, type RequestLogEntry } from "../../lib/rpc/services/mod.ts";
 import { clientCredentials } from "../../lib/rpc/transport/mod.ts";
-import { notFound } from "../../lib/errors/mod.ts";
+import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 import { startTestServer } from "../helpers/grpc_server.ts";
 import { RawClient } from "../helpers/raw_client.ts";
@@ -109,6 +110,14 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
     listJobs: () => Promise.resolve({ jobs: [] }),
     deleteJob: () => Promise.resolve({}),
     waitJob: () => Promise.resolve({}),
+    async *runJob(request) {
+      events.push(`runJob ${request.rootfs}`);
+      yield { started: { id: "r1", owner: "alice" } };
+      if (request.rootfs === "breaks") throw new IjrError("UNAVAILABLE", "ijrd is shutting down");
+      // The last message already encoded, as JobService sends a kept encoding.
+      const ended = create(RunJobResponseSchema, { ended: { id: "r1", exitCode: 3 } });
+      yield new EncodedResponse(RunJobResponseSchema, toBinary(RunJobResponseSchema, ended));
+    },
   }, { onCallEnd });
   addService(server, RootfsService, {
     async uploadRootfs(requests) {
@@ -306,6 +315,40 @@ Deno.test("adapter: a stream message that cannot be serialized ends the stream w
     // The handler was ended, so it released what it held.
     assert.deepEqual(harness.events, ["streamOutput breaks", "stream handler finished"]);
     assert.equal(harness.logged[0].outcome, "INTERNAL");
+  });
+});
+
+Deno.test("adapter: a stream's first message reaches the observer and the log, whatever the outcome", async () => {
+  await withServer(async (harness) => {
+    const received = [];
+    for await (const message of harness.jobs.runJob({ rootfs: "ok" })) received.push(message);
+    assert.deepEqual(
+      received.map((m) => [m.started?.id, m.started?.owner, m.ended?.id, m.ended?.exitCode]),
+      [["r1", "alice", undefined, undefined], [undefined, undefined, "r1", 3]],
+    );
+    await assert.rejects(
+      (async () => {
+        for await (const _ of harness.jobs.runJob({ rootfs: "breaks" })) { /* one message */ }
+      })(),
+      (error: unknown) => error instanceof RpcError && error.codeName === "UNAVAILABLE",
+    );
+    const records = await recordsOf(harness, 2);
+    assert.deepEqual(records.map(summary), [
+      { method: "/ijr.v1.JobService/RunJob", code: "OK", details: "OK", messages: 2 },
+      {
+        method: "/ijr.v1.JobService/RunJob",
+        code: "UNAVAILABLE",
+        details: "ijrd is shutting down",
+        messages: 1,
+      },
+    ]);
+    for (const record of records) {
+      assert.deepEqual(record.first, { started: { id: "r1", owner: "alice" } });
+    }
+    assert.deepEqual(
+      harness.logged.map((entry) => [entry.job, entry.rootfs, entry.outcome, entry.messages]),
+      [["r1", "ok", "OK", 2], ["r1", "breaks", "UNAVAILABLE", 1]],
+    );
   });
 });
 

@@ -70,6 +70,10 @@ async function withServer(
     startJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     deleteJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     waitJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
+    // deno-lint-ignore require-yield
+    async *runJob() {
+      throw new IjrError("INVALID_ARGUMENT", "not in this test");
+    },
     stopJob: () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test")),
     listJobs: () => Promise.resolve({ jobs: [] }),
   });
@@ -121,6 +125,7 @@ Deno.test("service definition: paths and streaming kinds from the descriptor, by
     "deleteJob",
     "getJob",
     "listJobs",
+    "runJob",
     "startJob",
     "stopJob",
     "streamOutput",
@@ -131,6 +136,11 @@ Deno.test("service definition: paths and streaming kinds from the descriptor, by
   assert.equal(definition.streamOutput.path, "/ijr.v1.JobService/StreamOutput");
   assert.equal(definition.streamOutput.responseStream, true);
   assert.equal(definition.streamOutput.requestStream, false);
+  assert.equal(definition.runJob.path, "/ijr.v1.JobService/RunJob");
+  assert.deepEqual([definition.runJob.requestStream, definition.runJob.responseStream], [
+    false,
+    true,
+  ]);
   const upload = serviceDefinition(RootfsService).uploadRootfs;
   assert.equal(upload.path, "/ijr.v1.RootfsService/UploadRootfs");
   assert.equal(upload.requestStream, true);

@@ -36,6 +36,7 @@ Deno.test("rpc: a caller is read once per connection, each from its own certific
     deleteJob: notHere,
     waitJob: notHere,
     async *streamOutput() {},
+    async *runJob() {},
   });
   const running = await startTestServer(server, {
     caPem: pki.ca.certPem,

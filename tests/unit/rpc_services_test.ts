@@ -495,9 +495,10 @@ Deno.test("RootfsService: upload and delete are for admins, checked first", asyn
 });
 
 /** Collects a StreamOutput handler's bytes. */
-async function streamed(stream: AsyncIterable<{ data?: Uint8Array }>): Promise<number[]> {
+/** The bytes of StreamOutput's messages (its handler sends no encoded ones). */
+async function streamed(stream: AsyncIterable<unknown>): Promise<number[]> {
   const bytes: number[] = [];
-  for await (const { data } of stream) bytes.push(...data!);
+  for await (const message of stream) bytes.push(...(message as { data: Uint8Array }).data);
   return bytes;
 }
 

@@ -73,8 +73,21 @@ export function encodedJobResponse<Desc extends JobResponseSchema>(
   job: JobStatus,
   toProto: JobToProto,
 ): EncodedResponse<Desc> {
+  return encodedJobField(schema, schema.field.job, job, toProto);
+}
+
+/**
+ * A message of `schema` whose one field set is `field`, a Job, carrying `job`, in wire
+ * format (RunJob's last message: `{ ended: toProto(job) }`).
+ */
+export function encodedJobField<Desc extends DescMessage>(
+  schema: Desc,
+  field: { readonly number: number },
+  job: JobStatus,
+  toProto: JobToProto,
+): EncodedResponse<Desc> {
   const bytes = encodedJob(job, toProto);
-  const tag = (schema.field.job.number << 3) | WireType.LengthDelimited;
+  const tag = (field.number << 3) | WireType.LengthDelimited;
   const answer = new Uint8Array(varintSize(tag) + varintSize(bytes.length) + bytes.length);
   answer.set(bytes, writeVarint(answer, writeVarint(answer, 0, tag), bytes.length));
   return new EncodedResponse(schema, answer);

@@ -21,6 +21,7 @@ import {
   JobState,
   type ResourceLimits,
   type ResourceLimitsSchema,
+  RunJobResponseSchema,
   StopJobResponseSchema,
   WaitJobResponseSchema,
 } from "../../gen/ijr/v1/job_pb.ts";
@@ -45,7 +46,7 @@ import {
   optionalUint64,
   safeNumber,
 } from "./request_fields.ts";
-import { encodedJobList, encodedJobResponse } from "./job_encodings.ts";
+import { encodedJobField, encodedJobList, encodedJobResponse } from "./job_encodings.ts";
 
 /** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
@@ -296,6 +297,21 @@ export function jobServiceHandlers(
         options.shutdown,
       );
       return encodedJobResponse(WaitJobResponseSchema, ended, jobToProto);
+    },
+    async *runJob(request, context) {
+      const caller = callerOf(context);
+      // StartJob's checks and start: a refusal ends the call before anything is sent.
+      const job = await backend.start(startRequestFromProto(caller.name, request));
+      yield { started: jobToProto(job) };
+      // The wait is asked for before this turn ends, so the end cannot be missed; the job
+      // is the caller's own, just started: no other authorization to check.
+      const ended = await untilAborted(backend.wait(job.id), context.signal, options.shutdown);
+      yield encodedJobField(
+        RunJobResponseSchema,
+        RunJobResponseSchema.field.ended,
+        ended,
+        jobToProto,
+      );
     },
     async *streamOutput(request, context) {
       callerOf(context);

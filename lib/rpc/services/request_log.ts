@@ -43,11 +43,17 @@ function shortened(value: unknown): string | undefined {
   return value.length > SUBJECT_CHARS ? `${value.slice(0, SUBJECT_CHARS)}...` : value;
 }
 
-function subjectOf(request: unknown, response?: unknown): { job?: string; rootfs?: string } {
+function subjectOf(
+  request: unknown,
+  response?: unknown,
+  first?: unknown,
+): { job?: string; rootfs?: string } {
   const req = request as Record<string, unknown> | undefined;
   const res = response as { job?: { id?: string }; rootfs?: { name?: string } } | undefined;
   const part = req?.part as { case?: string; value?: { name?: string } } | undefined;
-  const job = shortened(req?.jobId) ?? shortened(res?.job?.id);
+  // RunJob names its job in its first message, which was sent even if the call failed later.
+  const started = (first as { started?: { id?: string } } | undefined)?.started;
+  const job = shortened(req?.jobId) ?? shortened(res?.job?.id) ?? shortened(started?.id);
   const rootfs = shortened(req?.rootfs) ?? shortened(req?.name) ??
     shortened(part?.case === "metadata" ? part.value?.name : undefined) ??
     shortened(res?.rootfs?.name);
@@ -79,7 +85,7 @@ export function requestLog(log: RequestLogger = stderrLogger): CallObserver {
       time: new Date().toISOString(),
       identity: who(call.context),
       method: call.method,
-      ...subjectOf(call.request, call.response),
+      ...subjectOf(call.request, call.response, call.first),
       ...offsetOf(call.request),
       outcome: call.code === Status.OK ? "OK" : statusName(call.code),
       durationMs: Math.round(call.durationMs),

@@ -78,7 +78,7 @@ export type MethodHandler<M extends MethodShape> = M["methodKind"] extends "unar
   : M["methodKind"] extends "server_streaming" ? (
       request: MessageShape<In<M>>,
       context: CallContext,
-    ) => AsyncIterable<MessageInitShape<Out<M>>>
+    ) => AsyncIterable<MessageInitShape<Out<M>> | EncodedResponse<Out<M>>>
   : M["methodKind"] extends "client_streaming" ? (
       requests: AsyncIterable<MessageShape<In<M>>>,
       context: CallContext,
@@ -138,6 +138,11 @@ export interface CallRecord {
   readonly response?: AnyMessage;
   /** Server streaming: the messages sent. */
   readonly messages?: number;
+  /**
+   * Server streaming: the first message sent, whatever the call's outcome (RunJob's names the
+   * job it started, even when the call ends in an error later).
+   */
+  readonly first?: unknown;
   /** The status code the client was sent. */
   readonly code: grpc.status;
   /** The status message the client was sent. */
@@ -261,6 +266,7 @@ class ServerCall {
   request?: AnyMessage;
   response?: AnyMessage;
   messages?: number;
+  first?: unknown;
   readonly #call: ServerCallLike;
   readonly #path: string;
   readonly #observer?: CallObserver;
@@ -297,6 +303,7 @@ class ServerCall {
         request: this.request,
         response: received.code === grpc.status.OK ? this.response : undefined,
         messages: this.messages,
+        first: this.first,
         code: received.code,
         details: received.details,
         error,
@@ -458,6 +465,7 @@ async function streamResponses(
   for await (const response of responses) {
     if (signal.aborted) return;
     const bytes = encodeMessage(schema, response);
+    if (!server.messages) server.first = response;
     server.messages = (server.messages ?? 0) + 1;
     if (!call.write(bytes)) {
       await Promise.race([once(call, "drain"), once(signal, "abort")]);

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ijr/v1/job.proto.
  */
 export const file_ijr_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIrsBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQSGAoQbWF4X291dHB1dF9ieXRlcxgGIAEoBCKhAQoPU3RhcnRKb2JSZXF1ZXN0Eg4KBnJvb3RmcxgBIAEoCRIMCgRhcmd2GAIgAygJEgsKA2VudhgDIAMoCRIPCgd3b3JrZGlyGAQgASgJEiYKBmxpbWl0cxgFIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIiwKEFN0YXJ0Sm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiJRCg5TdG9wSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIisKD1N0b3BKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIioKDkdldEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiKwoPTGlzdEpvYnNSZXF1ZXN0EhgKEGluY2x1ZGVfZmluaXNoZWQYASABKAgiLQoQTGlzdEpvYnNSZXNwb25zZRIZCgRqb2JzGAEgAygLMgsuaWpyLnYxLkpvYiI1ChNTdHJlYW1PdXRwdXRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiIgoQRGVsZXRlSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiEwoRRGVsZXRlSm9iUmVzcG9uc2UiIAoOV2FpdEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIisKD1dhaXRKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIiQKFFN0cmVhbU91dHB1dFJlc3BvbnNlEgwKBGRhdGEYASABKAwiVwoNUmVzb3VyY2VVc2FnZRIrCghjcHVfdGltZRgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFtZW1vcnlfcGVha19ieXRlcxgCIAEoBCKDBAoDSm9iEgoKAmlkGAEgASgJEg0KBW93bmVyGAIgASgJEg4KBnJvb3RmcxgDIAEoCRIMCgRhcmd2GAQgAygJEgsKA2VudhgFIAMoCRIPCgd3b3JrZGlyGAYgASgJEiYKBmxpbWl0cxgHIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEh8KBXN0YXRlGAkgASgOMhAuaWpyLnYxLkpvYlN0YXRlEhEKCWV4aXRfY29kZRgKIAEoBRIOCgZzaWduYWwYCyABKAUSEgoKb29tX2tpbGxlZBgMIAEoCBIuCgpzdGFydGVkX2F0GA0gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRlZF9hdBgOIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJAoFdXNhZ2UYDyABKAsyFS5panIudjEuUmVzb3VyY2VVc2FnZRIPCgdtZXNzYWdlGBAgASgJEgsKA3BpZBgRIAEoBRIdChVvdXRwdXRfbGltaXRfZXhjZWVkZWQYEiABKAgSDwoHY29tbWFuZBgTIAEoCRInCglpc29sYXRpb24YFCABKAsyFC5panIudjEuSm9iSXNvbGF0aW9uIm0KDEpvYklzb2xhdGlvbhIWCg51c2VyX25hbWVzcGFjZRgBIAEoCBIQCghob3N0X3VpZBgCIAEoDRIQCghob3N0X2dpZBgDIAEoDRIQCghpZF9jb3VudBgEIAEoDRIPCgdzZWNjb21wGAUgASgIKqkBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfUlVOTklORxABEhQKEEpPQl9TVEFURV9FWElURUQQAhIUChBKT0JfU1RBVEVfS0lMTEVEEAMSFQoRSk9CX1NUQVRFX1NUT1BQRUQQBBIUChBKT0JfU1RBVEVfRkFJTEVEEAUSEgoOSk9CX1NUQVRFX0xPU1QQBjLKAwoKSm9iU2VydmljZRI9CghTdGFydEpvYhIXLmlqci52MS5TdGFydEpvYlJlcXVlc3QaGC5panIudjEuU3RhcnRKb2JSZXNwb25zZRI6CgdTdG9wSm9iEhYuaWpyLnYxLlN0b3BKb2JSZXF1ZXN0GhcuaWpyLnYxLlN0b3BKb2JSZXNwb25zZRI3CgZHZXRKb2ISFS5panIudjEuR2V0Sm9iUmVxdWVzdBoWLmlqci52MS5HZXRKb2JSZXNwb25zZRI9CghMaXN0Sm9icxIXLmlqci52MS5MaXN0Sm9ic1JlcXVlc3QaGC5panIudjEuTGlzdEpvYnNSZXNwb25zZRJLCgxTdHJlYW1PdXRwdXQSGy5panIudjEuU3RyZWFtT3V0cHV0UmVxdWVzdBocLmlqci52MS5TdHJlYW1PdXRwdXRSZXNwb25zZTABEkAKCURlbGV0ZUpvYhIYLmlqci52MS5EZWxldGVKb2JSZXF1ZXN0GhkuaWpyLnYxLkRlbGV0ZUpvYlJlc3BvbnNlEjoKB1dhaXRKb2ISFi5panIudjEuV2FpdEpvYlJlcXVlc3QaFy5panIudjEuV2FpdEpvYlJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChBpanIvdjEvam9iLnByb3RvEgZpanIudjEiLwoPRGV2aWNlSW9wc0xpbWl0Eg4KBmRldmljZRgBIAEoCRIMCgRpb3BzGAIgASgEIrsBCg5SZXNvdXJjZUxpbWl0cxISCgpjcHVfc2hhcmVzGAEgASgEEhQKDG1lbW9yeV9ieXRlcxgCIAEoBBIqCglyZWFkX2lvcHMYAyADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EisKCndyaXRlX2lvcHMYBCADKAsyFy5panIudjEuRGV2aWNlSW9wc0xpbWl0EgwKBHBpZHMYBSABKAQSGAoQbWF4X291dHB1dF9ieXRlcxgGIAEoBCKhAQoPU3RhcnRKb2JSZXF1ZXN0Eg4KBnJvb3RmcxgBIAEoCRIMCgRhcmd2GAIgAygJEgsKA2VudhgDIAMoCRIPCgd3b3JrZGlyGAQgASgJEiYKBmxpbWl0cxgFIAEoCzIWLmlqci52MS5SZXNvdXJjZUxpbWl0cxIqCgd0aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIiwKEFN0YXJ0Sm9iUmVzcG9uc2USGAoDam9iGAEgASgLMgsuaWpyLnYxLkpvYiJRCg5TdG9wSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSLwoMZ3JhY2VfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIisKD1N0b3BKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIh8KDUdldEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIioKDkdldEpvYlJlc3BvbnNlEhgKA2pvYhgBIAEoCzILLmlqci52MS5Kb2IiKwoPTGlzdEpvYnNSZXF1ZXN0EhgKEGluY2x1ZGVfZmluaXNoZWQYASABKAgiLQoQTGlzdEpvYnNSZXNwb25zZRIZCgRqb2JzGAEgAygLMgsuaWpyLnYxLkpvYiI1ChNTdHJlYW1PdXRwdXRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIOCgZvZmZzZXQYAiABKAQiIgoQRGVsZXRlSm9iUmVxdWVzdBIOCgZqb2JfaWQYASABKAkiEwoRRGVsZXRlSm9iUmVzcG9uc2UiIAoOV2FpdEpvYlJlcXVlc3QSDgoGam9iX2lkGAEgASgJIisKD1dhaXRKb2JSZXNwb25zZRIYCgNqb2IYASABKAsyCy5panIudjEuSm9iIkoKDlJ1bkpvYlJlc3BvbnNlEhwKB3N0YXJ0ZWQYASABKAsyCy5panIudjEuSm9iEhoKBWVuZGVkGAIgASgLMgsuaWpyLnYxLkpvYiIkChRTdHJlYW1PdXRwdXRSZXNwb25zZRIMCgRkYXRhGAEgASgMIlcKDVJlc291cmNlVXNhZ2USKwoIY3B1X3RpbWUYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRbWVtb3J5X3BlYWtfYnl0ZXMYAiABKAQigwQKA0pvYhIKCgJpZBgBIAEoCRINCgVvd25lchgCIAEoCRIOCgZyb290ZnMYAyABKAkSDAoEYXJndhgEIAMoCRILCgNlbnYYBSADKAkSDwoHd29ya2RpchgGIAEoCRImCgZsaW1pdHMYByABKAsyFi5panIudjEuUmVzb3VyY2VMaW1pdHMSKgoHdGltZW91dBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIfCgVzdGF0ZRgJIAEoDjIQLmlqci52MS5Kb2JTdGF0ZRIRCglleGl0X2NvZGUYCiABKAUSDgoGc2lnbmFsGAsgASgFEhIKCm9vbV9raWxsZWQYDCABKAgSLgoKc3RhcnRlZF9hdBgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kZWRfYXQYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiQKBXVzYWdlGA8gASgLMhUuaWpyLnYxLlJlc291cmNlVXNhZ2USDwoHbWVzc2FnZRgQIAEoCRILCgNwaWQYESABKAUSHQoVb3V0cHV0X2xpbWl0X2V4Y2VlZGVkGBIgASgIEg8KB2NvbW1hbmQYEyABKAkSJwoJaXNvbGF0aW9uGBQgASgLMhQuaWpyLnYxLkpvYklzb2xhdGlvbiJtCgxKb2JJc29sYXRpb24SFgoOdXNlcl9uYW1lc3BhY2UYASABKAgSEAoIaG9zdF91aWQYAiABKA0SEAoIaG9zdF9naWQYAyABKA0SEAoIaWRfY291bnQYBCABKA0SDwoHc2VjY29tcBgFIAEoCCqpAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX1JVTk5JTkcQARIUChBKT0JfU1RBVEVfRVhJVEVEEAISFAoQSk9CX1NUQVRFX0tJTExFRBADEhUKEUpPQl9TVEFURV9TVE9QUEVEEAQSFAoQSk9CX1NUQVRFX0ZBSUxFRBAFEhIKDkpPQl9TVEFURV9MT1NUEAYyhwQKCkpvYlNlcnZpY2USPQoIU3RhcnRKb2ISFy5panIudjEuU3RhcnRKb2JSZXF1ZXN0GhguaWpyLnYxLlN0YXJ0Sm9iUmVzcG9uc2USOgoHU3RvcEpvYhIWLmlqci52MS5TdG9wSm9iUmVxdWVzdBoXLmlqci52MS5TdG9wSm9iUmVzcG9uc2USNwoGR2V0Sm9iEhUuaWpyLnYxLkdldEpvYlJlcXVlc3QaFi5panIudjEuR2V0Sm9iUmVzcG9uc2USPQoITGlzdEpvYnMSFy5panIudjEuTGlzdEpvYnNSZXF1ZXN0GhguaWpyLnYxLkxpc3RKb2JzUmVzcG9uc2USSwoMU3RyZWFtT3V0cHV0EhsuaWpyLnYxLlN0cmVhbU91dHB1dFJlcXVlc3QaHC5panIudjEuU3RyZWFtT3V0cHV0UmVzcG9uc2UwARJACglEZWxldGVKb2ISGC5panIudjEuRGVsZXRlSm9iUmVxdWVzdBoZLmlqci52MS5EZWxldGVKb2JSZXNwb25zZRI6CgdXYWl0Sm9iEhYuaWpyLnYxLldhaXRKb2JSZXF1ZXN0GhcuaWpyLnYxLldhaXRKb2JSZXNwb25zZRI7CgZSdW5Kb2ISFy5panIudjEuU3RhcnRKb2JSZXF1ZXN0GhYuaWpyLnYxLlJ1bkpvYlJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * DeviceIopsLimit limits the I/O operations per second on one block device.
@@ -449,6 +449,34 @@ export const WaitJobResponseSchema: GenMessage<WaitJobResponse> = /*@__PURE__*/
   messageDesc(file_ijr_v1_job, 14);
 
 /**
+ * One message of RunJob's stream: exactly one of its fields is set.
+ *
+ * @generated from message ijr.v1.RunJobResponse
+ */
+export type RunJobResponse = Message<"ijr.v1.RunJobResponse"> & {
+  /**
+   * In the first message: the job as it is right after the start (StartJobResponse.job).
+   *
+   * @generated from field: ijr.v1.Job started = 1;
+   */
+  started?: Job | undefined;
+
+  /**
+   * In the last message: the job after it has ended (WaitJobResponse.job).
+   *
+   * @generated from field: ijr.v1.Job ended = 2;
+   */
+  ended?: Job | undefined;
+};
+
+/**
+ * Describes the message ijr.v1.RunJobResponse.
+ * Use `create(RunJobResponseSchema)` to create a new message.
+ */
+export const RunJobResponseSchema: GenMessage<RunJobResponse> = /*@__PURE__*/
+  messageDesc(file_ijr_v1_job, 15);
+
+/**
  * StreamOutputResponse is one chunk of output.
  *
  * @generated from message ijr.v1.StreamOutputResponse
@@ -467,7 +495,7 @@ export type StreamOutputResponse = Message<"ijr.v1.StreamOutputResponse"> & {
  * Use `create(StreamOutputResponseSchema)` to create a new message.
  */
 export const StreamOutputResponseSchema: GenMessage<StreamOutputResponse> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 15);
+  messageDesc(file_ijr_v1_job, 16);
 
 /**
  * ResourceUsage is what the kernel measured for a job.
@@ -495,7 +523,7 @@ export type ResourceUsage = Message<"ijr.v1.ResourceUsage"> & {
  * Use `create(ResourceUsageSchema)` to create a new message.
  */
 export const ResourceUsageSchema: GenMessage<ResourceUsage> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 16);
+  messageDesc(file_ijr_v1_job, 17);
 
 /**
  * Job is the status of a job.
@@ -653,7 +681,7 @@ export type Job = Message<"ijr.v1.Job"> & {
  * Use `create(JobSchema)` to create a new message.
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 17);
+  messageDesc(file_ijr_v1_job, 18);
 
 /**
  * JobIsolation is a job's confinement beyond its namespaces and cgroups.
@@ -704,7 +732,7 @@ export type JobIsolation = Message<"ijr.v1.JobIsolation"> & {
  * Use `create(JobIsolationSchema)` to create a new message.
  */
 export const JobIsolationSchema: GenMessage<JobIsolation> = /*@__PURE__*/
-  messageDesc(file_ijr_v1_job, 18);
+  messageDesc(file_ijr_v1_job, 19);
 
 /**
  * JobState is the lifecycle state of a job.
@@ -862,6 +890,23 @@ export const JobService: GenService<{
     methodKind: "unary";
     input: typeof WaitJobRequestSchema;
     output: typeof WaitJobResponseSchema;
+  },
+  /**
+   * RunJob starts a job and follows it to its end in one call: what StartJob, then WaitJob
+   * do in two. The request, its checks, the caller's authorization and limits, and the
+   * refusals are StartJob's; a refused start ends the call with StartJob's status and leaves
+   * no job behind. Once the job has started, the first message carries it as StartJob's
+   * response does (with its ID); the second and last, once it has ended, its final status
+   * as WaitJob's response does. As for WaitJob, a client's deadline or cancel ends only the
+   * call, never the job, and when ijrd shuts down first the call ends with UNAVAILABLE after
+   * the first message (the job is then found again by its ID).
+   *
+   * @generated from rpc ijr.v1.JobService.RunJob
+   */
+  runJob: {
+    methodKind: "server_streaming";
+    input: typeof StartJobRequestSchema;
+    output: typeof RunJobResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ijr_v1_job, 0);
