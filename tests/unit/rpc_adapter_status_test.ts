@@ -105,13 +105,28 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
         events.push("stream handler finished");
       }
     },
-    startJob: () => Promise.resolve({}),
+    startJob(request, context) {
+      if (request.rootfs !== "slow") return Promise.resolve({});
+      // A start that completes only after the client's deadline has passed.
+      return new Promise((resolve) =>
+        context.signal.addEventListener(
+          "abort",
+          () => resolve({ job: { id: "s1", owner: "alice" } }),
+          { once: true },
+        )
+      );
+    },
     stopJob: () => Promise.resolve({}),
     listJobs: () => Promise.resolve({ jobs: [] }),
     deleteJob: () => Promise.resolve({}),
     waitJob: () => Promise.resolve({}),
-    async *runJob(request) {
+    async *runJob(request, context) {
       events.push(`runJob ${request.rootfs}`);
+      if (request.rootfs === "slow") {
+        await new Promise((resolve) =>
+          context.signal.addEventListener("abort", resolve, { once: true })
+        );
+      }
       yield { started: { id: "r1", owner: "alice" } };
       if (request.rootfs === "breaks") throw new IjrError("UNAVAILABLE", "ijrd is shutting down");
       // The last message already encoded, as JobService sends a kept encoding.
@@ -348,6 +363,35 @@ Deno.test("adapter: a stream's first message reaches the observer and the log, w
     assert.deepEqual(
       harness.logged.map((entry) => [entry.job, entry.rootfs, entry.outcome, entry.messages]),
       [["r1", "ok", "OK", 2], ["r1", "breaks", "UNAVAILABLE", 1]],
+    );
+  });
+});
+
+Deno.test("adapter: a call whose client is gone before its answer still logs what it did", async () => {
+  await withServer(async (harness) => {
+    // The job is started after the client's deadline: nothing reaches the client, yet the
+    // log names the job (an audit must not lose a job someone started).
+    const late = (error: unknown) =>
+      error instanceof RpcError && error.codeName === "DEADLINE_EXCEEDED";
+    await assert.rejects(harness.jobs.startJob({ rootfs: "slow" }, { timeoutMs: 200 }), late);
+    await assert.rejects(
+      (async () => {
+        const stream = harness.jobs.runJob({ rootfs: "slow" }, { timeoutMs: 200 });
+        for await (const _ of stream) { /* nothing arrives */ }
+      })(),
+      late,
+    );
+    const records = await recordsOf(harness, 2);
+    assert.deepEqual(records.map((r) => [r.method, grpc.status[r.code], r.messages]), [
+      ["/ijr.v1.JobService/StartJob", "DEADLINE_EXCEEDED", undefined],
+      ["/ijr.v1.JobService/RunJob", "DEADLINE_EXCEEDED", 0],
+    ]);
+    assert.deepEqual(
+      harness.logged.map((entry) => [entry.method, entry.job, entry.rootfs, entry.outcome]),
+      [
+        ["/ijr.v1.JobService/StartJob", "s1", "slow", "DEADLINE_EXCEEDED"],
+        ["/ijr.v1.JobService/RunJob", "r1", "slow", "DEADLINE_EXCEEDED"],
+      ],
     );
   });
 });

@@ -134,13 +134,18 @@ export interface CallRecord {
   readonly context: CallContext;
   /** The first request message, when one was decoded. */
   readonly request?: AnyMessage;
-  /** The response of a unary or client-streaming call that succeeded. */
+  /**
+   * The response a unary or client-streaming handler gave, once encoded: sent when `code` is
+   * OK. When the call had ended first (the client cancelled, its deadline passed) it was not
+   * sent, yet it still says what the call did: the job a StartJob started.
+   */
   readonly response?: AnyMessage;
   /** Server streaming: the messages sent. */
   readonly messages?: number;
   /**
-   * Server streaming: the first message sent, whatever the call's outcome (RunJob's names the
-   * job it started, even when the call ends in an error later).
+   * Server streaming: the first message the handler gave, whatever the call's outcome; sent
+   * unless the call had ended first. RunJob's names the job it started, even when the client
+   * was gone before it could be sent or the call ends in an error later.
    */
   readonly first?: unknown;
   /** The status code the client was sent. */
@@ -301,7 +306,7 @@ class ServerCall {
         method: this.#path,
         context: this.context,
         request: this.request,
-        response: received.code === grpc.status.OK ? this.response : undefined,
+        response: this.response,
         messages: this.messages,
         first: this.first,
         code: received.code,
@@ -463,9 +468,9 @@ async function streamResponses(
 ): Promise<void> {
   const { signal } = server.context;
   for await (const response of responses) {
+    if (server.first === undefined) server.first = response;
     if (signal.aborted) return;
     const bytes = encodeMessage(schema, response);
-    if (!server.messages) server.first = response;
     server.messages = (server.messages ?? 0) + 1;
     if (!call.write(bytes)) {
       await Promise.race([once(call, "drain"), once(signal, "abort")]);
