@@ -4,7 +4,8 @@
  * 1. unary: every unary RPC against a real ijrd (GetJob and StopJob of an ended job, ListJobs
  *    with 100 jobs, ListRootfs, WaitJob of an ended job) next to a bare grpc-js unary echo
  *    with the same mutual TLS and no protobuf, its server in this process and in a process of
- *    its own (bench/echo_server.ts) the way ijrd is. Calls go in bursts of 20 per case, the
+ *    its own (bench/echo_server.ts) the way ijrd is, and the latter again from a client
+ *    without channelz, as IJR's clients run grpc-js. Calls go in bursts of 20 per case, the
  *    cases in a rotating order, for `--rounds` rounds; then one at a time, each 20 ms after
  *    the last (the way a person or a script calls); medians.
  * 2. start: start-to-exit of /bin/true with cgroup limits set (64 MiB memory, 64 pids, 512
@@ -12,7 +13,7 @@
  *    library in this process configured as ijrd runs it (cgroups in a user's group, a user
  *    namespace, the seccomp filter), `bwrap --unshare-all`, and the floor of any API over this
  *    transport (the library's start-to-exit between two echo calls to the echo server in its
- *    own process); and the same in one call (RunJob, against the library after one echo
+ *    own process, from a client without channelz); and the same in one call (RunJob, against the library after one echo
  *    call), in a rotating order, each start 50 ms after the previous end; medians.
  * 3. rate: jobs per second for `--jobs` jobs, 4 at a time: 4 connected clients through ijrd
  *    against the library at concurrency 4 and the floor (each library job between two echo
@@ -131,7 +132,13 @@ try {
     );
   const localClient = new grpc.Client(`localhost:${localPort}`, clientCredentials(aliceTls));
   const remoteClient = new grpc.Client(`localhost:${remotePort}`, clientCredentials(aliceTls));
-  closers.push(() => localClient.close(), () => remoteClient.close());
+  // The same without channelz, as IJR's clients (lib/ctl/connect.ts) and ijrd run grpc-js:
+  // the floors below use it, so that they are the least this transport can cost.
+  const LEAN = { "grpc.enable_channelz": 0 };
+  const leanClient = () =>
+    new grpc.Client(`localhost:${remotePort}`, clientCredentials(aliceTls), LEAN);
+  const remoteLean = leanClient();
+  closers.push(() => localClient.close(), () => remoteClient.close(), () => remoteLean.close());
 
   if (sections.has("unary")) {
     // 100 ended jobs of alice's, as in the issue's ListJobs figure.
@@ -151,6 +158,7 @@ try {
     const cases: Record<string, () => Promise<unknown>> = {
       "echo, server in this process": echoCall(localClient),
       "echo, server in its own process": echoCall(remoteClient),
+      "echo, own process, no channelz": echoCall(remoteLean),
       "same, ListJobs-sized answer": echoCall(remoteClient, SIZED_PATH, listSize),
       "GetJob (ended job)": () => alice.jobs.getJob({ jobId: ended }),
       "ListJobs (100 jobs)": async () => {
@@ -173,7 +181,7 @@ try {
     report(
       `unary calls, ${rounds} rounds of ${BURST} calls per case, one connection per server`,
       samples,
-      ["echo, server in this process", "echo, server in its own process"],
+      ["echo, server in its own process", "echo, own process, no channelz"],
     );
     // The same calls one at a time after a rest, as a person or a script makes them: on an idle
     // machine each call then pays for waking its processes and threads up.
@@ -188,7 +196,7 @@ try {
     report(
       `the same, one call at a time ${REST_MS} ms after the last, ${rounds * 4} calls per case`,
       rested,
-      ["echo, server in this process", "echo, server in its own process"],
+      ["echo, server in its own process", "echo, own process, no channelz"],
     );
   }
 
@@ -284,7 +292,7 @@ try {
         // What any API over this transport pays at least: the library's start-to-exit and two
         // echo calls to a server in its own process (a start's and a wait's round trips).
         "floor: library + 2 echo calls": async () => {
-          const echo = echoCall(remoteClient);
+          const echo = echoCall(remoteLean);
           await echo();
           await libraryJob();
           await echo();
@@ -292,7 +300,7 @@ try {
         "API: StartJob + WaitJob": apiJob(alice),
         // The least any one-call API pays: the library's start-to-exit and one echo call.
         "floor: library + 1 echo call": async () => {
-          await echoCall(remoteClient)();
+          await echoCall(remoteLean)();
           await libraryJob();
         },
         "API: RunJob (one call)": runJob(alice),
@@ -342,9 +350,7 @@ try {
       };
       // The floor of any API over this transport: each library job between two echo calls,
       // over 4 connections of their own.
-      const echoClients = [1, 2, 3, 4].map(() =>
-        new grpc.Client(`localhost:${remotePort}`, clientCredentials(aliceTls))
-      );
+      const echoClients = [1, 2, 3, 4].map(leanClient);
       closers.push(() => echoClients.forEach((client) => client.close()));
       const floorJob = (client: grpc.Client) => async () => {
         const echo = echoCall(client);

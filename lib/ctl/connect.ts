@@ -36,6 +36,10 @@ export interface Connection {
 const CHANNEL_OPTIONS = {
   "grpc.initial_reconnect_backoff_ms": 100,
   "grpc.max_reconnect_backoff_ms": 1_000,
+  // channelz (grpc-js's live call statistics for its admin service, which nothing here
+  // reads) keeps counters and traces for every call: without it a warm unary call took
+  // 0.85-0.93x the time (bench/README.md, "One call to start and wait").
+  "grpc.enable_channelz": 0,
 };
 
 /** Connects with the config file, overridden by flags. Throws a message for the user. */
