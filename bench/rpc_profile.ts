@@ -7,7 +7,8 @@
  * DevTools.
  *
  * Run as root:
- *   .tools/bin/deno run -A bench/rpc_profile.ts [getJob|listJobs|stopJob|listRootfs|startWait]
+ *   .tools/bin/deno run -A bench/rpc_profile.ts
+ *     [getJob|listJobs|stopJob|listRootfs|startWait|runJob]
  *     [--calls N] [--clients N] [--out FILE]
  *
  * With --clients N, N connected clients make the calls at once (N at a time in all).
@@ -174,6 +175,13 @@ try {
       const { job } = await client.jobs.startJob({ rootfs: "bb", argv: ["/bin/true"] });
       const { job: final } = await client.jobs.waitJob({ jobId: job!.id });
       if (final!.state !== JobState.EXITED) throw new Error(`job ended ${final!.state}`);
+    },
+    runJob: async () => {
+      let final: JobState | undefined;
+      for await (const { ended } of client.jobs.runJob({ rootfs: "bb", argv: ["/bin/true"] })) {
+        final = ended?.state ?? final;
+      }
+      if (final !== JobState.EXITED) throw new Error(`job ended ${final}`);
     },
   });
   const actions = [user, ...more].map((client) => actionsOf(client)[method]);

@@ -230,6 +230,9 @@ export class UserGroups {
     let made = false;
     try {
       for (const dir of dirs.directories) {
+        // Nearly always there (a start that found no spare, in a group this run has): a look
+        // costs a quarter of a mkdir that fails, for which Deno builds an error.
+        if (this.#present.has(group) && await this.#backend.fs.exists(dir)) continue;
         if (await makeCgroupDir(this.#backend.fs, dir)) made = true;
       }
       // A group that was there is ready: it was readied and capped when it was made, and

@@ -1,0 +1,43 @@
+/**
+ * Removing a job's cgroup on this host's real kernel: a job's cgroup goes with one rmdir per
+ * hierarchy when it has no child cgroups (the common case, which lists nothing), and when the
+ * job made child cgroups below it (two levels, in every hierarchy) they go first, leaf first,
+ * and then the job's own.
+ */
+import assert from "node:assert/strict";
+import { resolveJobLimits, userGroupName } from "../../lib/cgroup/mod.ts";
+import type { JobCgroupHandle } from "../../lib/cgroup/job_cgroup.ts";
+import { withTestController } from "../helpers/cgroup_support.ts";
+import { rootTest } from "../helpers/root.ts";
+
+const exists = (path: string) => {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+rootTest("cgroup removal: a job's child cgroups go first, then the job's own", async () => {
+  await withTestController(async (controller) => {
+    const limits = await resolveJobLimits({});
+    const group = userGroupName("alice");
+    const plain = await controller.create("job-plain", limits, group) as JobCgroupHandle;
+    const nested = await controller.create("job-nested", limits, group) as JobCgroupHandle;
+    assert.ok(nested.directories.length > 0);
+    for (const dir of nested.directories) {
+      Deno.mkdirSync(`${dir}/inner`);
+      Deno.mkdirSync(`${dir}/inner/deeper`);
+      Deno.mkdirSync(`${dir}/beside`);
+    }
+    await plain.remove();
+    for (const dir of plain.directories) assert.equal(exists(dir), false, `${dir} is left`);
+    await nested.remove();
+    for (const dir of nested.directories) {
+      for (const path of [`${dir}/inner/deeper`, `${dir}/inner`, `${dir}/beside`, dir]) {
+        assert.equal(exists(path), false, `${path} is left`);
+      }
+    }
+  });
+});
