@@ -146,8 +146,11 @@ function freePort(): number {
 }
 
 const inspectPort = freePort();
+// ijrd's defaults, live restore among them: its jobs are spawned on the blocking pool, not on
+// the thread profiled here.
 const daemon = await startDaemon([], undefined, {
   denoFlags: [`--inspect=127.0.0.1:${inspectPort}`],
+  liveRestore: true,
 });
 try {
   await uploadBusybox(daemon);
