@@ -438,6 +438,13 @@ Deno.test("adapter: the observer gets what the client received, once per call", 
       details: "OK",
       messages: 3,
     }]);
+    // A chunk of output is not kept for the observer: it would stay in memory as long as the
+    // stream, and says nothing the log uses.
+    const streams = records.filter((r) => r.method.endsWith("/StreamOutput"));
+    assert.deepEqual(streams.map((r) => [r.messages! > 0, r.first]), [[true, undefined], [
+      true,
+      undefined,
+    ]]);
     const [endless] = byJob("endless");
     assert.equal(endless.code, "CANCELLED");
     assert.ok(endless.messages! >= 3, `${endless.messages} messages`);

@@ -23,6 +23,7 @@ import {
   type DescService,
   type MessageInitShape,
   type MessageShape,
+  ScalarType,
   toBinary,
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
@@ -145,7 +146,8 @@ export interface CallRecord {
   /**
    * Server streaming: the first message the handler gave, whatever the call's outcome; sent
    * unless the call had ended first. RunJob's names the job it started, even when the client
-   * was gone before it could be sent or the call ends in an error later.
+   * was gone before it could be sent or the call ends in an error later. Not kept for a
+   * message type with bytes fields (StreamOutput's chunks of output).
    */
   readonly first?: unknown;
   /** The status code the client was sent. */
@@ -392,7 +394,8 @@ function adaptHandler(
           },
         );
       };
-    case "server_streaming":
+    case "server_streaming": {
+      const keepsFirst = !carriesBytes(method.output);
       return (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
         const server = new ServerCall(call, method, observer);
         server.messages = 0;
@@ -405,11 +408,12 @@ function adaptHandler(
           server.fail(error, reply);
           return;
         }
-        streamResponses(call, method.output, responses, server).then(
+        streamResponses(call, method.output, responses, server, keepsFirst).then(
           () => server.end(OK_STATUS, undefined, () => call.end()),
           (error) => server.fail(error, reply),
         );
       };
+    }
     default:
       throw new Error(`${methodPath(method)}: unsupported method kind ${method.methodKind}`);
   }
@@ -465,10 +469,11 @@ async function streamResponses(
   schema: DescMessage,
   responses: AsyncIterable<unknown>,
   server: ServerCall,
+  keepsFirst: boolean,
 ): Promise<void> {
   const { signal } = server.context;
   for await (const response of responses) {
-    if (server.first === undefined) server.first = response;
+    if (keepsFirst && server.first === undefined) server.first = response;
     if (signal.aborted) return;
     const bytes = encodeMessage(schema, response);
     server.messages = (server.messages ?? 0) + 1;
@@ -476,6 +481,19 @@ async function streamResponses(
       await Promise.race([once(call, "drain"), once(signal, "abort")]);
     }
   }
+}
+
+/**
+ * Whether messages of `schema` carry bytes fields (StreamOutput's chunks of output, up to 64
+ * KiB each). A stream's first message is kept for its observer (what a RunJob started) for as
+ * long as the stream lasts, hours for an output follower: not a chunk of bytes, which would
+ * stay in memory all that while and tells the log nothing.
+ */
+function carriesBytes(schema: DescMessage): boolean {
+  return schema.fields.some((field) =>
+    (field.fieldKind === "scalar" || field.fieldKind === "list") &&
+    field.scalar === ScalarType.BYTES
+  );
 }
 
 /** The protobuf-es serializers a client uses. */
