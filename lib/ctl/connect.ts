@@ -42,17 +42,37 @@ const CHANNEL_OPTIONS = {
   "grpc.enable_channelz": 0,
 };
 
+/**
+ * How often a connection with a call open (a wait, a followed output, a RunJob: they can last
+ * as long as a job) pings ijrd, and how long an answer may take before the connection counts
+ * as dead. Without pings a worker that vanished without closing its connections (powered off,
+ * cut off, frozen) would hold such a call forever; with them it ends UNAVAILABLE within about
+ * a minute and a half, and an attached ijrctl reconnects. ijrd answers pings at any rate.
+ */
+export const KEEPALIVE = { timeMs: 60_000, timeoutMs: 20_000 } as const;
+
+/** Connection settings beyond the config file's (tests shorten the keepalive). */
+export interface ConnectOptions {
+  readonly keepalive?: { readonly timeMs: number; readonly timeoutMs: number };
+}
+
 /** Connects with the config file, overridden by flags. Throws a message for the user. */
-export function connect(overrides: ConfigOverrides): Connection {
-  return connectTo(loadClientConfig(overrides));
+export function connect(overrides: ConfigOverrides, options: ConnectOptions = {}): Connection {
+  return connectTo(loadClientConfig(overrides), options);
 }
 
 /** Connects to the worker `config` names. Throws a message for the user. */
-export function connectTo(config: ClientConfig): Connection {
+export function connectTo(config: ClientConfig, options: ConnectOptions = {}): Connection {
   const credentials = clientCredentials(readTlsFiles(config));
+  const keepalive = options.keepalive ?? KEEPALIVE;
+  const channelOptions = {
+    ...CHANNEL_OPTIONS,
+    "grpc.keepalive_time_ms": keepalive.timeMs,
+    "grpc.keepalive_timeout_ms": keepalive.timeoutMs,
+  };
   // Both clients share grpc-js's channel pool (same target, credentials object and options).
-  const jobs = createClient(JobService, config.server, credentials, CHANNEL_OPTIONS);
-  const rootfs = createClient(RootfsService, config.server, credentials, CHANNEL_OPTIONS);
+  const jobs = createClient(JobService, config.server, credentials, channelOptions);
+  const rootfs = createClient(RootfsService, config.server, credentials, channelOptions);
   return {
     server: config.server,
     jobs,
