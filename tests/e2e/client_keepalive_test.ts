@@ -31,6 +31,9 @@ rootTest("e2e: a wait on a worker that stops answering ends UNAVAILABLE after a 
     await uploadBusybox(daemon);
     const { job } = await patient.jobs.startJob({ rootfs: "bb", argv: ["sleep", "60"] });
     const waiting = patient.jobs.waitJob({ jobId: job!.id });
+    // Awaited below; should an assertion fail first, the cleanup's shutdown ends this wait,
+    // and that must not surface as an uncaught rejection that cuts the cleanup short.
+    waiting.catch(() => {});
     const watched = watchful.jobs.waitJob({ jobId: job!.id }).then(() => "answered", (e) => e);
     const run = (async () => {
       const messages = [];
