@@ -13,6 +13,7 @@ import {
   ListJobsRequestSchema,
   ListJobsResponseSchema,
   ResourceLimitsSchema,
+  RunJobResponseSchema,
   StartJobRequestSchema,
   StopJobRequestSchema,
   StreamOutputRequestSchema,
@@ -26,7 +27,7 @@ import {
   type UploadRootfsRequest,
   UploadRootfsRequestSchema,
 } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
-import { IjrError } from "../../lib/errors/mod.ts";
+import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import type { JobStatus, StartJobRequest } from "../../lib/job/types.ts";
 import { fromPem } from "../../lib/pki/pem.ts";
 import { type CallContext, EncodedResponse } from "../../lib/rpc/transport/mod.ts";
@@ -533,4 +534,39 @@ Deno.test("JobService: StreamOutput resumes at its offset, byte-exact, and refus
     "offset must be from 0 to 9007199254740991, got 9007199254740992",
   );
   assert.equal(backend.calls.length, calls);
+});
+
+Deno.test("JobService: RunJob asks for the job's end before its first message goes out", async () => {
+  const id = "5ea1000000000001";
+  const ended = job(id, "alice", { state: "exited", exitCode: 3, endedAt: new Date(1) });
+  // An engine whose job ends at once and is gone right after (deleted, or retired by a
+  // --retain of a handful): a wait asked for later finds nothing.
+  class Vanishing extends FakeJobs {
+    override start(request: StartJobRequest) {
+      this.calls.push(["start", request.owner]);
+      this.jobs.set(id, ended);
+      return Promise.resolve(job(id, request.owner));
+    }
+    override wait(waited: string) {
+      this.calls.push(["wait", waited]);
+      const found = this.jobs.get(waited);
+      return found ? Promise.resolve(found) : Promise.reject(notFound(`job ${waited} not found`));
+    }
+  }
+  const backend = new Vanishing();
+  const messages = jobServiceHandlers(backend).runJob(start({}), await contextOf("alice"))[
+    Symbol.asyncIterator
+  ]();
+  const first = await messages.next();
+  assert.equal((first.value as { started: { id: string } }).started.id, id);
+  assert.deepEqual(backend.calls, [["start", "alice"], ["wait", id]]);
+  backend.jobs.delete(id); // while the client reads the first message
+  const last = (await messages.next()).value as EncodedResponse<typeof RunJobResponseSchema>;
+  const decoded = fromBinary(RunJobResponseSchema, last.bytes);
+  assert.deepEqual([decoded.ended?.id, decoded.ended?.exitCode, decoded.started], [
+    id,
+    3,
+    undefined,
+  ]);
+  assert.equal((await messages.next()).done, true);
 });

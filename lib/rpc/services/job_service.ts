@@ -302,10 +302,13 @@ export function jobServiceHandlers(
       const caller = callerOf(context);
       // StartJob's checks and start: a refusal ends the call before anything is sent.
       const job = await backend.start(startRequestFromProto(caller.name, request));
+      // The end is asked for now, before the first message goes out: sending it may take a
+      // while (a slow client), and a job that ends meanwhile may be deleted or retired before
+      // a later look. The job is the caller's own, just started: nothing else to authorize.
+      const ending = backend.wait(job.id);
+      ending.catch(() => {}); // a call that ends at its first message never awaits it
       yield { started: jobToProto(job) };
-      // The wait is asked for before this turn ends, so the end cannot be missed; the job
-      // is the caller's own, just started: no other authorization to check.
-      const ended = await untilAborted(backend.wait(job.id), context.signal, options.shutdown);
+      const ended = await untilAborted(ending, context.signal, options.shutdown);
       yield encodedJobField(
         RunJobResponseSchema,
         RunJobResponseSchema.field.ended,
