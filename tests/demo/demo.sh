@@ -91,6 +91,14 @@ set -e
 JOB_ID=$(head -n1 "$DEMO/job.out")
 echo "ijrctl exited with the job's status: $JOB_STATUS"
 
+step "start a job and wait for its end in one call (--wait), exiting with its status"
+show "ijrctl job start --rootfs=busybox --wait -- sh -c 'exit 3'"
+set +e
+"${IJRCTL[@]}" job start --rootfs=busybox --wait -- sh -c 'exit 3'
+WAIT_STATUS=$?
+set -e
+echo "ijrctl exited with the job's status: $WAIT_STATUS"
+
 step "list all jobs, and the finished job's status"
 ijrctl job list --all
 ijrctl job status "$JOB_ID"
@@ -104,5 +112,6 @@ echo "request log (one JSON line per request):"
 grep '"method"' "$DEMO/ijrd.log" | head -n 5
 echo "..."
 [ "$JOB_STATUS" = 0 ] || { echo "the demo job failed" >&2; exit 1; }
+[ "$WAIT_STATUS" = 3 ] || { echo "job start --wait exited $WAIT_STATUS, not the job's 3" >&2; exit 1; }
 echo
 echo "${bold}demo complete${reset}: everything it created has been removed."
