@@ -12,13 +12,7 @@ import { connect, KEEPALIVE } from "../../lib/ctl/connect.ts";
 import { RpcError } from "../../lib/rpc/transport/mod.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
-
-/** "pending" when `promise` has not settled within `ms`. */
-function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | "pending"> {
-  let timer: ReturnType<typeof setTimeout>;
-  const pending = new Promise<"pending">((resolve) => timer = setTimeout(resolve, ms, "pending"));
-  return Promise.race([promise, pending]).finally(() => clearTimeout(timer));
-}
+import { settledWithin } from "../helpers/wait.ts";
 
 rootTest("e2e: a wait on a worker that stops answering ends UNAVAILABLE after a ping", async () => {
   assert.deepEqual(KEEPALIVE, { timeMs: 60_000, timeoutMs: 20_000 });

@@ -5,43 +5,12 @@
  * convention of `job start --output`; a shutdown of ijrd ends the wait with UNAVAILABLE).
  */
 import assert from "node:assert/strict";
-import { type Job, JobState } from "../../lib/gen/ijr/v1/job_pb.ts";
+import { JobState } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { connect } from "../../lib/ctl/connect.ts";
-import { RpcError } from "../../lib/rpc/transport/mod.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
-
-/** "pending" when `promise` has not settled within `ms`. */
-function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | "pending"> {
-  let timer: ReturnType<typeof setTimeout>;
-  const pending = new Promise<"pending">((resolve) => timer = setTimeout(resolve, ms, "pending"));
-  return Promise.race([promise, pending]).finally(() => clearTimeout(timer));
-}
-
-async function rejectsWithStatus(
-  promise: Promise<unknown>,
-  code: string,
-  message: string | RegExp,
-) {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof RpcError, String(error));
-    assert.equal(error.codeName, code, error.message);
-    if (typeof message === "string") assert.equal(error.message, message);
-    else assert.match(error.message, message);
-    return true;
-  });
-}
-
-/** The fields that say how a job ended. */
-const ending = (job: Job) => ({
-  state: JobState[job.state],
-  exitCode: job.exitCode,
-  signal: job.signal,
-  pid: job.pid,
-  oomKilled: job.oomKilled,
-  message: job.message,
-  ended: job.endedAt !== undefined,
-});
+import { ending, rejectsWithStatus } from "../helpers/job_api.ts";
+import { settledWithin } from "../helpers/wait.ts";
 
 rootTest("e2e: WaitJob returns when the job ends, with its exact final status", async () => {
   const daemon = await startDaemon();

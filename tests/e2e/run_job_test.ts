@@ -6,26 +6,13 @@
  * start` and `job wait`; a shutdown of ijrd ends it naming the job that had started).
  */
 import assert from "node:assert/strict";
-import { type Job, JobState, type RunJobResponse } from "../../lib/gen/ijr/v1/job_pb.ts";
+import { JobState, type RunJobResponse } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { connect, type Connection } from "../../lib/ctl/connect.ts";
 import { RpcError } from "../../lib/rpc/transport/mod.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
-
-/** "pending" when `promise` has not settled within `ms`. */
-function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | "pending"> {
-  let timer: ReturnType<typeof setTimeout>;
-  const pending = new Promise<"pending">((resolve) => timer = setTimeout(resolve, ms, "pending"));
-  return Promise.race([promise, pending]).finally(() => clearTimeout(timer));
-}
-
-function assertStatus(error: unknown, code: string, message: string | RegExp): true {
-  assert.ok(error instanceof RpcError, String(error));
-  assert.equal(error.codeName, code, error.message);
-  if (typeof message === "string") assert.equal(error.message, message);
-  else assert.match(error.message, message);
-  return true;
-}
+import { assertRpcStatus, ending } from "../helpers/job_api.ts";
+import { settledWithin } from "../helpers/wait.ts";
 
 /** Every message of a RunJob call, and how it ended (undefined: OK). */
 async function runJob(
@@ -41,16 +28,6 @@ async function runJob(
     return { messages, error };
   }
 }
-
-/** The fields that say how a job ended. */
-const ending = (job: Job) => ({
-  state: JobState[job.state],
-  exitCode: job.exitCode,
-  signal: job.signal,
-  pid: job.pid,
-  message: job.message,
-  ended: job.endedAt !== undefined,
-});
 
 rootTest("e2e: RunJob starts a job and answers with its start, then its exact end", async () => {
   const daemon = await startDaemon(["--max-jobs-per-user=2"]);
@@ -81,6 +58,7 @@ rootTest("e2e: RunJob starts a job and answers with its start, then its exact en
       exitCode: 3,
       signal: 0,
       pid: 0,
+      oomKilled: false,
       message: "",
       ended: true,
     });
@@ -109,6 +87,7 @@ rootTest("e2e: RunJob starts a job and answers with its start, then its exact en
       exitCode: 0,
       signal: 15,
       pid: 0,
+      oomKilled: false,
       message: "stopped by request",
       ended: true,
     });
@@ -118,16 +97,20 @@ rootTest("e2e: RunJob starts a job and answers with its start, then its exact en
     const jobsBefore = (await alice.jobs.listJobs({ includeFinished: true })).jobs.length;
     const missing = await runJob(alice, { rootfs: "nope", argv: ["true"] });
     assert.deepEqual(missing.messages, []);
-    assertStatus(missing.error, "NOT_FOUND", 'no rootfs named "nope"');
+    assertRpcStatus(missing.error, "NOT_FOUND", 'no rootfs named "nope"');
     const notFound = await runJob(alice, { rootfs: "bb", argv: ["/bin/nosuch"] });
     assert.deepEqual(notFound.messages, []);
-    assertStatus(
+    assertRpcStatus(
       notFound.error,
       "FAILED_PRECONDITION",
       "command not found in rootfs: /bin/nosuch: no such file or directory",
     );
     const empty = await runJob(alice, { rootfs: "bb", argv: [] });
-    assertStatus(empty.error, "INVALID_ARGUMENT", "argv must not be empty: argv[0] is the command");
+    assertRpcStatus(
+      empty.error,
+      "INVALID_ARGUMENT",
+      "argv must not be empty: argv[0] is the command",
+    );
     assert.equal((await alice.jobs.listJobs({ includeFinished: true })).jobs.length, jobsBefore);
 
     // A call the client gives up on (its deadline, its cancel) ends; the job runs on.
@@ -135,7 +118,7 @@ rootTest("e2e: RunJob starts a job and answers with its start, then its exact en
       timeoutMs: 1_500,
     });
     assert.equal(timedOut.messages.length, 1);
-    assertStatus(timedOut.error, "DEADLINE_EXCEEDED", /^Deadline exceeded after 1\.5\d\ds,/);
+    assertRpcStatus(timedOut.error, "DEADLINE_EXCEEDED", /^Deadline exceeded after 1\.5\d\ds,/);
     const outlived = timedOut.messages[0].started!.id;
     assert.equal((await alice.jobs.getJob({ jobId: outlived })).job!.state, JobState.RUNNING);
 
@@ -149,13 +132,13 @@ rootTest("e2e: RunJob starts a job and answers with its start, then its exact en
     aborter.abort();
     await assert.rejects(
       cancelled.next(),
-      (e) => assertStatus(e, "CANCELLED", "Cancelled on client"),
+      (e) => assertRpcStatus(e, "CANCELLED", "Cancelled on client"),
     );
     assert.equal((await alice.jobs.getJob({ jobId: second })).job!.state, JobState.RUNNING);
     const third = await runJob(alice, { rootfs: "bb", argv: ["true"] });
     assert.deepEqual(third.messages, []);
     const refusal = await alice.jobs.startJob({ rootfs: "bb", argv: ["true"] }).catch((e) => e);
-    assertStatus(third.error, "RESOURCE_EXHAUSTED", (refusal as RpcError).message);
+    assertRpcStatus(third.error, "RESOURCE_EXHAUSTED", (refusal as RpcError).message);
     assert.match((refusal as RpcError).message, /alice/);
     const bobs = await runJob(bob, { rootfs: "bb", argv: ["true"] });
     assert.equal(JobState[bobs.messages[1].ended!.state], "EXITED");

@@ -17,3 +17,10 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number):
     await sleep(20);
   }
 }
+
+/** `promise`'s value, or "pending" when it has not settled within `ms`. */
+export function settledWithin<T>(promise: Promise<T>, ms: number): Promise<T | "pending"> {
+  let timer: ReturnType<typeof setTimeout>;
+  const pending = new Promise<"pending">((resolve) => timer = setTimeout(resolve, ms, "pending"));
+  return Promise.race([promise, pending]).finally(() => clearTimeout(timer));
+}
