@@ -24,6 +24,12 @@ function isBusy(error: unknown): boolean {
   return error instanceof Deno.errors.Busy || code === "EBUSY" || code === "ENOTEMPTY";
 }
 
+function cannotRemove(dir: string, error: unknown): IjrError {
+  return new IjrError("INTERNAL", `cannot remove cgroup ${dir}: ${(error as Error).message}`, {
+    cause: error,
+  });
+}
+
 async function rmdirRetrying(fs: CgroupFs, dir: string, deadline: number): Promise<void> {
   let delay = 0;
   for (;;) {
@@ -32,11 +38,7 @@ async function rmdirRetrying(fs: CgroupFs, dir: string, deadline: number): Promi
       return;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return;
-      if (!isBusy(error) || Date.now() >= deadline) {
-        throw new IjrError("INTERNAL", `cannot remove cgroup ${dir}: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
+      if (!isBusy(error) || Date.now() >= deadline) throw cannotRemove(dir, error);
     }
     delay = nextDelay(delay);
     await sleep(delay);
@@ -53,11 +55,7 @@ async function removeTree(fs: CgroupFs, dir: string, deadline: number): Promise<
     return;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return;
-    if (!isBusy(error)) {
-      throw new IjrError("INTERNAL", `cannot remove cgroup ${dir}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+    if (!isBusy(error)) throw cannotRemove(dir, error);
   }
   let children: string[];
   try {
