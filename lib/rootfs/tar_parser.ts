@@ -192,8 +192,11 @@ interface Where {
 
 /**
  * The raw value of a numeric field: octal digits (optionally space-padded, ended by NUL or
- * space; all NULs is 0, all spaces is not a number), or GNU base-256 when the first byte has its high bit set (a
- * big-endian two's complement number in the remaining bits: large values, negative mtimes).
+ * space; all NULs is 0, all spaces is not a number), after one leading NUL if there is one, as
+ * GNU tar reads it (old tars left one when the previous field overflowed: read as the end of
+ * an empty field, a size would misframe every member after it), or GNU base-256 when the
+ * first byte has its high bit set (a big-endian two's complement number in the remaining
+ * bits: large values, negative mtimes).
  * Octal comes back as a number (12 digits are exact), base-256 as a bigint, so a huge or
  * negative value is seen exactly before anything converts it. undefined: not a number.
  */
@@ -205,7 +208,7 @@ function rawNumber(block: Uint8Array, at: number, length: number): number | bigi
     if (first & 0x40) value -= 1n << BigInt(length * 8 - 1);
     return value;
   }
-  let i = at;
+  let i = first === 0 ? at + 1 : at;
   const end = at + length;
   while (i < end && block[i] === 0x20) i++;
   if (i === end) return undefined; // only blanks (GNU tar refuses them too)

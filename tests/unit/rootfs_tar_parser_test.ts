@@ -811,6 +811,32 @@ Deno.test("a numeric field of only spaces is not a number (GNU tar: 'Blanks in h
   assert.equal(parse(withGid("   12 \u0000"))[0].gid, 0o12);
 });
 
+Deno.test("one NUL before a numeric field's digits is skipped, as GNU tar skips it", () => {
+  // GNU tar (list.c, from_header) skips one leading NUL, left by old tars whose previous field
+  // overflowed, then blanks. Read as 0 instead, the field would differ from what tar extracts:
+  // an mtime (found by the fuzzer: "\u00003727410000" is 526258176 to GNU tar), or a size,
+  // which would misframe every member after it.
+  const withField = (at: number, length: number, bytes: string, data = new Uint8Array(0)) => {
+    const archive = new Uint8Array(512 * 4);
+    archive.set(tarHeader({ name: "f", size: data.length }));
+    putField(archive, at, length, bytes);
+    fixChecksum(archive);
+    archive.set(data, 512);
+    return archive;
+  };
+  assert.equal(parse(withField(136, 12, "\u00003727410000\u0000"))[0].mtimeSec, 0o3727410000);
+  assert.equal(parse(withField(116, 8, "\u0000  12 \u0000"))[0].gid, 0o12);
+  const [sized] = parse(withField(124, 12, "\u000000000005\u0000", encoder.encode("hello")));
+  assert.deepEqual([sized.size, decoder.decode(sized.data)], [5, "hello"]);
+  // Only one: a second NUL ends the digits (0), and a NUL before blanks alone is no number.
+  assert.equal(parse(withField(116, 8, "\u0000\u000012"))[0].gid, 0);
+  assertIjrError(
+    () => parse(withField(116, 8, "\u0000       ")),
+    "INVALID_ARGUMENT",
+    /^corrupt tar archive at byte 0: member "f" has a gid field that is not an octal number: /,
+  );
+});
+
 Deno.test("a global PAX number is checked even where the member's own record replaces it", () => {
   assertIjrError(
     () =>
