@@ -159,6 +159,18 @@ test-v2: $(DENO_DEP) lib fixtures
 	VM_DIR=$(VM_DIR) TEST_V2_TIMEOUT=$(TEST_V2_TIMEOUT) TEST_V2_ACCEL=$(TEST_V2_ACCEL) \
 	  TEST_V2_FILTER="$(TEST_V2_FILTER)" bash tests/vm/run_v2.sh
 
+# The same guest running bench/api_speed_bench.ts --only $(BENCH_V2) --rounds $(BENCH_V2_ROUNDS)
+# instead of the tests, with bwrap copied from the host (apt package bubblewrap, installed when
+# missing): issue 16's start-to-exit next to bwrap on cgroup v2. About 2.5 minutes (emulated).
+BENCH_V2 ?= start
+BENCH_V2_ROUNDS ?= 25
+BENCH_V2_TIMEOUT ?= 900
+
+.PHONY: bench-v2
+bench-v2: $(DENO_DEP) lib fixtures
+	VM_DIR=$(VM_DIR) TEST_V2_TIMEOUT=$(BENCH_V2_TIMEOUT) TEST_V2_ACCEL=$(TEST_V2_ACCEL) \
+	  TEST_V2_BENCH="$(BENCH_V2)" TEST_V2_BENCH_ROUNDS="$(BENCH_V2_ROUNDS)" bash tests/vm/run_v2.sh
+
 # --- Slurm lane ----------------------------------------------------------------------------
 # A one-node Slurm cluster (slurmctld, slurmd, munged with a config, key and ports of its own in
 # a temporary folder) beside a real ijrd: srun and sbatch run IJR jobs, scancel and a time

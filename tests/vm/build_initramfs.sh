@@ -7,15 +7,20 @@
 #   /ijr/                      the project: git ls-files (tracked and untracked, not ignored)
 #                              plus build/libijr.so and build/probe
 #   /deno-dir/                 a Deno module cache for tests/v2, so the guest needs no network
+# The bench image (second argument "bench", for `make bench-v2`) adds:
+#   /usr/bin/bwrap + libraries the host's bubblewrap, the peer bench/api_speed_bench.ts times
+#   /deno-dir/                 also caching the bench, ijrd, ijrctl and the echo server
 #
-# Usage: build_initramfs.sh KERNEL_DIR
-# The image is cached as $VM_DIR/initramfs-<key>.cpio, the key being a hash of every input
-# (file contents, not times); a run whose inputs did not change reuses it.
+# Usage: build_initramfs.sh KERNEL_DIR [test|bench]
+# The image is cached as $VM_DIR/initramfs-<key>.cpio (the bench's as
+# initramfs-bench-<key>.cpio), the key being a hash of every input (file contents, not times);
+# a run whose inputs did not change reuses it.
 set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-kernel_dir=${1:?usage: build_initramfs.sh KERNEL_DIR}
+kernel_dir=${1:?usage: build_initramfs.sh KERNEL_DIR [test|bench]}
+variant=${2:-test}
 : "${DENO:?DENO must name the pinned deno binary}"
 deno_bin=$(readlink -f "$(command -v "$DENO")")
 busybox_bin=$(readlink -f "$(command -v busybox || echo /bin/busybox)")
@@ -37,15 +42,36 @@ while IFS= read -r -d '' path; do
 done < <(git ls-files -z --cached --others --exclude-standard | sort -zu)
 project_files+=(build/libijr.so build/probe)
 
-# Deno's shared libraries, as the host's loader resolves them.
+# The shared libraries of program $1, as the host's loader resolves them.
+libs_of() {
+  ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
+}
 deno_libs=()
-while IFS= read -r lib; do deno_libs+=("$lib"); done < <(
-  ldd "$deno_bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'
-)
+while IFS= read -r lib; do deno_libs+=("$lib"); done < <(libs_of "$deno_bin")
 [ "${#deno_libs[@]}" -gt 0 ] || vm_die "ldd found no libraries for $deno_bin"
 
 mapfile -t v2_entries < <(find tests/v2 -name '*.ts' | sort)
 [ "${#v2_entries[@]}" -gt 0 ] || vm_die "tests/v2 holds no .ts files"
+
+# The bench image: bwrap beside deno, and the modules of what the bench runs (it starts ijrd,
+# uploads with ijrctl and starts its echo server, each a `deno run` of its own). Its own name
+# and module cache, so that the test image neither grows nor is evicted by it.
+extra_bins=()
+extra_libs=()
+image_prefix=initramfs
+deno_dir="$VM_DIR/deno-dir"
+case "$variant" in
+test) ;;
+bench)
+  bwrap_bin=$(command -v bwrap) || vm_die "no bwrap: apt-get install -y bubblewrap"
+  extra_bins+=("$(readlink -f "$bwrap_bin")")
+  while IFS= read -r lib; do extra_libs+=("$lib"); done < <(libs_of "${extra_bins[0]}")
+  v2_entries+=(bench/api_speed_bench.ts bench/echo_server.ts daemon.ts ctl.ts)
+  image_prefix=initramfs-bench
+  deno_dir="$VM_DIR/deno-dir-bench"
+  ;;
+*) vm_die "unknown image variant $variant (test or bench)" ;;
+esac
 
 # The cache key: content hashes of every input, with the paths they get in the image.
 mkdir -p "$VM_DIR"
@@ -55,10 +81,11 @@ trap 'rm -f "$manifest"' EXIT
   echo "format 1"
   (cd "$kernel_dir" && sha256sum vmlinuz modules/*)
   sha256sum "$deno_bin" "$busybox_bin" "${deno_libs[@]}"
+  [ "${#extra_bins[@]}" -eq 0 ] || sha256sum "${extra_bins[@]}" "${extra_libs[@]}"
   sha256sum "${project_files[@]}"
 } >"$manifest"
 key=$(sha256sum "$manifest" | cut -c1-16)
-image="$VM_DIR/initramfs-$key.cpio"
+image="$VM_DIR/$image_prefix-$key.cpio"
 if [ -f "$image" ]; then
   vm_log "initramfs unchanged, reusing $(basename "$image")"
   echo "$image"
@@ -69,16 +96,15 @@ started=$SECONDS
 # The module cache: its own DENO_DIR, filled from npm by `deno cache` with the project's
 # lock (--frozen: never a different version than deno.lock pins). It is kept between builds
 # and started afresh when deno.lock changes, so it only ever holds what the lock names.
-deno_dir="$VM_DIR/deno-dir"
 lock_sum=$(sha256sum deno.lock | cut -d' ' -f1)
 if [ "$(cat "$deno_dir/.lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
   rm -rf "$deno_dir"
   mkdir -p "$deno_dir"
   echo "$lock_sum" >"$deno_dir/.lock-sha256"
 fi
-vm_log "caching the modules of tests/v2 in $deno_dir"
+vm_log "caching the modules of tests/v2${extra_bins[*]:+ and the bench} in $deno_dir"
 DENO_DIR="$deno_dir" DENO_NO_UPDATE_CHECK=1 "$DENO" cache --frozen "${v2_entries[@]}" >&2 ||
-  vm_die "deno cache of tests/v2 failed"
+  vm_die "deno cache of ${v2_entries[*]} failed"
 
 stage="$VM_DIR/stage"
 rm -rf "$stage"
@@ -95,7 +121,8 @@ while IFS= read -r applet; do
 done < <("$busybox_bin" --list-full | grep -v '^bin/busybox$')
 
 install -m 0755 "$deno_bin" "$stage/bin/deno"
-for lib in "${deno_libs[@]}"; do
+for bin in "${extra_bins[@]}"; do install -m 0755 "$bin" "$stage/usr/bin/${bin##*/}"; done
+for lib in "${deno_libs[@]}" "${extra_libs[@]}"; do
   mkdir -p "$stage$(dirname "$lib")"
   cp -L "$lib" "$stage$lib"
 done
@@ -125,8 +152,9 @@ printf 'passwd: files\ngroup: files\nhosts: files\n' >"$stage/etc/nsswitch.conf"
 mv "$image.tmp" "$image"
 cp "$manifest" "$image.manifest"
 rm -rf "$stage"
-# Only the newest image is kept.
-for old in "$VM_DIR"/initramfs-*.cpio; do
+# Only the newest image of this variant is kept (16 ?: the key, so the test image's pattern
+# does not match the bench's).
+for old in "$VM_DIR/$image_prefix"-????????????????.cpio; do
   [ "$old" = "$image" ] || rm -f "$old" "$old.manifest"
 done
 vm_log "built $(basename "$image") ($(du -m "$image" | cut -f1) MiB) in $((SECONDS - started)) s"

@@ -4,11 +4,13 @@
 # The checkout this lane tests, and where everything it builds goes (git-ignored build/).
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VM_DIR=${VM_DIR:-$REPO_ROOT/build/vm}
+# The name messages start with: test-v2, or bench-v2 for the bench run (run_v2.sh sets it).
+VM_LANE=${VM_LANE:-test-v2}
 
-vm_log() { printf 'test-v2: %s\n' "$*" >&2; }
+vm_log() { printf '%s: %s\n' "$VM_LANE" "$*" >&2; }
 
 vm_die() {
-  printf 'test-v2: error: %s\n' "$*" >&2
+  printf '%s: error: %s\n' "$VM_LANE" "$*" >&2
   exit 1
 }
 
@@ -16,10 +18,10 @@ vm_die() {
 # that is a loud skip; under CI=true it is a failure, because a skipped lane proves nothing.
 vm_skip() {
   if [ "${CI:-}" = "true" ]; then
-    printf 'test-v2: FAIL (CI=true, so this is not skipped): %s\n' "$*" >&2
+    printf '%s: FAIL (CI=true, so this is not skipped): %s\n' "$VM_LANE" "$*" >&2
     exit 1
   fi
-  printf '\ntest-v2: SKIP: the cgroup v2 lane did not run: %s\n\n' "$*" >&2
+  printf '\n%s: SKIP: the cgroup v2 lane did not run: %s\n\n' "$VM_LANE" "$*" >&2
   exit 0
 }
 
@@ -35,4 +37,17 @@ vm_apt_update_once() {
     apt-get update -qq >&2 || vm_die "apt-get update failed"
     VM_APT_UPDATED=1
   fi
+}
+
+# Command $1 from Debian package $2: installed with apt-get (no recommended packages) when
+# missing; where that cannot be done the lane cannot run (vm_skip).
+vm_install_missing() {
+  local command=$1 package=$2
+  command -v "$command" >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || vm_skip "$command is missing and installing it needs root"
+  command -v apt-get >/dev/null || vm_skip "$command is missing and there is no apt-get"
+  vm_apt_knows "$package" || vm_apt_update_once
+  vm_log "apt-get install $package"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "$package" >/dev/null || vm_skip "apt-get install $package failed"
 }

@@ -7,11 +7,13 @@
 # switch_roots into it; stage 2 (this script again, with the argument "stage2") is the real
 # init: it mounts the kernel file systems and a pure cgroup v2 hierarchy, sets up the
 # delegated cgroup the tests start from, runs the v2 test set, prints its result line for the
-# host and powers off.
+# host and powers off. With ijr.bench=<sections> on the kernel command line (`make bench-v2`,
+# the bench image) it runs bench/api_speed_bench.ts from that cgroup instead of the tests.
 #
 # The host parses two lines from the serial console:
 #   IJR-V2-INIT: ...       the guest booted and reached its init (else: failure to boot)
-#   IJR-V2-RESULT: <rc>    the exit status of `deno test` (125: the init itself failed)
+#   IJR-V2-RESULT: <rc>    the exit status of `deno test` or of the bench (125: the init
+#                          itself failed)
 
 PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PATH
@@ -124,11 +126,16 @@ delegate_cgroup() {
     "controllers: $(cat "$root/ijr-test.slice/runner/cgroup.controllers")"
 }
 
+# The value of option $1 on the kernel command line (ijr.filter=engine -> engine), or nothing.
+cmdline_option() {
+  tr ' ' '\n' </proc/cmdline | sed -n "s/^$1=//p"
+}
+
 run_tests() {
   cd /ijr || die "no /ijr"
   # `make test-v2 TEST_V2_FILTER=engine` runs only the tests whose names match; the host
   # passes the filter on the kernel command line (ijr.filter=..., no spaces).
-  filter=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^ijr\.filter=//p')
+  filter=$(cmdline_option ijr.filter)
   [ -n "$filter" ] && say "only tests matching: $filter"
   # --cached-only: the module cache was prepared on the host and the guest has no network.
   # --no-check: the host type-checks tests/ (make check); tsc under emulation costs minutes.
@@ -141,6 +148,26 @@ run_tests() {
     deno test --allow-all --no-check --cached-only --frozen ${filter:+--filter "$filter"} tests/v2/ 2>&1 | cat
 }
 
+# `make bench-v2`: bench/api_speed_bench.ts --only <sections> --rounds <n>, as root from the
+# delegated cgroup (ijrd, started by the bench, moves everything there into its leaf and the
+# bench's library makes its cgroups beside ijrd's, as on a systemd host). ijrd's store and
+# state, the library's state (all in temporary folders) and the busybox fixture (the
+# library's rootfs, built at /ijr/build/fixtures) go on the ext4 data disk: jobs in user
+# namespaces see their rootfs through an idmapped mount, which the tmpfs root cannot give.
+run_bench() {
+  cd /ijr || die "no /ijr"
+  rounds=$(cmdline_option ijr.rounds)
+  mkdir -p "$DATA_DIR/tmp" "$DATA_DIR/fixtures" build/fixtures || die "mkdir on the data disk"
+  chmod 1777 "$DATA_DIR/tmp"
+  mount --bind "$DATA_DIR/fixtures" build/fixtures || die "bind the fixtures onto the data disk"
+  say "bench: --only $1 --rounds ${rounds:-(default)}, $(bwrap --version)"
+  # shellcheck disable=SC3040 # busybox ash has pipefail
+  set -o pipefail
+  env HOME=/root DENO_DIR=/deno-dir NO_COLOR=1 DENO_NO_UPDATE_CHECK=1 TMPDIR="$DATA_DIR/tmp" \
+    deno run --allow-all --cached-only --frozen --no-check bench/api_speed_bench.ts \
+    --only "$1" ${rounds:+--rounds "$rounds"} 2>&1 | cat
+}
+
 stage2() {
   mount_kernel_filesystems
   echo "IJR-V2-INIT: stage 2 on $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print $2 }' /proc/meminfo) kB"
@@ -149,7 +176,12 @@ stage2() {
   load_modules
   mount_data_disk
   delegate_cgroup
-  run_tests
+  bench=$(cmdline_option ijr.bench)
+  if [ -n "$bench" ]; then
+    run_bench "$bench"
+  else
+    run_tests
+  fi
   rc=$?
   echo "IJR-V2-RESULT: $rc"
   halt_now

@@ -2,6 +2,8 @@
 # `make test-v2`: boots Debian's kernel with a pure cgroup v2 hierarchy under qemu and runs
 # tests/v2 inside it, as root, from a delegated cgroup (see guest_init.sh). Prints the guest's
 # console (the test summary included) and exits with the status of the guest's `deno test`.
+# `make bench-v2` (TEST_V2_BENCH set) boots the bench image instead, which runs
+# bench/api_speed_bench.ts in the same place, and exits with the bench's status.
 #
 # Steps: qemu (apt) -> kernel (fetch_kernel.sh, apt) -> initramfs (build_initramfs.sh,
 # cached) -> a fresh I/O disk and a fresh ext4 data disk -> boot (once more if the guest
@@ -11,15 +13,23 @@
 # Environment:
 #   DENO               the pinned deno (the Makefile exports it)
 #   CI=true            anything that keeps the lane from running is a failure, not a skip
-#   TEST_V2_TIMEOUT    seconds the guest may run (default 270)
+#   TEST_V2_TIMEOUT    seconds the guest may run (default 270; 900 for the bench)
 #   TEST_V2_ACCEL      qemu accelerator: tcg (default) or kvm (only where KVM boots guests)
 #   TEST_V2_VERBOSE=1  show the kernel's boot messages
 #   TEST_V2_FILTER     run only the guest tests whose names match (deno test --filter)
+#   TEST_V2_BENCH      run the bench's sections instead of the tests (--only; e.g. "start")
+#   TEST_V2_BENCH_ROUNDS  the bench's --rounds (default: the bench's own)
 set -euo pipefail
+bench=${TEST_V2_BENCH:-}
+[ -n "$bench" ] && export VM_LANE=bench-v2
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
 
-timeout_s=${TEST_V2_TIMEOUT:-270}
+if [ -n "$bench" ]; then
+  timeout_s=${TEST_V2_TIMEOUT:-900}
+else
+  timeout_s=${TEST_V2_TIMEOUT:-270}
+fi
 accel=${TEST_V2_ACCEL:-tcg}
 : "${DENO:=$REPO_ROOT/.tools/bin/deno}"
 export DENO
@@ -30,30 +40,18 @@ started=$SECONDS
 
 # 1. qemu, from Debian (no recommended packages: no GUI, no firmware beyond SeaBIOS).
 qemu="qemu-system-x86_64"
-if ! command -v "$qemu" >/dev/null; then
-  [ "$(id -u)" = 0 ] || vm_skip "$qemu is missing and installing it needs root"
-  command -v apt-get >/dev/null || vm_skip "$qemu is missing and there is no apt-get"
-  vm_apt_knows qemu-system-x86 || vm_apt_update_once
-  vm_log "apt-get install qemu-system-x86"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    qemu-system-x86 >/dev/null || vm_skip "apt-get install qemu-system-x86 failed"
-fi
+vm_install_missing "$qemu" qemu-system-x86
 "$qemu" --version >/dev/null 2>&1 || vm_skip "$qemu does not run on this host"
 
 # mke2fs (e2fsprogs) makes the data disk; installed like qemu when missing.
 PATH=$PATH:/usr/sbin:/sbin
-if ! command -v mke2fs >/dev/null; then
-  [ "$(id -u)" = 0 ] || vm_skip "mke2fs is missing and installing it needs root"
-  command -v apt-get >/dev/null || vm_skip "mke2fs is missing and there is no apt-get"
-  vm_apt_knows e2fsprogs || vm_apt_update_once
-  vm_log "apt-get install e2fsprogs"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    e2fsprogs >/dev/null || vm_skip "apt-get install e2fsprogs failed"
-fi
+vm_install_missing mke2fs e2fsprogs
+# The bench's peer, bwrap, is copied from the host into the bench image.
+[ -n "$bench" ] && vm_install_missing bwrap bubblewrap
 
 # 2. kernel, 3. initramfs.
 kernel_dir=$("$REPO_ROOT/tests/vm/fetch_kernel.sh")
-initramfs=$("$REPO_ROOT/tests/vm/build_initramfs.sh" "$kernel_dir")
+initramfs=$("$REPO_ROOT/tests/vm/build_initramfs.sh" "$kernel_dir" "${bench:+bench}")
 
 # 4. The disks, fresh for every boot.
 make_disks() {
@@ -92,6 +90,18 @@ if [ -n "${TEST_V2_FILTER:-}" ]; then
   *[[:space:]]* | *'"'*) vm_die "TEST_V2_FILTER must not contain spaces or quotes" ;;
   esac
   append+=" ijr.filter=$TEST_V2_FILTER"
+fi
+if [ -n "$bench" ]; then
+  case "$bench" in
+  *[!a-z,]*) vm_die "TEST_V2_BENCH must name the bench's sections (like start or start,rate)" ;;
+  esac
+  append+=" ijr.bench=$bench"
+  if [ -n "${TEST_V2_BENCH_ROUNDS:-}" ]; then
+    case "$TEST_V2_BENCH_ROUNDS" in
+    *[!0-9]*) vm_die "TEST_V2_BENCH_ROUNDS must be a number" ;;
+    esac
+    append+=" ijr.rounds=$TEST_V2_BENCH_ROUNDS"
+  fi
 fi
 log="$VM_DIR/console.log"
 boot_guest() {
@@ -134,7 +144,14 @@ if [ -z "$result" ]; then
   vm_die "the guest stopped without a result line (qemu status $qemu_status; console in $log)"
 fi
 if [ "$result" = 125 ]; then
-  vm_die "the guest's init failed before the tests ran ($elapsed; console in $log)"
+  ran=tests
+  [ -n "$bench" ] && ran=bench
+  vm_die "the guest's init failed before the $ran ran ($elapsed; console in $log)"
+fi
+if [ -n "$bench" ]; then
+  [ "$result" = 0 ] || vm_die "the bench failed in the guest: it exited $result ($elapsed)"
+  vm_log "DONE: the bench ran in the guest ($elapsed); its report is above (console in $log)"
+  exit 0
 fi
 if [ "$result" != 0 ]; then
   vm_die "the v2 tests failed in the guest: deno test exited $result ($elapsed)"
