@@ -9,14 +9,17 @@
  * Run as root:
  *   .tools/bin/deno run -A bench/rpc_profile.ts
  *     [getJob|listJobs|stopJob|listRootfs|startWait|runJob]
- *     [--calls N] [--clients N] [--out FILE]
+ *     [--calls N] [--clients N] [--side daemon|client] [--out FILE]
  *
- * With --clients N, N connected clients make the calls at once (N at a time in all).
+ * With --clients N, N connected clients make the calls at once (N at a time in all). With
+ * --side client, the profile is of this process (the clients: IJR's typed client over grpc-js,
+ * as ijrctl runs it) instead of ijrd, taken through node:inspector's in-process session.
  *
  * Sampling at 50 µs costs ijrd some speed; the shares, not the absolute times, are the point.
  * @module
  */
 
+import { Session } from "node:inspector";
 import { JobState } from "../lib/gen/ijr/v1/job_pb.ts";
 import { connect } from "../lib/ctl/connect.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
@@ -28,7 +31,9 @@ const flag = (name: string) => {
 };
 const calls = Number(flag("--calls") ?? 2000);
 const clientCount = Number(flag("--clients") ?? 1);
-const out = flag("--out") ?? `build/rpc_profile_${method}.cpuprofile`;
+const side = flag("--side") ?? "daemon";
+if (side !== "daemon" && side !== "client") throw new Error("--side is daemon or client");
+const out = flag("--out") ?? `build/rpc_profile_${method}_${side}.cpuprofile`;
 
 interface ProfileNode {
   id: number;
@@ -80,6 +85,28 @@ class Inspector {
   }
 }
 
+/** The same protocol, to this process's own V8 (the clients' side). */
+class OwnInspector {
+  readonly #session = new Session();
+
+  constructor() {
+    this.#session.connect();
+  }
+
+  send<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.#session.post(method, params, (error: unknown, result: unknown) => {
+        if (error) reject(error);
+        else resolve(result as T);
+      });
+    });
+  }
+
+  close(): void {
+    this.#session.disconnect();
+  }
+}
+
 /** "grpc-js", "protobuf-es", "IJR lib/rpc/adapter.ts", ...: where a frame's code lives. */
 function areaOf(url: string): string {
   if (url === "") return "(V8: native, GC, idle)";
@@ -87,7 +114,7 @@ function areaOf(url: string): string {
   if (npm) return `npm ${npm[1]}`;
   if (url.startsWith("ext:deno_node") || url.startsWith("node:")) return "Deno's Node layer";
   if (url.startsWith("ext:")) return "Deno runtime";
-  const own = url.match(/\/(lib\/.*|daemon\.ts)$/);
+  const own = url.match(/\/(lib\/.*|daemon\.ts|bench\/.*)$/);
   if (own) return `IJR ${own[1]}`;
   return url;
 }
@@ -199,7 +226,7 @@ try {
     }));
   };
   await drive(200); // warm up V8's compilers
-  const inspector = await Inspector.open(url);
+  const inspector = side === "daemon" ? await Inspector.open(url) : new OwnInspector();
   await inspector.send("Profiler.enable");
   await inspector.send("Profiler.setSamplingInterval", { interval: 50 });
   await inspector.send("Profiler.start");

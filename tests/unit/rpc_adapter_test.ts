@@ -283,3 +283,67 @@ Deno.test("a client without a certificate from the CA is refused", async () => {
     await running.close();
   }
 });
+
+Deno.test("a response that does not decode fails the call as INTERNAL, naming its type", async () => {
+  // A server that answers bytes no JobService or RootfsService response decodes from: a
+  // job field of 5 bytes with 1 sent. The client decodes after grpc-js hands the bytes over
+  // (lib/rpc/transport/adapter.ts), so the failure is its own, worded like a bad request's.
+  const pki = await testPki();
+  const truncated = Buffer.from([0x0a, 0x05, 0x61]);
+  const valid = Buffer.from([0x0a, 0x02, 0x68, 0x69]); // StreamOutputResponse, data "hi"
+  const server = new grpc.Server();
+  server.addService(serviceDefinition(JobService), {
+    getJob: (_call: unknown, reply: grpc.sendUnaryData<Buffer>) => reply(null, truncated),
+    streamOutput: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+      call.write(valid);
+      call.write(truncated);
+      // Held open: the client must end the call itself once a message does not decode.
+      call.on("cancelled", () => call.end());
+    },
+  });
+  server.addService(serviceDefinition(RootfsService), {
+    uploadRootfs: (
+      call: grpc.ServerReadableStream<Buffer, Buffer>,
+      reply: grpc.sendUnaryData<Buffer>,
+    ) => {
+      call.on("data", () => {});
+      call.on("end", () => reply(null, truncated));
+    },
+  });
+  const running = await startTestServer(server, {
+    caPem: pki.ca.certPem,
+    certPem: pki.server.certPem,
+    keyPem: pki.server.keyPem,
+  });
+  const credentials = clientCredentials({
+    caPem: pki.ca.certPem,
+    certPem: pki.admin.certPem,
+    keyPem: pki.admin.keyPem,
+  });
+  const jobs = createClient(JobService, running.address, credentials);
+  const rootfs = createClient(RootfsService, running.address, credentials);
+  const internal = (typeName: string) => (error: unknown) => {
+    assert.ok(error instanceof RpcError);
+    assert.equal(error.codeName, "INTERNAL");
+    assert.equal(error.message, `response is not a valid ${typeName}: premature EOF`);
+    return true;
+  };
+  try {
+    await assert.rejects(jobs.getJob({ jobId: "j1" }), internal("ijr.v1.GetJobResponse"));
+    const received: string[] = [];
+    await assert.rejects(async () => {
+      for await (const message of jobs.streamOutput({ jobId: "j1" })) {
+        received.push(new TextDecoder().decode(message.data));
+      }
+    }, internal("ijr.v1.StreamOutputResponse"));
+    assert.deepEqual(received, ["hi"], "the message before the bad one arrived");
+    await assert.rejects(
+      rootfs.uploadRootfs([{ part: { case: "metadata", value: { name: "bb" } } }]),
+      internal("ijr.v1.UploadRootfsResponse"),
+    );
+  } finally {
+    jobs.close();
+    rootfs.close();
+    await running.close();
+  }
+});
