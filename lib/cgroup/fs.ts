@@ -28,6 +28,8 @@ export interface CgroupFs {
   rename(from: string, to: string): Promise<void>;
   /** Names of the sub-directories (child cgroups) of `path`. */
   listDirs(path: string): Promise<string[]>;
+  /** How many sub-directories (child cgroups) `path` has, without listing them. */
+  childCount(path: string): Promise<number>;
 }
 
 const encoder = new TextEncoder();
@@ -38,8 +40,7 @@ const encoder = new TextEncoder();
  * trip through Deno's blocking pool costs 0.3-1.5 ms of waiting on a loaded machine, and a
  * job's create and removal make about twenty of them in a row (bench/README.md). The one call
  * that can wait in the kernel, a `cgroup.procs` write (an RCU grace period on v1), is made only
- * at start-up (v2: ijrd moving itself into its leaf); jobs join through their child. Removal
- * alone stays on the pool (below).
+ * at start-up (v2: ijrd moving itself into its leaf); jobs join through their child.
  */
 export const hostCgroupFs: CgroupFs = {
   readFile: (path) => settled(() => Deno.readTextFileSync(path)),
@@ -65,18 +66,29 @@ export const hostCgroupFs: CgroupFs = {
       }
     }),
   mkdir: (path) => settled(() => Deno.mkdirSync(path)),
-  // Deno.remove without `recursive` is rmdir(2) for a directory: what cgroupfs needs. On the
-  // blocking pool, unlike the rest: a job's cgroups are removed after its end is reported,
-  // while this thread may still be flushing responses, and an rmdir takes the kernel's
-  // cgroup_mutex, which can be held for a while (another hierarchy's removal, a migration).
-  rmdir: (path) => Deno.remove(path),
+  // Deno.remove without `recursive` is rmdir(2) for a directory: what cgroupfs needs. On this
+  // thread too: each trip to the blocking pool cost this thread 70-100 µs of dispatch on this
+  // VM (waking a pool thread), six per job, while the kernel removes an empty job cgroup in
+  // 20-30 µs (bench/README.md, "ijrd's thread at 4 RunJobs"). It takes cgroup_mutex, as the
+  // mkdirs and joins do; a removal still happens after the job's end is reported.
+  rmdir: (path) => settled(() => Deno.removeSync(path)),
   rename: (from, to) => settled(() => Deno.renameSync(from, to)),
   listDirs: (path) =>
     settled(() =>
       [...Deno.readDirSync(path)].filter((entry) => entry.isDirectory).map((entry) => entry.name)
         .sort()
     ),
+  // kernfs (cgroupfs, v1 and v2) keeps a directory's link count at 2 plus its sub-directories,
+  // as ext4 and tmpfs do: one lstat instead of reading the dozens of control files a listing
+  // goes through.
+  childCount: (path) => settled(() => linkCount(path) - 2),
 };
+
+function linkCount(path: string): number {
+  const { nlink } = Deno.lstatSync(path);
+  if (nlink === null) throw new Error(`no link count for ${path}`);
+  return nlink;
+}
 
 /**
  * Runs `write` again while it fails with EINTR. A limit write can fail so even when nothing

@@ -61,6 +61,8 @@ function memoryLimit(value: string): bigint {
 export class FakeCgroup1 implements CgroupFs {
   readonly root: string;
   readonly writes: LoggedWrite[] = [];
+  /** How many times listDirs ran (a listing reads every file of a cgroup directory). */
+  listings = 0;
   readonly #options: FakeCgroup1Options;
 
   private constructor(root: string, options: FakeCgroup1Options) {
@@ -262,7 +264,16 @@ export class FakeCgroup1 implements CgroupFs {
     await Deno.rename(from, to);
   }
 
-  async listDirs(path: string): Promise<string[]> {
+  listDirs(path: string): Promise<string[]> {
+    this.listings++;
+    return this.#subdirs(path);
+  }
+
+  async childCount(path: string): Promise<number> {
+    return (await this.#subdirs(path)).length;
+  }
+
+  async #subdirs(path: string): Promise<string[]> {
     const names: string[] = [];
     for await (const entry of Deno.readDir(path)) if (entry.isDirectory) names.push(entry.name);
     return names.sort();

@@ -60,6 +60,8 @@ function sortControllers(names: Iterable<string>): string {
 export class FakeCgroup2 implements CgroupFs {
   readonly root: string;
   readonly writes: LoggedWrite[] = [];
+  /** How many times listDirs ran (a listing reads every file of a cgroup directory). */
+  listings = 0;
   readonly #disks: readonly string[];
 
   private constructor(root: string, disks: readonly string[]) {
@@ -316,7 +318,16 @@ export class FakeCgroup2 implements CgroupFs {
     return Promise.reject(new Deno.errors.PermissionDenied("Operation not permitted (os error 1)"));
   }
 
-  async listDirs(path: string): Promise<string[]> {
+  listDirs(path: string): Promise<string[]> {
+    this.listings++;
+    return this.#subdirs(path);
+  }
+
+  async childCount(path: string): Promise<number> {
+    return (await this.#subdirs(path)).length;
+  }
+
+  async #subdirs(path: string): Promise<string[]> {
     const names: string[] = [];
     for await (const entry of Deno.readDir(path)) if (entry.isDirectory) names.push(entry.name);
     return names.sort();

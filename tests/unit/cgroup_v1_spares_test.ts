@@ -150,6 +150,29 @@ Deno.test("cgroup v1 spares: a group without jobs goes with its spare when its l
   });
 });
 
+Deno.test("cgroup v1 spares: removing a job beside others counts the group's cgroups, lists none", async () => {
+  await withTree(async (fake) => {
+    const controller = controllerFor(fake, 150);
+    const first = await controller.create("job-1", PLAIN, ALICE);
+    await spareBeside(fake, ["job-1"]);
+    const second = await controller.create("job-2", PLAIN, ALICE);
+    const spare = await spareBeside(fake, ["job-1", "job-2"]);
+    // job-2 and the spare are left: more child cgroups than spares, so a job is there.
+    fake.listings = 0;
+    await first.remove();
+    assert.equal(fake.listings, 0, "the group's directories were listed");
+    assert.deepEqual(await childrenIn(fake, GROUP), everywhere(["job-2", spare].sort()));
+    // The last job: the count says no more than the spare, so the names decide, and the
+    // group lingers with its spare, then goes.
+    fake.listings = 0;
+    await second.remove();
+    assert.ok(fake.listings > 0, "the last job's removal must look at the names");
+    assert.deepEqual(await childrenIn(fake, GROUP), everywhere([spare]));
+    const gone = async () => Object.values(await childrenIn(fake, PARENT)).every((c) => !c.length);
+    assert.ok(await waitFor(gone, 2_000), "the group outlived its linger");
+  });
+});
+
 Deno.test("cgroup v1 spares: a claim onto a job ID in use is refused and keeps the spare", async () => {
   await withTree(async (fake) => {
     const controller = controllerFor(fake);

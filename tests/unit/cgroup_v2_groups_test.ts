@@ -380,6 +380,7 @@ function pausingRmdir(fake: FakeCgroup2, dir: string, ms: number): CgroupFs {
       await fake.rmdir(path);
     },
     listDirs: (path) => fake.listDirs(path),
+    childCount: (path) => fake.childCount(path),
     rename: (from, to) => fake.rename(from, to),
   };
 }
