@@ -40,6 +40,8 @@ export interface DaemonSettings {
   readonly retain: { readonly count: number; readonly forMs: number };
   readonly maxJobs: number;
   readonly maxJobsPerUser: number;
+  /** Most open WaitJob, RunJob and StreamOutput calls per user (lib/rpc/services/watch_limit.ts). */
+  readonly maxWatchesPerUser: number;
   /** Undefined: jobs without --memory have no memory limit. */
   readonly defaultMemoryBytes?: number;
   /** Running jobs outlive ijrd, and the next ijrd adopts them (--live-restore). */
@@ -182,6 +184,7 @@ export function preflight(flags: DaemonFlags, uid: number | null = Deno.uid()): 
     },
     maxJobs,
     maxJobsPerUser,
+    maxWatchesPerUser: positive("--max-watches-per-user", flags.maxWatchesPerUser),
     defaultMemoryBytes: flags.defaultMemory === "none"
       ? undefined
       : wrap("--default-memory", () => {

@@ -31,6 +31,7 @@ export interface DaemonFlags {
   retainFor: string;
   maxJobs: string;
   maxJobsPerUser: string;
+  maxWatchesPerUser: string;
   defaultMemory: string;
   maxPids: string;
   maxMemory: string;
@@ -106,6 +107,12 @@ export function buildDaemonProgram(run: (flags: DaemonFlags) => Promise<number>)
     .option("--retain-for <duration>", "how long finished jobs are kept (e.g. 12h, 7d)", "7d")
     .option("--max-jobs <number>", "most jobs running at once on this worker", "1024")
     .option("--max-jobs-per-user <number>", "most jobs one user may run at once", "256")
+    .option(
+      "--max-watches-per-user <number>",
+      "most calls one user may have open that wait for or follow a running job " +
+        "(WaitJob, RunJob, StreamOutput)",
+      "1024",
+    )
     .addOption(
       new Option(
         "--userns <mode>",

@@ -18,6 +18,7 @@ import {
   type RootfsBackend,
   rootfsServiceHandlers,
   stderrLogger,
+  WatchLimit,
 } from "../rpc/services/mod.ts";
 import { type DaemonSettings, PreflightError } from "./preflight.ts";
 
@@ -90,9 +91,13 @@ export async function serve(parts: DaemonParts): Promise<number> {
     "grpc.keepalive_timeout_ms": 20_000,
   });
   const onCallEnd = requestLog(log);
-  addService(server, JobService, jobServiceHandlers(parts.jobs, { shutdown: shutdown.signal }), {
-    onCallEnd,
-  });
+  const watches = new WatchLimit(settings.maxWatchesPerUser);
+  addService(
+    server,
+    JobService,
+    jobServiceHandlers(parts.jobs, { shutdown: shutdown.signal, watches }),
+    { onCallEnd },
+  );
   // Rootfs listings show users the IDs of their own jobs only: they need the jobs' owners.
   const jobOwner = (id: string) => parts.jobs.get(id)?.owner;
   addService(server, RootfsService, rootfsServiceHandlers(parts.rootfs, { jobOwner }), {

@@ -35,6 +35,7 @@ async function withFiles(fn: (dir: string, flags: DaemonFlags) => Promise<void> 
       retainFor: "7d",
       maxJobs: "1024",
       maxJobsPerUser: "256",
+      maxWatchesPerUser: "1024",
       defaultMemory: "2g",
       maxPids: "auto",
       maxMemory: "auto",
@@ -70,6 +71,7 @@ Deno.test("preflight: valid flags give settings with parsed values", async () =>
     assert.deepEqual(settings.retain, { count: 1000, forMs: 7 * 86_400_000 });
     assert.equal(settings.maxJobs, 1024);
     assert.equal(settings.maxJobsPerUser, 256);
+    assert.equal(settings.maxWatchesPerUser, 1024);
     assert.equal(settings.defaultMemoryBytes, 2 * 1024 ** 3);
     assert.equal(preflight({ ...flags, defaultMemory: "none" }, 0).defaultMemoryBytes, undefined);
     assert.match(settings.tls.caPem, /BEGIN CERTIFICATE/);
@@ -169,6 +171,10 @@ Deno.test("preflight: bad numbers and durations", async () => {
     rejects(
       () => preflight({ ...flags, maxJobs: "10", maxJobsPerUser: "11" }, 0),
       "--max-jobs-per-user 11 is above --max-jobs 10",
+    );
+    rejects(
+      () => preflight({ ...flags, maxWatchesPerUser: "0" }, 0),
+      `--max-watches-per-user must be a positive integer, got "0"`,
     );
     rejects(
       () => preflight({ ...flags, defaultMemory: "1m" }, 0),

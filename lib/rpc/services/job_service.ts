@@ -47,6 +47,7 @@ import {
   safeNumber,
 } from "./request_fields.ts";
 import { encodedJobField, encodedJobList, encodedJobResponse } from "./job_encodings.ts";
+import type { WatchLimit } from "./watch_limit.ts";
 
 /** What JobService needs from the job engine (lib/job's JobManager provides it). */
 export interface JobBackend {
@@ -232,11 +233,24 @@ function untilAborted<T>(work: Promise<T>, call: AbortSignal, shutdown?: AbortSi
   });
 }
 
+/** Options of {@link jobServiceHandlers}. */
+export interface JobServiceOptions {
+  /** Aborted when ijrd shuts down: open waits and streams end UNAVAILABLE. */
+  readonly shutdown?: AbortSignal;
+  /** The bound on each user's open WaitJob, RunJob and StreamOutput calls; none if absent. */
+  readonly watches?: WatchLimit;
+}
+
+const NOTHING_TO_END = () => {};
+
 /** The JobService handlers over a job engine. */
 export function jobServiceHandlers(
   backend: JobBackend,
-  options: { shutdown?: AbortSignal } = {},
+  options: JobServiceOptions = {},
 ): ServiceHandlers<typeof JobService.method> {
+  // Counted once the request is known good and the job the caller's: a refused watch answers
+  // after INVALID_ARGUMENT and NOT_FOUND, never instead of them.
+  const watch = (user: string) => options.watches?.enter(user) ?? NOTHING_TO_END;
   const visibleJob = (context: Parameters<typeof callerOf>[0], id: string): JobSummary => {
     const caller = callerOf(context);
     const job = backend.summary(id);
@@ -288,44 +302,58 @@ export function jobServiceHandlers(
       return {};
     },
     async waitJob(request, context) {
-      callerOf(context);
+      const caller = callerOf(context);
       checkJobId("job_id", request.jobId);
-      visibleJob(context, request.jobId);
-      const ended = await untilAborted(
-        backend.wait(request.jobId),
-        context.signal,
-        options.shutdown,
-      );
-      return encodedJobResponse(WaitJobResponseSchema, ended, jobToProto);
+      const job = visibleJob(context, request.jobId);
+      // Only a wait that waits is a watch: an ended job's answer is at hand.
+      const end = job.state === "running" ? watch(caller.name) : NOTHING_TO_END;
+      try {
+        const ended = await untilAborted(
+          backend.wait(request.jobId),
+          context.signal,
+          options.shutdown,
+        );
+        return encodedJobResponse(WaitJobResponseSchema, ended, jobToProto);
+      } finally {
+        end();
+      }
     },
     async *runJob(request, context) {
       const caller = callerOf(context);
-      // StartJob's checks and start: a refusal ends the call before anything is sent.
-      const job = await backend.start(startRequestFromProto(caller.name, request));
-      // The end is asked for now, before the first message goes out: sending it may take a
-      // while (a slow client), and a job that ends meanwhile may be deleted or retired before
-      // a later look. The job is the caller's own, just started: nothing else to authorize.
-      const ending = backend.wait(job.id);
-      ending.catch(() => {}); // a call that ends at its first message never awaits it
-      yield { started: jobToProto(job) };
-      const ended = await untilAborted(ending, context.signal, options.shutdown);
-      yield encodedJobField(
-        RunJobResponseSchema,
-        RunJobResponseSchema.field.ended,
-        ended,
-        jobToProto,
-      );
+      // StartJob's checks, then the watch, then the start: a refusal starts nothing.
+      const fields = startRequestFromProto(caller.name, request);
+      const end = watch(caller.name);
+      try {
+        const job = await backend.start(fields);
+        // The end is asked for now, before the first message goes out: sending it may take a
+        // while (a slow client), and a job that ends meanwhile may be deleted or retired
+        // before a later look. The job is the caller's own, just started: nothing else to
+        // authorize.
+        const ending = backend.wait(job.id);
+        ending.catch(() => {}); // a call that ends at its first message never awaits it
+        yield { started: jobToProto(job) };
+        const ended = await untilAborted(ending, context.signal, options.shutdown);
+        yield encodedJobField(
+          RunJobResponseSchema,
+          RunJobResponseSchema.field.ended,
+          ended,
+          jobToProto,
+        );
+      } finally {
+        end();
+      }
     },
     async *streamOutput(request, context) {
-      callerOf(context);
+      const caller = callerOf(context);
       checkJobId("job_id", request.jobId);
       const offset = safeNumber("offset", request.offset);
       visibleJob(context, request.jobId);
+      const end = watch(caller.name);
       const signal = options.shutdown
         ? AbortSignal.any([context.signal, options.shutdown])
         : context.signal;
-      const output = backend.output(request.jobId, { signal });
       try {
+        const output = backend.output(request.jobId, { signal });
         for await (const data of outputFromOffset(output, offset, request.jobId)) {
           yield { data };
         }
@@ -333,6 +361,8 @@ export function jobServiceHandlers(
         // The client sees why its stream ended early, instead of an internal error.
         if (options.shutdown?.aborted) throw new IjrError("UNAVAILABLE", "ijrd is shutting down");
         throw error;
+      } finally {
+        end();
       }
     },
   };

@@ -21,3 +21,4 @@ export {
   type RequestLogger,
   stderrLogger,
 } from "./request_log.ts";
+export { WatchLimit } from "./watch_limit.ts";
