@@ -14,6 +14,7 @@
  */
 
 import { join } from "node:path";
+import { subfolderNames } from "./dir_names.ts";
 import type { V1Controller, V1Layout } from "../../lib/cgroup/detect.ts";
 import type { CgroupFs } from "../../lib/cgroup/fs.ts";
 
@@ -266,16 +267,10 @@ export class FakeCgroup1 implements CgroupFs {
 
   listDirs(path: string): Promise<string[]> {
     this.listings++;
-    return this.#subdirs(path);
+    return subfolderNames(path);
   }
 
   async childCount(path: string): Promise<number> {
-    return (await this.#subdirs(path)).length;
-  }
-
-  async #subdirs(path: string): Promise<string[]> {
-    const names: string[] = [];
-    for await (const entry of Deno.readDir(path)) if (entry.isDirectory) names.push(entry.name);
-    return names.sort();
+    return (await subfolderNames(path)).length;
   }
 }

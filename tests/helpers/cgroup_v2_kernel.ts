@@ -13,6 +13,7 @@
  */
 
 import { join } from "node:path";
+import { subfolderNames } from "./dir_names.ts";
 import { type CgroupFs, hostCgroupFs } from "../../lib/cgroup/fs.ts";
 
 /** The kernel's controller order, as cgroup.controllers lists them. */
@@ -320,16 +321,10 @@ export class FakeCgroup2 implements CgroupFs {
 
   listDirs(path: string): Promise<string[]> {
     this.listings++;
-    return this.#subdirs(path);
+    return subfolderNames(path);
   }
 
   async childCount(path: string): Promise<number> {
-    return (await this.#subdirs(path)).length;
-  }
-
-  async #subdirs(path: string): Promise<string[]> {
-    const names: string[] = [];
-    for await (const entry of Deno.readDir(path)) if (entry.isDirectory) names.push(entry.name);
-    return names.sort();
+    return (await subfolderNames(path)).length;
   }
 }

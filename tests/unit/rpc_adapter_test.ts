@@ -31,14 +31,36 @@ function subjectOf(context: CallContext): string {
 const CHUNK_COUNT = 300;
 const chunkBytes = (i: number) => new Uint8Array(1000).map((_, j) => (i * 7 + j) & 0xff);
 
-async function withServer(
-  fn: (clients: {
-    jobs: ReturnType<typeof createClient<typeof JobService.method>>;
-    rootfs: ReturnType<typeof createClient<typeof RootfsService.method>>;
-    events: string[];
-  }) => Promise<void>,
-) {
+interface Clients {
+  jobs: ReturnType<typeof createClient<typeof JobService.method>>;
+  rootfs: ReturnType<typeof createClient<typeof RootfsService.method>>;
+}
+
+/** Serves `server` with mutual TLS and runs `fn` with typed clients of it (as admin). */
+async function withClients(server: grpc.Server, fn: (clients: Clients) => Promise<void>) {
   const pki = await testPki();
+  const running = await startTestServer(server, {
+    caPem: pki.ca.certPem,
+    certPem: pki.server.certPem,
+    keyPem: pki.server.keyPem,
+  });
+  const credentials = clientCredentials({
+    caPem: pki.ca.certPem,
+    certPem: pki.admin.certPem,
+    keyPem: pki.admin.keyPem,
+  });
+  const jobs = createClient(JobService, running.address, credentials);
+  const rootfs = createClient(RootfsService, running.address, credentials);
+  try {
+    await fn({ jobs, rootfs });
+  } finally {
+    jobs.close();
+    rootfs.close();
+    await running.close();
+  }
+}
+
+async function withServer(fn: (clients: Clients & { events: string[] }) => Promise<void>) {
   const events: string[] = [];
   const server = new grpc.Server();
   addService(server, JobService, {
@@ -98,25 +120,7 @@ async function withServer(
     listRootfs: () => Promise.resolve({ rootfs: [] }),
     deleteRootfs: () => Promise.resolve({}),
   });
-  const running = await startTestServer(server, {
-    caPem: pki.ca.certPem,
-    certPem: pki.server.certPem,
-    keyPem: pki.server.keyPem,
-  });
-  const credentials = clientCredentials({
-    caPem: pki.ca.certPem,
-    certPem: pki.admin.certPem,
-    keyPem: pki.admin.keyPem,
-  });
-  const jobs = createClient(JobService, running.address, credentials);
-  const rootfs = createClient(RootfsService, running.address, credentials);
-  try {
-    await fn({ jobs, rootfs, events });
-  } finally {
-    jobs.close();
-    rootfs.close();
-    await running.close();
-  }
+  await withClients(server, (clients) => fn({ ...clients, events }));
 }
 
 Deno.test("service definition: paths and streaming kinds from the descriptor, bytes through", () => {
@@ -288,7 +292,6 @@ Deno.test("a response that does not decode fails the call as INTERNAL, naming it
   // A server that answers bytes no JobService or RootfsService response decodes from: a
   // job field of 5 bytes with 1 sent. The client decodes after grpc-js hands the bytes over
   // (lib/rpc/transport/adapter.ts), so the failure is its own, worded like a bad request's.
-  const pki = await testPki();
   const truncated = Buffer.from([0x0a, 0x05, 0x61]);
   const valid = Buffer.from([0x0a, 0x02, 0x68, 0x69]); // StreamOutputResponse, data "hi"
   const server = new grpc.Server();
@@ -310,25 +313,13 @@ Deno.test("a response that does not decode fails the call as INTERNAL, naming it
       call.on("end", () => reply(null, truncated));
     },
   });
-  const running = await startTestServer(server, {
-    caPem: pki.ca.certPem,
-    certPem: pki.server.certPem,
-    keyPem: pki.server.keyPem,
-  });
-  const credentials = clientCredentials({
-    caPem: pki.ca.certPem,
-    certPem: pki.admin.certPem,
-    keyPem: pki.admin.keyPem,
-  });
-  const jobs = createClient(JobService, running.address, credentials);
-  const rootfs = createClient(RootfsService, running.address, credentials);
   const internal = (typeName: string) => (error: unknown) => {
     assert.ok(error instanceof RpcError);
     assert.equal(error.codeName, "INTERNAL");
     assert.equal(error.message, `response is not a valid ${typeName}: premature EOF`);
     return true;
   };
-  try {
+  await withClients(server, async ({ jobs, rootfs }) => {
     await assert.rejects(jobs.getJob({ jobId: "j1" }), internal("ijr.v1.GetJobResponse"));
     const received: string[] = [];
     await assert.rejects(async () => {
@@ -341,9 +332,5 @@ Deno.test("a response that does not decode fails the call as INTERNAL, naming it
       rootfs.uploadRootfs([{ part: { case: "metadata", value: { name: "bb" } } }]),
       internal("ijr.v1.UploadRootfsResponse"),
     );
-  } finally {
-    jobs.close();
-    rootfs.close();
-    await running.close();
-  }
+  });
 });
