@@ -630,13 +630,21 @@ export class JobManager {
     return live ? await live.ended : this.#get(id);
   }
 
-  /** The job's output from byte 0, following it until the job ends. */
-  output(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+  /**
+   * The job's output from byte `offset` (0), following it until the job ends; OUT_OF_RANGE
+   * when the job ended with less output than the offset (see followOutput).
+   */
+  output(
+    id: string,
+    options: { signal?: AbortSignal; offset?: number } = {},
+  ): AsyncGenerator<Uint8Array> {
     const live = this.#live.get(id);
     if (!live) this.#get(id);
     return followOutput(jobPaths(this.#options.stateDir, id).output, {
       ended: live ? live.ended : Promise.resolve(),
       signal: options.signal,
+      offset: options.offset,
+      name: `job ${id}'s output`,
     });
   }
 

@@ -23,5 +23,4 @@ export {
   validateStartRequest,
 } from "./start_request.ts";
 export { probeUserNamespaces, RANGE_SIZE, UsernsPool } from "./userns_pool.ts";
-export { outputFromOffset } from "./output_offset.ts";
 export { type JobSummary } from "./types.ts";

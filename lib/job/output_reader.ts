@@ -1,6 +1,7 @@
 /**
- * Followers of a job's output file: each reads the file from byte 0 through its own file
- * handle (so its own offset), sleeps at end of file until the file's shared watcher
+ * Followers of a job's output file: each reads the file from its offset (byte 0, or where a
+ * client that lost its stream stopped) through its own file handle, sleeps at end of file
+ * until the file's shared watcher
  * (output_log.ts) or the end of the job wakes it, and after the job has ended drains to end of
  * file and finishes. Any number of followers, joining at any time, see the same bytes.
  * @module
@@ -30,11 +31,19 @@ export interface FollowOutputOptions {
   signal?: AbortSignal;
   /** Buffer size and largest chunk yielded, in bytes; default 64 KiB, at most 16 MiB. */
   chunkSize?: number;
+  /**
+   * The first byte to yield (default 0). The follower seeks to it and reads nothing before it;
+   * while the job runs, an offset past what it has written waits for the output to reach it.
+   */
+  offset?: number;
+  /** What the file is, for messages: "job <id>'s output" (default "the output"). */
+  name?: string;
 }
 
 /**
- * Follows the output file at `path` from byte 0 and yields its bytes, unchanged and in order,
- * until the job has ended (`options.ended`) and the file is read to its end.
+ * Follows the output file at `path` from `options.offset` (byte 0) and yields its bytes,
+ * unchanged and in order, until the job has ended (`options.ended`) and the file is read to
+ * its end.
  *
  * - Memory: one buffer of `chunkSize` bytes per follower; each yielded chunk is a fresh copy of
  *   at most `chunkSize` bytes that the consumer owns.
@@ -46,8 +55,14 @@ export interface FollowOutputOptions {
  *   iterating (`break`, `return()`), which JavaScript applies at the next `yield`. A generator
  *   that is neither finished, returned nor aborted keeps its file handle.
  *
- * @throws {IjrError} INVALID_ARGUMENT for a bad path, `ended` or `chunkSize`; NOT_FOUND when
- * the file's directory does not exist; INTERNAL when the watcher breaks.
+ * - An offset is a seek, never a read of the bytes before it: a resumed stream costs what it
+ *   sends, and an offset far past the output costs a wait, not a read of all there is. When
+ *   the job has ended with less output than the offset: OUT_OF_RANGE naming the output's
+ *   length.
+ *
+ * @throws {IjrError} INVALID_ARGUMENT for a bad path, `ended`, `chunkSize` or `offset`;
+ * NOT_FOUND when the file's directory does not exist; INTERNAL when the watcher breaks;
+ * OUT_OF_RANGE for an offset past the end of an ended job's output.
  */
 export async function* followOutput(
   path: string,
@@ -61,6 +76,10 @@ export async function* followOutput(
     throw invalidArgument("followOutput needs options.ended, a promise settled when the job ends");
   }
   const chunkSize = checkChunkSize(options.chunkSize);
+  const offset = options.offset ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw invalidArgument(`offset must be an integer from 0 to 2^53-1, got ${offset}`);
+  }
   signal?.throwIfAborted();
 
   const wakeup = new Wakeup();
@@ -102,6 +121,9 @@ export async function* followOutput(
         const opened = await openIfExists(path);
         if (signal?.aborted) opened?.close();
         signal?.throwIfAborted();
+        // Past the end of the file is a valid position: reads see end of file until the
+        // output grows beyond it.
+        if (opened && offset > 0) await opened.seek(offset, Deno.SeekMode.Start);
         file = opened;
       }
       const count = file === undefined ? null : await readOrAbort(file, buffer, signal);
@@ -110,7 +132,17 @@ export async function* followOutput(
         yield buffer.slice(0, count);
         continue;
       }
-      if (endedBeforeRead) return;
+      if (endedBeforeRead) {
+        const length = file === undefined ? 0 : (await file.stat()).size;
+        if (length < offset) {
+          throw new IjrError(
+            "OUT_OF_RANGE",
+            `offset ${offset} is past the end of ${options.name ?? "the output"} ` +
+              `(${length} bytes)`,
+          );
+        }
+        return;
+      }
       if (subscription === undefined) {
         // First end of file: join the watcher lazily (followers that never catch up, or that
         // read a finished job, hold none), then look again before sleeping.

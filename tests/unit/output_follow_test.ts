@@ -282,6 +282,84 @@ Deno.test("a follower of an ended job drains the file and returns without a watc
   }
 });
 
+/** Bytes this process has read with read(2) and its kin so far (/proc/self/io's rchar). */
+function bytesReadSoFar(): number {
+  return Number(Deno.readTextFileSync("/proc/self/io").match(/^rchar: (\d+)$/m)![1]);
+}
+
+Deno.test("a follower from an offset yields the bytes from it, byte-exact, and refuses one past an ended job's output", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ijr_output_" });
+  const path = `${dir}/output`;
+  try {
+    await Deno.writeFile(path, new Uint8Array([0, 1, 2, 3, 4]));
+    // Chunks of 2, so offsets fall inside, between and after chunks.
+    const from = async (offset: number) => {
+      const bytes: number[] = [];
+      const follower = followOutput(path, { ended: Promise.resolve(), chunkSize: 2, offset });
+      for await (const chunk of follower) bytes.push(...chunk);
+      return bytes;
+    };
+    assert.deepEqual(await from(0), [0, 1, 2, 3, 4]);
+    assert.deepEqual(await from(1), [1, 2, 3, 4]);
+    assert.deepEqual(await from(3), [3, 4]);
+    assert.deepEqual(await from(5), []);
+    await assert.rejects(from(6), (error: unknown) => {
+      assert.ok(error instanceof IjrError);
+      assert.equal(error.code, "OUT_OF_RANGE");
+      assert.equal(error.message, "offset 6 is past the end of the output (5 bytes)");
+      return true;
+    });
+    // A job that wrote nothing at all: any offset but 0 is past its end.
+    await Deno.remove(path);
+    await assert.rejects(
+      receive(followOutput(path, { ended: Promise.resolve(), offset: 1, name: "job j's output" })),
+      /^IjrError: offset 1 is past the end of job j's output \(0 bytes\)$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a follower from an offset reads nothing before it, and waits for a running job's output to reach it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ijr_output_" });
+  const path = `${dir}/output`;
+  const guard = deadline(30_000);
+  const writer = await Deno.open(path, { write: true, create: true, append: true });
+  try {
+    const data = pseudoRandomBytes(5, 16 * 1024 * 1024);
+    await writeAll(writer, data);
+    // The last 100 bytes of 16 MiB: a seek, not a read of the 16 MiB before them.
+    const before = bytesReadSoFar();
+    const tail = await receive(
+      followOutput(path, { ended: Promise.resolve(), offset: data.length - 100 }),
+    );
+    assert.equal(tail.sha256, sha256(data.subarray(data.length - 100)));
+    assert.ok(bytesReadSoFar() - before < 1024 * 1024, "the bytes before the offset were read");
+
+    // Past what a running job has written: nothing until the output reaches the offset.
+    const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+    const offset = data.length + 1000;
+    const collected: number[] = [];
+    const following = (async () => {
+      const follower = followOutput(path, { ended, offset, signal: guard.signal });
+      for await (const chunk of follower) collected.push(...chunk);
+    })();
+    await writeAll(writer, pseudoRandomBytes(6, 999));
+    await until(() => outputWatcherCount() === 1, "the follower waits at end of file");
+    assert.deepEqual(collected, []);
+    await writeAll(writer, new Uint8Array([7, 8, 9]));
+    await until(() => collected.length === 2, "the bytes past the offset arrive");
+    assert.deepEqual(collected, [8, 9]);
+    end();
+    await following;
+    assert.deepEqual(collected, [8, 9]);
+  } finally {
+    writer.close();
+    guard.clear();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("chunks are never larger than chunkSize and carry every byte value unchanged", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ijr_output_" });
   const path = `${dir}/output`;
@@ -412,6 +490,8 @@ Deno.test("bad arguments are refused with a clear error", async () => {
         "INVALID_ARGUMENT",
         /chunkSize/,
       ],
+      [followOutput(`${dir}/output`, { ended, offset: -1 }), "INVALID_ARGUMENT", /offset/],
+      [followOutput(`${dir}/output`, { ended, offset: 2 ** 53 }), "INVALID_ARGUMENT", /offset/],
       [followOutput("", { ended }), "INVALID_ARGUMENT", /path/],
       [
         followOutput(`${dir}/output`, { ended: undefined as unknown as Promise<void> }),

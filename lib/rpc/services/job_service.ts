@@ -34,7 +34,6 @@ import {
   type JobSummary,
   MAX_GRACE_MS,
   MAX_TIMEOUT_MS,
-  outputFromOffset,
   type StartJobRequest,
   validateStartFields,
 } from "../../job/mod.ts";
@@ -62,7 +61,11 @@ export interface JobBackend {
    * summary is a new object): ListJobs keeps its encoding against the object (job_encodings.ts).
    */
   list(options: { includeFinished: boolean }): JobSummary[];
-  output(id: string, options: { signal?: AbortSignal }): AsyncIterable<Uint8Array>;
+  /**
+   * The output from byte `offset` on, followed until the job ends; OUT_OF_RANGE naming the
+   * output's length when the job ended with less.
+   */
+  output(id: string, options: { signal?: AbortSignal; offset: number }): AsyncIterable<Uint8Array>;
   delete(id: string): Promise<void>;
   /** The final status once the job has ended (at once when it has); NOT_FOUND for none. */
   wait(id: string): Promise<JobStatus>;
@@ -353,8 +356,7 @@ export function jobServiceHandlers(
         ? AbortSignal.any([context.signal, options.shutdown])
         : context.signal;
       try {
-        const output = backend.output(request.jobId, { signal });
-        for await (const data of outputFromOffset(output, offset, request.jobId)) {
+        for await (const data of backend.output(request.jobId, { signal, offset })) {
           yield { data };
         }
       } catch (error) {
