@@ -84,3 +84,61 @@ Deno.test("rpc: a caller is read once per connection, each from its own certific
     await running.close();
   }
 });
+
+Deno.test("rpc: an answer's writes are corked for the rest of the turn, then uncorked", async () => {
+  const pki = await testPki();
+  const events: string[] = [];
+  type Corkable = { cork(): void; uncork(): void; writableCorked: number };
+  let socket: Corkable | undefined;
+  const server = new grpc.Server();
+  addService(server, JobService, {
+    getJob(_request, context: CallContext) {
+      // The pinned grpc-js and Deno give the session a socket that corks; each call records
+      // what the adapter does with it once the handler has answered.
+      const current = (context.connection as { socket: Corkable }).socket;
+      if (socket === undefined) {
+        socket = current;
+        for (const name of ["cork", "uncork"] as const) {
+          const original = current[name].bind(current);
+          current[name] = () => {
+            events.push(name);
+            original();
+          };
+        }
+      }
+      assert.equal(current, socket, "both calls came on one connection");
+      events.push("answered");
+      return Promise.resolve({});
+    },
+    startJob: notHere,
+    stopJob: notHere,
+    listJobs: notHere,
+    deleteJob: notHere,
+    waitJob: notHere,
+    async *streamOutput() {},
+    async *runJob() {},
+  });
+  const running = await startTestServer(server, {
+    caPem: pki.ca.certPem,
+    certPem: pki.server.certPem,
+    keyPem: pki.server.keyPem,
+  });
+  const alice = createClient(
+    JobService,
+    running.address,
+    clientCredentials({
+      caPem: pki.ca.certPem,
+      certPem: pki.alice.certPem,
+      keyPem: pki.alice.keyPem,
+    }),
+  );
+  try {
+    assert.deepEqual(await alice.getJob({}), await alice.getJob({}));
+    // Per call: corked when its answer goes out, uncorked at the end of that turn.
+    assert.deepEqual(events, ["answered", "cork", "uncork", "answered", "cork", "uncork"]);
+    assert.equal(socket?.writableCorked, 0, "the connection was left corked");
+  } finally {
+    alice.close();
+    await running.close();
+  }
+});

@@ -31,7 +31,7 @@ import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { invalidArgument } from "../../errors/mod.ts";
 import { RpcError, type StatusObject, toStatus } from "./status.ts";
-import { connectionOf } from "./connection.ts";
+import { connectionOf, corkForThisTurn } from "./connection.ts";
 import { decodeMessage } from "./message_decoder.ts";
 
 type MethodShape = GenServiceMethods[string];
@@ -302,6 +302,7 @@ class ServerCall {
     if (this.#ended) return;
     this.#ended = true;
     const received = this.context.signal.aborted ? this.#endedByGrpc() : status;
+    corkForThisTurn(this.context.connection);
     send();
     try {
       this.#observer?.({
@@ -477,6 +478,7 @@ async function streamResponses(
     if (signal.aborted) return;
     const bytes = encodeMessage(schema, response);
     server.messages = (server.messages ?? 0) + 1;
+    corkForThisTurn(server.context.connection);
     if (!call.write(bytes)) {
       await Promise.race([once(call, "drain"), once(signal, "abort")]);
     }

@@ -20,3 +20,32 @@ export function connectionOf(call: unknown): object | undefined {
   const session = inner?.stream?.session;
   return typeof session === "object" && session !== null ? session : undefined;
 }
+
+/** Sockets corked until the end of the current turn of the event loop. */
+const corkedThisTurn = new WeakSet<object>();
+
+/**
+ * Holds what is written on `connection` (a session from `connectionOf`) until the end of this
+ * turn of the event loop, so that the frames a call's answer makes now (its message, its
+ * trailers) leave in one TLS record and one write(2), not one each: every record is a system
+ * call here and a wake-up of the client there (bench/README.md, "One write for an answer").
+ * Other calls' writes in the same turn join them; nothing waits past the turn. Where the
+ * session has no socket that corks (another grpc-js or Deno), nothing changes.
+ */
+export function corkForThisTurn(connection: object | undefined): void {
+  const socket = (connection as { socket?: { cork?: unknown; uncork?: unknown } } | undefined)
+    ?.socket;
+  if (
+    typeof socket !== "object" || socket === null || typeof socket.cork !== "function" ||
+    typeof socket.uncork !== "function" || corkedThisTurn.has(socket)
+  ) {
+    return;
+  }
+  const writable = socket as { cork(): void; uncork(): void };
+  writable.cork();
+  corkedThisTurn.add(socket);
+  setImmediate(() => {
+    corkedThisTurn.delete(socket);
+    writable.uncork();
+  });
+}
