@@ -4,7 +4,12 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { serverCredentials, type TlsMaterial } from "../../lib/rpc/transport/mod.ts";
+import {
+  clientCredentials,
+  serverCredentials,
+  type TlsMaterial,
+} from "../../lib/rpc/transport/mod.ts";
+import type { TestPki } from "./pki.ts";
 
 /** A running test server. */
 export interface TestServer {
@@ -38,4 +43,25 @@ export async function startTestServer(
         setTimeout(() => server.forceShutdown(), 2000).unref?.();
       }),
   };
+}
+
+/** Binds `server` as {@link startTestServer} does, with the test PKI's server certificate. */
+export function startPkiServer(server: grpc.Server, pki: TestPki): Promise<TestServer> {
+  return startTestServer(server, {
+    caPem: pki.ca.certPem,
+    certPem: pki.server.certPem,
+    keyPem: pki.server.keyPem,
+  });
+}
+
+/** Client credentials of one of the test PKI's users, trusting its CA. */
+export function credentialsOf(
+  pki: TestPki,
+  user: "admin" | "alice" | "bob",
+): grpc.ChannelCredentials {
+  return clientCredentials({
+    caPem: pki.ca.certPem,
+    certPem: pki[user].certPem,
+    keyPem: pki[user].keyPem,
+  });
 }

@@ -7,7 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { clientCredentials } from "../../lib/rpc/transport/mod.ts";
+import { credentialsOf } from "./grpc_server.ts";
 import type { TestPki } from "./pki.ts";
 
 /** What a raw call ended with. */
@@ -34,11 +34,7 @@ export class RawClient {
   constructor(address: string, pki: TestPki, user: "admin" | "alice" | "bob") {
     this.#client = new grpc.Client(
       address,
-      clientCredentials({
-        caPem: pki.ca.certPem,
-        certPem: pki[user].certPem,
-        keyPem: pki[user].keyPem,
-      }),
+      credentialsOf(pki, user),
       // The client must not refuse what the server may answer with; the server's own receive
       // limit is what the tests exercise.
       { "grpc.max_send_message_length": -1, "grpc.max_receive_message_length": -1 },

@@ -25,10 +25,9 @@ import {
   RpcError,
 } from "../../lib/rpc/transport/mod.ts";
 import { requestLog, type RequestLogEntry } from "../../lib/rpc/services/mod.ts";
-import { clientCredentials } from "../../lib/rpc/transport/mod.ts";
 import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
-import { startTestServer } from "../helpers/grpc_server.ts";
+import { credentialsOf, startPkiServer } from "../helpers/grpc_server.ts";
 import { RawClient } from "../helpers/raw_client.ts";
 
 const INTERNAL_DETAILS = "internal error (see the daemon's log)";
@@ -148,21 +147,9 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
     listRootfs: () => Promise.resolve({ rootfs: [] }),
     deleteRootfs: () => Promise.resolve({}),
   }, { onCallEnd });
-  const running = await startTestServer(server, {
-    caPem: pki.ca.certPem,
-    certPem: pki.server.certPem,
-    keyPem: pki.server.keyPem,
-  });
+  const running = await startPkiServer(server, pki);
   const raw = new RawClient(running.address, pki, "alice");
-  const jobs = createClient(
-    JobService,
-    running.address,
-    clientCredentials({
-      caPem: pki.ca.certPem,
-      certPem: pki.alice.certPem,
-      keyPem: pki.alice.keyPem,
-    }),
-  );
+  const jobs = createClient(JobService, running.address, credentialsOf(pki, "alice"));
   try {
     await fn({ raw, jobs, records, logged, events });
   } finally {

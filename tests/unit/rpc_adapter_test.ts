@@ -19,7 +19,7 @@ import {
 } from "../../lib/rpc/transport/mod.ts";
 import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
-import { startTestServer } from "../helpers/grpc_server.ts";
+import { credentialsOf, startPkiServer } from "../helpers/grpc_server.ts";
 import "reflect-metadata";
 import { X509Certificate } from "@peculiar/x509";
 
@@ -39,16 +39,8 @@ interface Clients {
 /** Serves `server` with mutual TLS and runs `fn` with typed clients of it (as admin). */
 async function withClients(server: grpc.Server, fn: (clients: Clients) => Promise<void>) {
   const pki = await testPki();
-  const running = await startTestServer(server, {
-    caPem: pki.ca.certPem,
-    certPem: pki.server.certPem,
-    keyPem: pki.server.keyPem,
-  });
-  const credentials = clientCredentials({
-    caPem: pki.ca.certPem,
-    certPem: pki.admin.certPem,
-    keyPem: pki.admin.keyPem,
-  });
+  const running = await startPkiServer(server, pki);
+  const credentials = credentialsOf(pki, "admin");
   const jobs = createClient(JobService, running.address, credentials);
   const rootfs = createClient(RootfsService, running.address, credentials);
   try {
@@ -263,11 +255,7 @@ Deno.test("a client without a certificate from the CA is refused", async () => {
     listRootfs: () => Promise.resolve({ rootfs: [{ name: "secret" }] }),
     deleteRootfs: () => Promise.resolve({}),
   });
-  const running = await startTestServer(server, {
-    caPem: pki.ca.certPem,
-    certPem: pki.server.certPem,
-    keyPem: pki.server.keyPem,
-  });
+  const running = await startPkiServer(server, pki);
   const client = createClient(
     RootfsService,
     running.address,
