@@ -11,7 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { cleanupDaemon, startDaemon, type TestDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import {
+  cleanupDaemon,
+  logLinesWith,
+  startDaemon,
+  type TestDaemon,
+  uploadBusybox,
+} from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 import { spawnCtl } from "../helpers/running_ctl.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -95,9 +101,7 @@ rootTest(
         firstLog,
         /"method":"\/ijr.v1.JobService\/StreamOutput".*"outcome":"(UNAVAILABLE|CANCELLED)"/,
       );
-      const resumedCall = daemon.stderr().split("\n").filter((line) =>
-        line.includes("StreamOutput")
-      );
+      const resumedCall = await logLinesWith(daemon, "StreamOutput", 1);
       assert.equal(resumedCall.length, 1, daemon.stderr());
       assert.equal(JSON.parse(resumedCall[0]).offset, String(offset));
       assert.equal(JSON.parse(resumedCall[0]).outcome, "OK");

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { JobState, type RunJobResponse } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { connect, type Connection } from "../../lib/ctl/connect.ts";
 import { RpcError } from "../../lib/rpc/transport/mod.ts";
-import { cleanupDaemon, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
+import { cleanupDaemon, logLinesWith, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { rootTest } from "../helpers/root.ts";
 import { assertRpcStatus, ending } from "../helpers/job_api.ts";
 import { settledWithin } from "../helpers/wait.ts";
@@ -150,8 +150,7 @@ rootTest("e2e: RunJob starts a job and answers with its start, then its exact en
     assert.equal(bobs.messages[1].ended!.owner, "bob");
 
     // One request log line per call, naming the job it started, or what was refused.
-    const lines = daemon.stderr().split("\n").filter((line) => line.includes("RunJob"))
-      .map((line) => JSON.parse(line));
+    const lines = (await logLinesWith(daemon, "RunJob", 10)).map((line) => JSON.parse(line));
     const logged = lines.map((l) => [l.identity, l.job, l.rootfs, l.outcome, l.messages]);
     assert.deepEqual(logged, [
       ["alice(user)", started.id, "bb", "OK", 2],

@@ -185,6 +185,24 @@ export async function startDaemon(
   };
 }
 
+/**
+ * The lines of ijrd's log that contain `text`, once there are at least `count` of them (up to
+ * 5 s). A call's answer and its log line reach a test by two paths, the connection and ijrd's
+ * stderr pipe, in no fixed order: a test that has its answer may not have the line yet.
+ */
+export async function logLinesWith(
+  daemon: TestDaemon,
+  text: string,
+  count: number,
+): Promise<string[]> {
+  const matching = () => daemon.stderr().split("\n").filter((line) => line.includes(text));
+  const deadline = Date.now() + 5_000;
+  while (matching().length < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return matching();
+}
+
 /** Uploads the busybox fixture as admin under `name`; throws with ijrctl's stderr if refused. */
 export async function uploadBusybox(daemon: TestDaemon, name = "bb"): Promise<CliResult> {
   const result = await daemon.ctl("admin", [
