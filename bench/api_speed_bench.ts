@@ -5,7 +5,8 @@
  *    with 100 jobs, ListRootfs, WaitJob of an ended job) next to a bare grpc-js unary echo
  *    with the same mutual TLS and no protobuf, its server in this process and in a process of
  *    its own (bench/echo_server.ts) the way ijrd is, and the latter again from a client
- *    without channelz, as IJR's clients run grpc-js. Calls go in bursts of 20 per case, the
+ *    without channelz (the leanest grpc-js client). ijrd's calls go through IJR's own client
+ *    (lib/rpc/client), and GetJob and RunJob also through grpc-js's, side by side. Calls go in bursts of 20 per case, the
  *    cases in a rotating order, for `--rounds` rounds; then one at a time, each 20 ms after
  *    the last (the way a person or a script calls); medians.
  * 2. start: start-to-exit of /bin/true with cgroup limits set (64 MiB memory, 64 pids, 512
@@ -27,14 +28,23 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { toBinary } from "@bufbuild/protobuf";
-import { type Job, JobState, ListJobsResponseSchema } from "../lib/gen/ijr/v1/job_pb.ts";
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  GetJobRequestSchema,
+  GetJobResponseSchema,
+  type Job,
+  JobState,
+  ListJobsResponseSchema,
+  RunJobResponseSchema,
+  StartJobRequestSchema,
+} from "../lib/gen/ijr/v1/job_pb.ts";
+import { decodeMessage } from "../lib/rpc/wire/mod.ts";
 import { connect, type Connection } from "../lib/ctl/connect.ts";
 import { createCgroupController } from "../lib/cgroup/mod.ts";
 import { JobManager } from "../lib/job/mod.ts";
 import { UsernsPool } from "../lib/job/userns_pool.ts";
 import { GROUP_LINGER_MS } from "../lib/daemon/start.ts";
-import { clientCredentials } from "../lib/rpc/transport/tls.ts";
+import { clientCredentials } from "../lib/rpc/transport/mod.ts";
 import { busyboxRootfsDir } from "../tests/helpers/busybox.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
 import { FixtureRootfs } from "../tests/helpers/jobs.ts";
@@ -52,6 +62,15 @@ const pairs = Number(flag("--pairs", "3"));
 const BURST = 20;
 const REST_MS = 20;
 const LIMITS = { memoryBytes: 64n << 20n, pids: 64n, cpuShares: 512n };
+
+/** CPU time the whole machine has spent outside idle and iowait, from /proc/stat. */
+function machineCpu(): { busyMs: number } {
+  const ticks = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
+    .map(Number);
+  const idle = ticks[3] + ticks[4];
+  // USER_HZ is 100 on Linux: a tick is 10 ms.
+  return { busyMs: (ticks.reduce((sum, tick) => sum + tick, 0) - idle) * 10 };
+}
 
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -140,6 +159,27 @@ try {
   const remoteLean = leanClient();
   closers.push(() => localClient.close(), () => remoteClient.close(), () => remoteLean.close());
 
+  // IJR's calls through grpc-js's client (without channelz), as ijrctl made them before it had a
+  // client of its own: the same bytes to the same ijrd, side by side with IJR's client.
+  const grpcJs = new grpc.Client(`localhost:${daemon.port}`, clientCredentials(aliceTls), LEAN);
+  closers.push(() => grpcJs.close());
+  const grpcJsGetJob = (jobId: string) => () =>
+    new Promise<void>((resolve, reject) =>
+      grpcJs.makeUnaryRequest(
+        "/ijr.v1.JobService/GetJob",
+        () => Buffer.from(toBinary(GetJobRequestSchema, create(GetJobRequestSchema, { jobId }))),
+        bytes,
+        null,
+        new grpc.Metadata(),
+        {},
+        (error, answer) => {
+          if (error) return reject(error);
+          decodeMessage(GetJobResponseSchema, new Uint8Array(answer!));
+          resolve();
+        },
+      )
+    );
+
   if (sections.has("unary")) {
     // 100 ended jobs of alice's, as in the issue's ListJobs figure.
     const ids: string[] = [];
@@ -161,6 +201,7 @@ try {
       "echo, own process, no channelz": echoCall(remoteLean),
       "same, ListJobs-sized answer": echoCall(remoteClient, SIZED_PATH, listSize),
       "GetJob (ended job)": () => alice.jobs.getJob({ jobId: ended }),
+      "GetJob, grpc-js client": grpcJsGetJob(ended),
       "ListJobs (100 jobs)": async () => {
         const { jobs } = await alice.jobs.listJobs({ includeFinished: true });
         if (jobs.length !== 100) throw new Error(`ListJobs listed ${jobs.length} jobs`);
@@ -267,6 +308,38 @@ try {
       }
       if (final?.state !== JobState.EXITED) throw new Error(`RunJob's job ended ${final?.state}`);
     };
+    // The same RunJob through grpc-js's client (see grpcJs above); one channel each.
+    const runJobRequest = Buffer.from(toBinary(
+      StartJobRequestSchema,
+      create(StartJobRequestSchema, { rootfs: "bb", argv: ["/bin/true"], limits: LIMITS }),
+    ));
+    const grpcJsClients = [
+      grpcJs,
+      ...[1, 2, 3].map(() =>
+        new grpc.Client(`localhost:${daemon.port}`, clientCredentials(aliceTls), LEAN)
+      ),
+    ];
+    closers.push(() => grpcJsClients.slice(1).forEach((client) => client.close()));
+    const grpcJsRunJob = (client: grpc.Client) => () =>
+      new Promise<void>((resolve, reject) => {
+        let final: Job | undefined;
+        const call = client.makeServerStreamRequest(
+          "/ijr.v1.JobService/RunJob",
+          () => runJobRequest,
+          bytes,
+          null,
+          new grpc.Metadata(),
+          {},
+        );
+        call.on("data", (answer: Buffer) => {
+          final = decodeMessage(RunJobResponseSchema, new Uint8Array(answer)).ended ?? final;
+        });
+        call.on("error", reject);
+        call.on("end", () =>
+          final?.state === JobState.EXITED
+            ? resolve()
+            : reject(new Error(`RunJob's job ended ${final?.state}`)));
+      });
 
     if (sections.has("start")) {
       const cases: Record<string, () => Promise<unknown>> = {
@@ -304,6 +377,7 @@ try {
           await libraryJob();
         },
         "API: RunJob (one call)": runJob(alice),
+        "RunJob, grpc-js client": grpcJsRunJob(grpcJs),
       };
       const samples: Record<string, number[]> = Object.fromEntries(
         Object.keys(cases).map((n) => [n, []]),
@@ -337,8 +411,13 @@ try {
     if (sections.has("rate")) {
       const clients = [alice, ...[1, 2, 3].map(() => connect({ config: daemon.configs.alice }))];
       closers.push(() => clients.slice(1).forEach((client) => client.close()));
-      const rate = async (runs: (() => Promise<void>)[]) => {
+      // Both vCPUs are nearly saturated in every case (85-93% busy), so a case's rate is set by
+      // the CPU the whole machine spends per job: measured too, from /proc/stat, as it varies
+      // less from round to round than the rate does.
+      const busyMsPerJob: Record<string, number[]> = {};
+      const rate = async (name: string, runs: (() => Promise<void>)[]) => {
         let left = rateJobs;
+        const before = machineCpu();
         const started = performance.now();
         await Promise.all(runs.map(async (run) => {
           while (left > 0) {
@@ -346,7 +425,10 @@ try {
             await run();
           }
         }));
-        return rateJobs / ((performance.now() - started) / 1000);
+        const seconds = (performance.now() - started) / 1000;
+        const after = machineCpu();
+        (busyMsPerJob[name] ??= []).push((after.busyMs - before.busyMs) / rateJobs);
+        return rateJobs / seconds;
       };
       // The floor of any API over this transport: each library job between two echo calls,
       // over 4 connections of their own.
@@ -362,11 +444,13 @@ try {
       const floor: number[] = [];
       const api: number[] = [];
       const oneCall: number[] = [];
+      const grpcJsCall: number[] = [];
       for (let pair = 0; pair < pairs; pair++) {
-        library.push(await rate([libraryJob, libraryJob, libraryJob, libraryJob]));
-        floor.push(await rate(echoClients.map(floorJob)));
-        api.push(await rate(clients.map(apiJob)));
-        oneCall.push(await rate(clients.map(runJob)));
+        library.push(await rate("library", [libraryJob, libraryJob, libraryJob, libraryJob]));
+        floor.push(await rate("floor", echoClients.map(floorJob)));
+        api.push(await rate("API", clients.map(apiJob)));
+        oneCall.push(await rate("RunJob", clients.map(runJob)));
+        grpcJsCall.push(await rate("RunJob, grpc-js client", grpcJsClients.map(grpcJsRunJob)));
       }
       const rates = (values: number[]) => values.map((r) => r.toFixed(0)).join(" / ");
       const ratios = (values: number[], bases: number[]) =>
@@ -380,9 +464,17 @@ try {
       console.log(`  floor: library + 2 echo calls, 4 conn: ${rates(floor)}`);
       console.log(`  API, 4 connected clients:              ${rates(api)}`);
       console.log(`  API, RunJob (one call), 4 clients:     ${rates(oneCall)}`);
+      console.log(`  the same, grpc-js's client:            ${rates(grpcJsCall)}`);
       console.log(`  API / library, each round:  ${ratios(api, library)}`);
       console.log(`  API / floor, each round:    ${ratios(api, floor)}`);
       console.log(`  RunJob / library:           ${ratios(oneCall, library)}`);
+      console.log(`  RunJob, grpc-js / library:  ${ratios(grpcJsCall, library)}`);
+      console.log("  CPU of the whole machine per job (ms, each round):");
+      for (const [name, values] of Object.entries(busyMsPerJob)) {
+        console.log(
+          `    ${name.padEnd(23)} ${values.map((value) => value.toFixed(2)).join(" / ")}`,
+        );
+      }
     }
   }
 } finally {

@@ -11,7 +11,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { serverCredentials, type TlsMaterial } from "../lib/rpc/transport/tls.ts";
+import { serverCredentials, type TlsMaterial } from "../lib/rpc/transport/mod.ts";
 
 /** The echo method's path. */
 export const ECHO_PATH = "/bench.Echo/Echo";

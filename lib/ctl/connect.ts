@@ -12,12 +12,7 @@ import {
   loadClientConfig,
   readTlsFiles,
 } from "../config/mod.ts";
-import {
-  clientCredentials,
-  createClient,
-  RpcError,
-  type ServiceClient,
-} from "../rpc/transport/mod.ts";
+import { Channel, clientOn, RpcError, type ServiceClient } from "../rpc/client/mod.ts";
 
 /** Clients for both services over one set of credentials. */
 export interface Connection {
@@ -26,21 +21,6 @@ export interface Connection {
   readonly rootfs: ServiceClient<typeof RootfsService.method>;
   close(): void;
 }
-
-/**
- * After a refused or dropped connection grpc-js waits before it dials again, 1 s growing to
- * 2 minutes by default, and fails every call meanwhile. An attached ijrctl retries on its own
- * schedule (lib/ctl/reconnect.ts), so the channel must dial as soon as asked: a restarted ijrd
- * is then found within a second of listening.
- */
-const CHANNEL_OPTIONS = {
-  "grpc.initial_reconnect_backoff_ms": 100,
-  "grpc.max_reconnect_backoff_ms": 1_000,
-  // channelz (grpc-js's live call statistics for its admin service, which nothing here
-  // reads) keeps counters and traces for every call: without it a warm unary call took
-  // 0.85-0.93x the time (bench/README.md, "One call to start and wait").
-  "grpc.enable_channelz": 0,
-};
 
 /**
  * How often a connection with a call open (a wait, a followed output, a RunJob: they can last
@@ -63,43 +43,29 @@ export function connect(overrides: ConfigOverrides, options: ConnectOptions = {}
 
 /** Connects to the worker `config` names. Throws a message for the user. */
 export function connectTo(config: ClientConfig, options: ConnectOptions = {}): Connection {
-  const credentials = clientCredentials(readTlsFiles(config));
-  const keepalive = options.keepalive ?? KEEPALIVE;
-  const channelOptions = {
-    ...CHANNEL_OPTIONS,
-    "grpc.keepalive_time_ms": keepalive.timeMs,
-    "grpc.keepalive_timeout_ms": keepalive.timeoutMs,
-  };
-  // Both clients share grpc-js's channel pool (same target, credentials object and options).
-  const jobs = createClient(JobService, config.server, credentials, channelOptions);
-  const rootfs = createClient(RootfsService, config.server, credentials, channelOptions);
+  // Both clients share one channel: one connection, dialled at the first call. A refused or
+  // dropped connection is dialled again at the next call, without a back-off: an attached
+  // ijrctl retries on its own schedule (lib/ctl/reconnect.ts) and finds a restarted ijrd
+  // within a second of its listening.
+  const channel = new Channel(config.server, readTlsFiles(config), {
+    keepalive: options.keepalive ?? KEEPALIVE,
+  });
   return {
     server: config.server,
-    jobs,
-    rootfs,
-    close() {
-      jobs.close();
-      rootfs.close();
-    },
+    jobs: clientOn(JobService, channel),
+    rootfs: clientOn(RootfsService, channel),
+    close: () => channel.close(),
   };
-}
-
-/**
- * A status message as people should read it: grpc-js ends the message of a refused connection
- * with an empty "Resolution note: ", which says nothing.
- */
-export function rpcMessage(error: RpcError): string {
-  return error.message.replace(/\. Resolution note: $/, "");
 }
 
 /** The one line ijrctl prints for a failure. */
 export function describeFailure(error: unknown, server?: string): string {
   if (error instanceof RpcError) {
     if (error.codeName === "UNAVAILABLE" && server) {
-      return `cannot reach ijrd at ${server}: ${rpcMessage(error)}`;
+      return `cannot reach ijrd at ${server}: ${error.message}`;
     }
-    if (error.codeName === "UNAUTHENTICATED") return `not authenticated: ${rpcMessage(error)}`;
-    return rpcMessage(error);
+    if (error.codeName === "UNAUTHENTICATED") return `not authenticated: ${error.message}`;
+    return error.message;
   }
   return (error as Error).message ?? String(error);
 }

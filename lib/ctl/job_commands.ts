@@ -6,10 +6,10 @@
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { JobSchema, type StartJobRequestSchema } from "../gen/ijr/v1/job_pb.ts";
-import { RpcError } from "../rpc/transport/mod.ts";
+import { RpcError } from "../rpc/client/mod.ts";
 import type { ConfigOverrides } from "../config/mod.ts";
 import { parseByteSize, parseDuration } from "../units/mod.ts";
-import { type Connection, rpcMessage, withConnection } from "./connect.ts";
+import { type Connection, withConnection } from "./connect.ts";
 import { exitCodeOf, jobDetails, jobTable, outcome, printJson } from "./format.ts";
 import { AttachedJob } from "./attach.ts";
 import { notice } from "./notice.ts";
@@ -218,7 +218,7 @@ async function runAndWait(
     if (started === undefined || !(error instanceof RpcError)) throw error;
     throw new RpcError(
       error.code,
-      `${rpcMessage(error)}; job ${started} had started: \`ijrctl job wait ${started}\` ` +
+      `${error.message}; job ${started} had started: \`ijrctl job wait ${started}\` ` +
         "waits for it again",
     );
   }

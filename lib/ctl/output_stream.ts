@@ -7,7 +7,7 @@
 
 import type { Connection } from "./connect.ts";
 import { isConnectionLost, type Reconnector } from "./reconnect.ts";
-import type { RpcError } from "../rpc/transport/mod.ts";
+import type { RpcError } from "../rpc/client/mod.ts";
 
 /** How long the probe that looks for ijrd after a broken stream may wait for an answer. */
 const PROBE_TIMEOUT_MS = 5_000;

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { RpcError } from "../rpc/transport/mod.ts";
-import { rpcMessage } from "./connect.ts";
+import { RpcError } from "../rpc/client/mod.ts";
 import { formatDuration } from "../units/mod.ts";
 
 /** How long ijrctl keeps trying to reach ijrd again, unless --reconnect-for says otherwise. */
@@ -115,7 +114,7 @@ export class Reconnector {
       this.#delayMs = FIRST_DELAY_MS;
       if (reconnectForMs > 0) {
         report(
-          `lost the connection to ijrd at ${server} (${rpcMessage(error)}); ` +
+          `lost the connection to ijrd at ${server} (${error.message}); ` +
             `reconnecting for up to ${formatDuration(reconnectForMs)}`,
         );
       }
@@ -125,8 +124,8 @@ export class Reconnector {
       throw new ReconnectGaveUp(
         reconnectForMs > 0
           ? `could not reconnect to ijrd at ${server} within ` +
-            `${formatDuration(reconnectForMs)} (--reconnect-for): ${rpcMessage(error)}`
-          : `lost the connection to ijrd at ${server}: ${rpcMessage(error)}`,
+            `${formatDuration(reconnectForMs)} (--reconnect-for): ${error.message}`
+          : `lost the connection to ijrd at ${server}: ${error.message}`,
       );
     }
     // The last attempt is made at the deadline, not skipped for want of a full delay.

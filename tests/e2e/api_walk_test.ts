@@ -23,7 +23,8 @@ import {
   UploadRootfsMetadataSchema,
   UploadRootfsRequestSchema,
 } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
-import { clientCredentials, createClient } from "../../lib/rpc/transport/mod.ts";
+import { createClient } from "../../lib/rpc/client/mod.ts";
+import { tlsOf } from "../helpers/grpc_server.ts";
 import { cleanupDaemon, jobCgroupsLeft, startDaemon, uploadBusybox } from "../helpers/daemon.ts";
 import { testPki } from "../helpers/pki.ts";
 import { RawClient, type RawClient as RawClientType } from "../helpers/raw_client.ts";
@@ -574,11 +575,7 @@ rootTest("e2e: every RPC refuses out-of-range and malformed requests precisely",
     createClient(
       JobService,
       address,
-      clientCredentials({
-        caPem: pki.ca.certPem,
-        certPem: pki[user].certPem,
-        keyPem: pki[user].keyPem,
-      }),
+      tlsOf(pki, user),
     );
   const jobs = { admin: typed("admin"), alice: typed("alice"), bob: typed("bob") };
   try {

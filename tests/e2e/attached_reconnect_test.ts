@@ -62,6 +62,7 @@ rootTest(
       // The job ends while ijrctl, whose stdout nobody reads, is still far behind.
       const ended = await waitFor(async () => {
         const list = await daemon.ctl("alice", ["job", "list", "--all", "--json"]);
+        assert.equal(list.code, 0, list.stderr);
         const jobs = JSON.parse(list.stdout);
         return jobs.length === 1 && jobs[0].state === "JOB_STATE_EXITED";
       }, 60_000);

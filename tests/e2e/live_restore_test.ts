@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { JobService, StreamOutputRequestSchema } from "../../lib/gen/ijr/v1/job_pb.ts";
-import { clientCredentials, createClient } from "../../lib/rpc/transport/mod.ts";
+import { createClient } from "../../lib/rpc/client/mod.ts";
 import {
   cleanupDaemon,
   jobCgroupsLeft,
@@ -43,11 +43,7 @@ function aliceClient(daemon: TestDaemon, pki: Pki) {
   return createClient(
     JobService,
     `localhost:${daemon.port}`,
-    clientCredentials({
-      caPem: pki.ca.certPem,
-      certPem: pki.alice.certPem,
-      keyPem: pki.alice.keyPem,
-    }),
+    { caPem: pki.ca.certPem, certPem: pki.alice.certPem, keyPem: pki.alice.keyPem },
   );
 }
 

@@ -8,10 +8,8 @@ import { createCertificateAuthority, issueClientCertificate } from "../../lib/pk
 import { cleanupDaemon, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { testPki } from "../helpers/pki.ts";
 import { rootTest } from "../helpers/root.ts";
-import * as grpc from "@grpc/grpc-js";
-import { Buffer } from "node:buffer";
 import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
-import { createClient, RpcError } from "../../lib/rpc/transport/mod.ts";
+import { createClient, RpcError } from "../../lib/rpc/client/mod.ts";
 
 async function sClient(daemon: TestDaemon, args: string[]): Promise<string> {
   const out = await new Deno.Command("openssl", {
@@ -103,7 +101,7 @@ rootTest("tls: clients without a valid client certificate from the CA are refuse
     const anonymous = createClient(
       RootfsService,
       `localhost:${daemon.port}`,
-      grpc.credentials.createSsl(Buffer.from(pki.ca.certPem)),
+      { caPem: pki.ca.certPem },
     );
     try {
       await assert.rejects(

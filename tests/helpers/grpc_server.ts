@@ -54,14 +54,15 @@ export function startPkiServer(server: grpc.Server, pki: TestPki): Promise<TestS
   });
 }
 
-/** Client credentials of one of the test PKI's users, trusting its CA. */
+/** The TLS material of one of the test PKI's users, trusting its CA (IJR's client takes it). */
+export function tlsOf(pki: TestPki, user: "admin" | "alice" | "bob"): TlsMaterial {
+  return { caPem: pki.ca.certPem, certPem: pki[user].certPem, keyPem: pki[user].keyPem };
+}
+
+/** grpc-js credentials of one of the test PKI's users, trusting its CA (for raw clients). */
 export function credentialsOf(
   pki: TestPki,
   user: "admin" | "alice" | "bob",
 ): grpc.ChannelCredentials {
-  return clientCredentials({
-    caPem: pki.ca.certPem,
-    certPem: pki[user].certPem,
-    keyPem: pki[user].keyPem,
-  });
+  return clientCredentials(tlsOf(pki, user));
 }

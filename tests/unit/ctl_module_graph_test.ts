@@ -1,25 +1,27 @@
 /**
  * ijrctl runs on laptops: its module graph must not contain the daemon, the native library
- * loader, cgroups, the job engine, the rootfs store or the server's services.
+ * loader, cgroups, the job engine, the rootfs store or the server's services; nor grpc-js or
+ * node:http2, which only ijrd's server uses (their loading cost ijrctl about 80 ms).
  */
 import assert from "node:assert/strict";
 import { moduleGraph } from "../helpers/cli.ts";
 
-Deno.test("ijrctl does not load daemon, FFI, cgroup, job, rootfs or service code", async () => {
-  const local = (await moduleGraph("ctl.ts")).filter((path) =>
-    !/^(npm|node|jsr|https?):/.test(path)
-  );
+Deno.test("ijrctl does not load daemon, FFI, cgroup, job, rootfs, service or grpc-js code", async () => {
+  const graph = await moduleGraph("ctl.ts");
+  const local = graph.filter((path) => !/^(npm|node|jsr|https?):/.test(path));
+  assert.deepEqual(graph.filter((path) => /^npm:.*@grpc\/|^node:http2$/.test(path)), []);
   const forbidden = local.filter((path) =>
     /^lib\/(daemon|native|cgroup|job|rootfs|rpc\/services)\//.test(path) ||
-    path.endsWith("daemon.ts")
+    /^lib\/rpc\/transport\/(adapter|tls|connection)\.ts$/.test(path) || path.endsWith("daemon.ts")
   );
   assert.deepEqual(forbidden, []);
   // It does reach the client side: commands, the RPC client and TLS.
   for (
     const needed of [
       "lib/ctl/job_commands.ts",
-      "lib/rpc/transport/adapter.ts",
-      "lib/rpc/transport/tls.ts",
+      "lib/rpc/client/calls.ts",
+      "lib/rpc/h2/connection.ts",
+      "lib/rpc/wire/tls_options.ts",
     ]
   ) {
     assert.ok(local.includes(needed), needed);

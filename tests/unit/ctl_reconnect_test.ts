@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { RpcError } from "../../lib/rpc/transport/status.ts";
+import { RpcError } from "../../lib/rpc/wire/status.ts";
 import { isConnectionLost, ReconnectGaveUp, Reconnector } from "../../lib/ctl/reconnect.ts";
 
 function harness(reconnectForMs: number) {

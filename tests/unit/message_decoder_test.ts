@@ -1,5 +1,5 @@
 /**
- * The generated decoders (lib/rpc/transport/message_decoder.ts) against protobuf-es's
+ * The generated decoders (lib/rpc/wire/message_decoder.ts) against protobuf-es's
  * fromBinary, which they stand in for: for every message type of IJR's API, random
  * messages, the same bytes with unknown fields, fields of the wrong wire type, every
  * truncation and random corruption: the same message, or the same error.
@@ -16,7 +16,7 @@ import {
 import { TimestampSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { file_ijr_v1_job, JobSchema, ListJobsResponseSchema } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { file_ijr_v1_rootfs, UploadRootfsRequestSchema } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
-import { decodeMessage } from "../../lib/rpc/transport/message_decoder.ts";
+import { decodeMessage } from "../../lib/rpc/wire/message_decoder.ts";
 
 const API_MESSAGES: DescMessage[] = [...file_ijr_v1_job.messages, ...file_ijr_v1_rootfs.messages];
 

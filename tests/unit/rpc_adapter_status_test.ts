@@ -20,14 +20,14 @@ import { RootfsService, UploadRootfsRequestSchema } from "../../lib/gen/ijr/v1/r
 import {
   addService,
   type CallRecord,
-  createClient,
   EncodedResponse,
   RpcError,
 } from "../../lib/rpc/transport/mod.ts";
+import { createClient } from "../../lib/rpc/client/mod.ts";
 import { requestLog, type RequestLogEntry } from "../../lib/rpc/services/mod.ts";
 import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
-import { credentialsOf, startPkiServer } from "../helpers/grpc_server.ts";
+import { startPkiServer, tlsOf } from "../helpers/grpc_server.ts";
 import { RawClient } from "../helpers/raw_client.ts";
 
 const INTERNAL_DETAILS = "internal error (see the daemon's log)";
@@ -149,7 +149,7 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
   }, { onCallEnd });
   const running = await startPkiServer(server, pki);
   const raw = new RawClient(running.address, pki, "alice");
-  const jobs = createClient(JobService, running.address, credentialsOf(pki, "alice"));
+  const jobs = createClient(JobService, running.address, tlsOf(pki, "alice"));
   try {
     await fn({ raw, jobs, records, logged, events });
   } finally {

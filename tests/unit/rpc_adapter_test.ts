@@ -12,14 +12,13 @@ import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import {
   addService,
   type CallContext,
-  clientCredentials,
-  createClient,
   RpcError,
   serviceDefinition,
 } from "../../lib/rpc/transport/mod.ts";
+import { createClient } from "../../lib/rpc/client/mod.ts";
 import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
-import { credentialsOf, startPkiServer } from "../helpers/grpc_server.ts";
+import { startPkiServer, tlsOf } from "../helpers/grpc_server.ts";
 import "reflect-metadata";
 import { X509Certificate } from "@peculiar/x509";
 
@@ -40,7 +39,7 @@ interface Clients {
 async function withClients(server: grpc.Server, fn: (clients: Clients) => Promise<void>) {
   const pki = await testPki();
   const running = await startPkiServer(server, pki);
-  const credentials = credentialsOf(pki, "admin");
+  const credentials = tlsOf(pki, "admin");
   const jobs = createClient(JobService, running.address, credentials);
   const rootfs = createClient(RootfsService, running.address, credentials);
   try {
@@ -259,11 +258,7 @@ Deno.test("a client without a certificate from the CA is refused", async () => {
   const client = createClient(
     RootfsService,
     running.address,
-    clientCredentials({
-      caPem: pki.ca.certPem,
-      certPem: stranger.certPem,
-      keyPem: stranger.keyPem,
-    }),
+    { caPem: pki.ca.certPem, certPem: stranger.certPem, keyPem: stranger.keyPem },
   );
   try {
     await assert.rejects(

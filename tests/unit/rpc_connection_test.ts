@@ -9,10 +9,11 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { IjrError } from "../../lib/errors/mod.ts";
-import { addService, type CallContext, createClient } from "../../lib/rpc/transport/mod.ts";
+import { addService, type CallContext } from "../../lib/rpc/transport/mod.ts";
+import { createClient } from "../../lib/rpc/client/mod.ts";
 import { callerOf } from "../../lib/rpc/services/caller.ts";
 import { testPki } from "../helpers/pki.ts";
-import { credentialsOf, startPkiServer } from "../helpers/grpc_server.ts";
+import { startPkiServer, tlsOf } from "../helpers/grpc_server.ts";
 
 const notHere = () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test"));
 
@@ -40,7 +41,7 @@ async function withGetJob(
   });
   const running = await startPkiServer(server, pki);
   try {
-    await fn((user) => createClient(JobService, running.address, credentialsOf(pki, user)));
+    await fn((user) => createClient(JobService, running.address, tlsOf(pki, user)));
   } finally {
     await running.close();
   }

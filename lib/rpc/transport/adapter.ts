@@ -1,8 +1,8 @@
 /**
- * Turns a protobuf-es service descriptor into what grpc-js needs: a service definition for
- * the server, and a typed, promise-based client. Handlers and clients speak protobuf-es
- * messages; grpc-js only ever sees bytes. Unary, server-streaming and client-streaming
- * methods are supported (IJR's API has no bidirectional method).
+ * Turns a protobuf-es service descriptor into what ijrd's grpc-js server needs: a service
+ * definition whose handlers speak protobuf-es messages while grpc-js only ever sees bytes.
+ * Unary, server-streaming and client-streaming methods are supported (IJR's API has no
+ * bidirectional method). The client side is IJR's own (lib/rpc/client).
  *
  * Messages are decoded by generated decoders (message_decoder.ts), which give what protobuf-es
  * gives, faster.
@@ -30,9 +30,8 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { invalidArgument } from "../../errors/mod.ts";
-import { RpcError, type StatusObject, toStatus } from "./status.ts";
+import { decodeMessage, RpcError, type StatusObject, toStatus } from "../wire/mod.ts";
 import { connectionOf, corkForThisTurn } from "./connection.ts";
-import { decodeMessage } from "./message_decoder.ts";
 
 type MethodShape = GenServiceMethods[string];
 type In<M extends MethodShape> = M["input"];
@@ -90,34 +89,6 @@ export type MethodHandler<M extends MethodShape> = M["methodKind"] extends "unar
 export type ServiceHandlers<T extends GenServiceMethods> = {
   [K in keyof T]: MethodHandler<T[K]>;
 };
-
-/** Per-call client options. */
-export interface ClientCallOptions {
-  /** Cancels the call. */
-  readonly signal?: AbortSignal;
-  /** Fails the call with DEADLINE_EXCEEDED after this many milliseconds. */
-  readonly timeoutMs?: number;
-}
-
-/** A client-side method, by its streaming kind. */
-export type ClientMethod<M extends MethodShape> = M["methodKind"] extends "unary" ? (
-    request: MessageInitShape<In<M>>,
-    options?: ClientCallOptions,
-  ) => Promise<MessageShape<Out<M>>>
-  : M["methodKind"] extends "server_streaming" ? (
-      request: MessageInitShape<In<M>>,
-      options?: ClientCallOptions,
-    ) => AsyncIterable<MessageShape<Out<M>>>
-  : M["methodKind"] extends "client_streaming" ? (
-      requests: AsyncIterable<MessageInitShape<In<M>>> | Iterable<MessageInitShape<In<M>>>,
-      options?: ClientCallOptions,
-    ) => Promise<MessageShape<Out<M>>>
-  : never;
-
-/** A typed client for a service: one method per RPC, plus close(). */
-export type ServiceClient<T extends GenServiceMethods> =
-  & { [K in keyof T]: ClientMethod<T[K]> }
-  & { close(): void };
 
 /** The gRPC path of a method: "/package.Service/Method". */
 export function methodPath(method: DescMethod): string {
@@ -496,218 +467,4 @@ function carriesBytes(schema: DescMessage): boolean {
     (field.fieldKind === "scalar" || field.fieldKind === "list") &&
     field.scalar === ScalarType.BYTES
   );
-}
-
-/** The protobuf-es serializers a client uses. */
-function serializer(schema: DescMessage): (value: AnyMessage) => Buffer {
-  return (value) => encodeMessage(schema, value);
-}
-
-/**
- * How a client hands over a response: grpc-js passes its bytes through undecoded, and the
- * promise the caller gets is settled with the decoded message one step later, by a promise
- * grpc-js never sees. Under Deno, the callback a call gives grpc-js stays reachable until a
- * full garbage collection: Deno's node:http2 registers an AsyncResource for each stream with a
- * FinalizationRegistry, and V8's young-generation collector keeps what such a registration
- * reaches. A promise resolved from that callback would keep its message as long. With a
- * 100-job list (about 2,400 objects) that made every answer survive into the old generation:
- * the client spent 2.3–2.9x the time collecting, and a call took 1.1–1.2x as long
- * (bench/README.md, "Where a client's answers went").
- */
-const responseBytes = (bytes: Buffer): Buffer => bytes;
-
-/** Decodes a response; bytes that are no valid message fail the call as INTERNAL. */
-function decodeResponse(schema: DescMessage, bytes: Buffer): AnyMessage {
-  try {
-    // A plain Uint8Array view, so `bytes` fields come out as Uint8Array and not node Buffers.
-    return decodeMessage(schema, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
-  } catch (error) {
-    throw new RpcError(
-      grpc.status.INTERNAL,
-      `response is not a valid ${schema.typeName}: ${(error as Error).message ?? error}`,
-    );
-  }
-}
-
-function callOptions(options?: ClientCallOptions): grpc.CallOptions {
-  return options?.timeoutMs === undefined
-    ? {}
-    : { deadline: new Date(Date.now() + options.timeoutMs) };
-}
-
-function asRpcError(error: unknown): unknown {
-  const status = error as Partial<grpc.ServiceError>;
-  if (typeof status?.code === "number" && typeof status.details === "string") {
-    return new RpcError(status.code, status.details);
-  }
-  return error;
-}
-
-function watchAbort(call: { cancel(): void }, signal?: AbortSignal): () => void {
-  if (!signal) return () => {};
-  const cancel = () => call.cancel();
-  if (signal.aborted) cancel();
-  signal.addEventListener("abort", cancel, { once: true });
-  return () => signal.removeEventListener("abort", cancel);
-}
-
-/** Creates a typed client for a service over an existing grpc-js channel setup. */
-export function createClient<T extends GenServiceMethods>(
-  service: GenService<T>,
-  address: string,
-  credentials: grpc.ChannelCredentials,
-  channelOptions: grpc.ChannelOptions = {},
-): ServiceClient<T> {
-  const client = new grpc.Client(address, credentials, channelOptions);
-  const methods: Record<string, unknown> = { close: () => client.close() };
-  for (const method of service.methods) {
-    methods[method.localName] = clientMethod(client, method);
-  }
-  return methods as ServiceClient<T>;
-}
-
-function clientMethod(client: grpc.Client, method: DescMethod): unknown {
-  const path = methodPath(method);
-  const serialize = serializer(method.input);
-  const output = method.output;
-  switch (method.methodKind) {
-    case "unary":
-      return (request: AnyMessage, options?: ClientCallOptions) =>
-        new Promise<Buffer>((resolve, reject) => {
-          const call = client.makeUnaryRequest(
-            path,
-            serialize,
-            responseBytes,
-            request,
-            new grpc.Metadata(),
-            callOptions(options),
-            (error, response) => {
-              unwatch();
-              if (error) reject(asRpcError(error));
-              else resolve(response!);
-            },
-          );
-          const unwatch = watchAbort(call, options?.signal);
-        }).then((bytes) => decodeResponse(output, bytes));
-    case "server_streaming":
-      return (request: AnyMessage, options?: ClientCallOptions) =>
-        readStream(
-          output,
-          client.makeServerStreamRequest(
-            path,
-            serialize,
-            responseBytes,
-            request,
-            new grpc.Metadata(),
-            callOptions(options),
-          ),
-          options?.signal,
-        );
-    case "client_streaming":
-      return (
-        requests: AsyncIterable<AnyMessage> | Iterable<AnyMessage>,
-        options?: ClientCallOptions,
-      ) =>
-        new Promise<Buffer>((resolve, reject) => {
-          let settled = false;
-          const call = client.makeClientStreamRequest(
-            path,
-            serialize,
-            responseBytes,
-            new grpc.Metadata(),
-            callOptions(options),
-            (error, response) => {
-              settled = true;
-              unwatch();
-              if (error) reject(asRpcError(error));
-              else resolve(response!);
-            },
-          );
-          const unwatch = watchAbort(call, options?.signal);
-          writeRequests(call, requests, () => settled).catch((error) => {
-            call.cancel();
-            if (!settled) reject(error);
-          });
-        }).then((bytes) => decodeResponse(output, bytes));
-    default:
-      throw new Error(`${path}: unsupported method kind ${method.methodKind}`);
-  }
-}
-
-/** Sends a client stream with back-pressure; stops when the server has already answered. */
-async function writeRequests(
-  call: grpc.ClientWritableStream<AnyMessage>,
-  requests: AsyncIterable<AnyMessage> | Iterable<AnyMessage>,
-  settled: () => boolean,
-): Promise<void> {
-  for await (const request of requests) {
-    if (settled()) return;
-    if (!call.write(request)) {
-      await Promise.race([once(call, "drain"), once(call, "close")]);
-    }
-  }
-  call.end();
-}
-
-/**
- * Reads a server stream as an async iterable of decoded messages. Node's own Readable iterator
- * throws as soon as the stream errors, dropping messages that had already arrived; a stream
- * that fails after five messages must deliver those five first, so messages are queued here
- * and the error surfaces only after them. The stream is paused while the consumer is behind.
- * Messages are queued as bytes and decoded as they are handed on (see `responseBytes`); one
- * that does not decode ends the iteration with INTERNAL and cancels the call.
- */
-async function* readStream(
-  schema: DescMessage,
-  call: grpc.ClientReadableStream<Buffer>,
-  signal?: AbortSignal,
-): AsyncGenerator<AnyMessage> {
-  const HIGH_WATER = 16;
-  const queue: Buffer[] = [];
-  let finished = false;
-  let failure: unknown;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    wake?.();
-    wake = undefined;
-  };
-  call.on("data", (message: Buffer) => {
-    queue.push(message);
-    if (queue.length >= HIGH_WATER) call.pause();
-    notify();
-  });
-  // grpc-js pushes the end of the stream before it emits the error, and messages still
-  // buffered in the Readable follow as 'data'; so the error is only recorded here, and the
-  // iteration ends at 'end' (or 'close' when the stream is destroyed).
-  call.on("error", (error: unknown) => {
-    failure = asRpcError(error);
-    notify();
-  });
-  const finish = () => {
-    finished = true;
-    notify();
-  };
-  call.on("end", finish);
-  call.on("close", finish);
-  const unwatch = watchAbort(call, signal);
-  let completed = false;
-  try {
-    while (true) {
-      if (queue.length > 0) {
-        const message = decodeResponse(schema, queue.shift()!);
-        if (queue.length < HIGH_WATER / 2 && call.isPaused()) call.resume();
-        yield message;
-      } else if (finished) {
-        if (failure !== undefined) throw failure;
-        completed = true;
-        return;
-      } else {
-        await new Promise<void>((resolve) => wake = resolve);
-      }
-    }
-  } finally {
-    unwatch();
-    // A consumer that stops early (break, return) cancels the server's stream.
-    if (!completed) call.cancel();
-  }
 }

@@ -1,9 +1,8 @@
 /**
- * The RPC transport: protobuf-es services over grpc-js (adapter.ts), mutual TLS 1.3
- * (tls.ts), gRPC status codes from IJR's errors and back (status.ts). What both ijrd and
- * ijrctl need, and nothing of the server's services: ijrctl imports this surface only, so it
- * never loads the services, authorization or the request log (tests/e2e/cli_startup_test.ts
- * checks its module graph).
+ * ijrd's RPC transport: protobuf-es services over grpc-js's server (adapter.ts) with mutual
+ * TLS 1.3 (tls.ts), and what it shares with the client (lib/rpc/wire: status codes from IJR's
+ * errors and back, the TLS policy). ijrctl does not load this folder: its client is
+ * lib/rpc/client, without grpc-js (tests/unit/ctl_module_graph_test.ts checks).
  * @module
  */
 
@@ -13,20 +12,18 @@ export {
   type CallContext,
   type CallObserver,
   type CallRecord,
-  type ClientCallOptions,
-  type ClientMethod,
-  createClient,
   EncodedResponse,
   type MethodHandler,
   methodPath,
-  type ServiceClient,
   serviceDefinition,
   type ServiceHandlers,
 } from "./adapter.ts";
-export { RpcError, statusName, type StatusObject, toStatus } from "./status.ts";
 export {
-  clientCredentials,
-  serverCredentials,
+  RpcError,
+  statusName,
+  type StatusObject,
   TLS13_CIPHER_SUITES,
   type TlsMaterial,
-} from "./tls.ts";
+  toStatus,
+} from "../wire/mod.ts";
+export { clientCredentials, serverCredentials } from "./tls.ts";

@@ -6,38 +6,9 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { Buffer } from "node:buffer";
 import type { SecureServerOptions } from "node:http2";
-import { createSecureContext, type SecureContextOptions } from "node:tls";
-
-/** The only cipher suites IJR negotiates (TLS 1.3 names, in order of preference). */
-export const TLS13_CIPHER_SUITES: readonly string[] = [
-  "TLS_AES_128_GCM_SHA256",
-  "TLS_AES_256_GCM_SHA384",
-  "TLS_CHACHA20_POLY1305_SHA256",
-];
-
-/** PEM material for one side of a mutual TLS connection. */
-export interface TlsMaterial {
-  /** CA bundle the peer's certificate must chain to. */
-  readonly caPem: string;
-  /** This side's certificate (chain), PEM. */
-  readonly certPem: string;
-  /** This side's private key, PEM. */
-  readonly keyPem: string;
-}
-
-function contextOptions(material: TlsMaterial): SecureContextOptions {
-  return {
-    ca: Buffer.from(material.caPem),
-    cert: Buffer.from(material.certPem),
-    key: Buffer.from(material.keyPem),
-    minVersion: "TLSv1.3",
-    maxVersion: "TLSv1.3",
-    // Node takes TLS 1.3 suite names in `ciphers` too.
-    ciphers: TLS13_CIPHER_SUITES.join(":"),
-  };
-}
+import { createSecureContext } from "node:tls";
+import { contextOptions, type TlsMaterial } from "../wire/mod.ts";
 
 /**
  * grpc-js's own createSsl cannot pin the protocol version, so these credentials hand the

@@ -2,30 +2,31 @@
  * Translation between the library's IjrError codes and gRPC status codes, both ways.
  * Unknown errors become INTERNAL with a generic message: their text may carry host paths or
  * stack details that a remote caller has no business seeing; the daemon logs them instead.
+ * No grpc-js here: ijrctl's client loads this module too.
  * @module
  */
 
-import { status as Status } from "@grpc/grpc-js";
 import { type ErrorCode, IjrError } from "../../errors/mod.ts";
+import { Code, codeName } from "./codes.ts";
 
-const TO_GRPC: Record<ErrorCode, Status> = {
-  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
-  NOT_FOUND: Status.NOT_FOUND,
-  ALREADY_EXISTS: Status.ALREADY_EXISTS,
-  FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
-  RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
-  PERMISSION_DENIED: Status.PERMISSION_DENIED,
-  UNAUTHENTICATED: Status.UNAUTHENTICATED,
-  ABORTED: Status.ABORTED,
-  OUT_OF_RANGE: Status.OUT_OF_RANGE,
-  UNAVAILABLE: Status.UNAVAILABLE,
-  INTERNAL: Status.INTERNAL,
+const TO_GRPC: Record<ErrorCode, Code> = {
+  INVALID_ARGUMENT: Code.INVALID_ARGUMENT,
+  NOT_FOUND: Code.NOT_FOUND,
+  ALREADY_EXISTS: Code.ALREADY_EXISTS,
+  FAILED_PRECONDITION: Code.FAILED_PRECONDITION,
+  RESOURCE_EXHAUSTED: Code.RESOURCE_EXHAUSTED,
+  PERMISSION_DENIED: Code.PERMISSION_DENIED,
+  UNAUTHENTICATED: Code.UNAUTHENTICATED,
+  ABORTED: Code.ABORTED,
+  OUT_OF_RANGE: Code.OUT_OF_RANGE,
+  UNAVAILABLE: Code.UNAVAILABLE,
+  INTERNAL: Code.INTERNAL,
 };
 
 /** A gRPC status as grpc-js expects it in callbacks and stream errors. */
 export interface StatusObject {
   /** The gRPC status code. */
-  code: Status;
+  code: Code;
   /** The message shown to the caller. */
   details: string;
 }
@@ -33,20 +34,20 @@ export interface StatusObject {
 /** Maps any thrown value to the status sent to the caller. */
 export function toStatus(error: unknown): StatusObject {
   if (error instanceof IjrError) return { code: TO_GRPC[error.code], details: error.message };
-  return { code: Status.INTERNAL, details: "internal error (see the daemon's log)" };
+  return { code: Code.INTERNAL, details: "internal error (see the daemon's log)" };
 }
 
 /** The name of a status code, such as "NOT_FOUND". */
 export function statusName(code: number): string {
-  return Status[code] ?? `STATUS_${code}`;
+  return codeName(code);
 }
 
 /** An error returned by a remote call: the gRPC code and the server's message. */
 export class RpcError extends Error {
   /** The gRPC status code. */
-  readonly code: Status;
+  readonly code: Code;
 
-  constructor(code: Status, message: string) {
+  constructor(code: Code, message: string) {
     super(message);
     this.name = "RpcError";
     this.code = code;

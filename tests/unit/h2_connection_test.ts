@@ -1,0 +1,365 @@
+/**
+ * IJR's HTTP/2 client connection against a real HTTP/2 server (Node's http2, nghttp2 underneath,
+ * in cleartext over loopback) for what a well-behaved server does, and against a raw TCP server
+ * for what a hostile one could send.
+ */
+
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import net from "node:net";
+import { Buffer } from "node:buffer";
+import {
+  ClientConnection,
+  type ClientStream,
+  type ConnectionOptions,
+  type StreamAbort,
+} from "../../lib/rpc/h2/connection.ts";
+import { encodeFrame, ErrorCode, Flag, FrameType, uint31 } from "../../lib/rpc/h2/frames.ts";
+import type { HeaderField } from "../../lib/rpc/h2/hpack.ts";
+
+/** What one stream heard, in order, and a promise of its end. */
+class Recorder {
+  headers: { fields: HeaderField[]; end: boolean }[] = [];
+  chunks: Uint8Array[] = [];
+  aborted: StreamAbort | undefined;
+  stream!: ClientStream;
+  /** Credit what arrives at once (else the test credits). */
+  autoCredit = true;
+  readonly ended: Promise<void>;
+  #end!: () => void;
+  #onData: (() => void) | undefined;
+
+  constructor() {
+    this.ended = new Promise((resolve) => this.#end = resolve);
+  }
+
+  get received(): number {
+    return this.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  }
+
+  header(name: string): string | undefined {
+    return this.headers.flatMap((block) => block.fields).find(([field]) => field === name)?.[1];
+  }
+
+  /** Resolves once `count` bytes have arrived. */
+  receivedAtLeast(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.received >= count) resolve();
+        else this.#onData = check;
+      };
+      check();
+    });
+  }
+
+  readonly events = {
+    headers: (fields: HeaderField[], end: boolean) => {
+      this.headers.push({ fields, end });
+      if (end) this.#end();
+    },
+    data: (bytes: Uint8Array, end: boolean) => {
+      this.chunks.push(bytes);
+      if (this.autoCredit) this.stream.consumed(bytes.length);
+      this.#onData?.();
+      if (end) this.#end();
+    },
+    aborted: (reason: StreamAbort) => {
+      this.aborted = reason;
+      this.#end();
+    },
+  };
+}
+
+function request(
+  connection: ClientConnection,
+  path: string,
+  endStream = false,
+): Recorder {
+  const recorder = new Recorder();
+  recorder.stream = connection.request(
+    [[":method", "POST"], [":scheme", "http"], [":path", path], [":authority", "localhost"]],
+    recorder.events,
+    endStream,
+  );
+  return recorder;
+}
+
+async function listen(server: net.Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return (server.address() as net.AddressInfo).port;
+}
+
+async function connect(port: number, options: ConnectionOptions = {}) {
+  const socket = net.connect(port, "127.0.0.1");
+  await new Promise((resolve) => socket.once("connect", resolve));
+  socket.setNoDelay(true);
+  return new ClientConnection(socket, options);
+}
+
+/** A cleartext HTTP/2 server (prior knowledge), its sessions closed with it. */
+async function withH2Server(
+  onStream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void,
+  body: (
+    port: number,
+    sessions: http2.ServerHttp2Session[],
+    sockets: net.Socket[],
+  ) => Promise<void>,
+) {
+  const server = http2.createServer();
+  const sessions: http2.ServerHttp2Session[] = [];
+  const sockets: net.Socket[] = [];
+  server.on("session", (session) => sessions.push(session));
+  server.on("connection", (socket: net.Socket) => sockets.push(socket));
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
+    // Streams the tests reset or refuse end with an error on this side: expected.
+    stream.on("error", () => {});
+    onStream(stream, headers);
+  });
+  const port = await listen(server as unknown as net.Server);
+  try {
+    await body(port, sessions, sockets);
+  } finally {
+    for (const session of sessions) session.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+const sha = async (chunks: Uint8Array[]) =>
+  Buffer.from(await crypto.subtle.digest("SHA-256", Buffer.concat(chunks))).toString("hex");
+
+Deno.test("h2: a request with a 1 MiB body, and an answer with Huffman-coded, continued headers", async () => {
+  const body = new Uint8Array(1 << 20).map((_, index) => (index * 7 + (index >> 12)) % 256);
+  const answer = new Uint8Array(100_000).map((_, index) => index % 251);
+  let receivedByServer: Uint8Array[] = [];
+  await withH2Server((stream, headers) => {
+    const chunks: Uint8Array[] = [];
+    stream.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+    stream.on("end", () => {
+      receivedByServer = chunks;
+      stream.respond({
+        ":status": 200,
+        "x-path": String(headers[":path"]),
+        // Past one frame (16 KiB): sent as HEADERS and CONTINUATION.
+        "x-big": "h".repeat(20_000),
+      }, { waitForTrailers: true });
+      stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "x-end": "yes" }));
+      stream.end(answer);
+    });
+  }, async (port) => {
+    const connection = await connect(port);
+    try {
+      const call = request(connection, "/echo");
+      await call.stream.send(body, true);
+      await call.ended;
+      assert.equal(call.aborted, undefined);
+      assert.equal(await sha(receivedByServer), await sha([body]));
+      assert.equal(call.headers.length, 2);
+      assert.equal(call.header(":status"), "200");
+      assert.equal(call.header("x-path"), "/echo");
+      assert.equal(call.header("x-big"), "h".repeat(20_000));
+      assert.deepEqual(call.headers[1], {
+        fields: [["grpc-status", "0"], ["x-end", "yes"]],
+        end: true,
+      });
+      assert.equal(await sha(call.chunks), await sha([answer]));
+    } finally {
+      connection.close();
+    }
+  });
+});
+
+Deno.test("h2: the server sends no further ahead than the stream's window allows", async () => {
+  const answer = new Uint8Array(300_000).fill(7);
+  await withH2Server((stream) => {
+    stream.respond({ ":status": 200 });
+    stream.end(answer);
+  }, async (port) => {
+    const connection = await connect(port, { streamWindow: 65_536 });
+    try {
+      const call = request(connection, "/big", true);
+      call.autoCredit = false;
+      await call.receivedAtLeast(65_536);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(call.received, 65_536, "nothing past the window before a credit");
+      call.autoCredit = true;
+      call.stream.consumed(call.received);
+      await call.ended;
+      assert.equal(call.received, 300_000);
+      assert.equal(call.aborted, undefined);
+    } finally {
+      connection.close();
+    }
+  });
+});
+
+Deno.test("h2: RST_STREAM, GOAWAY and a lost connection end streams as each says", async () => {
+  const streams = new Map<string, http2.ServerHttp2Stream>();
+  await withH2Server((stream, headers) => {
+    streams.set(String(headers[":path"]), stream);
+  }, async (port, sessions, sockets) => {
+    const connection = await connect(port);
+    try {
+      const reset = request(connection, "/reset", true);
+      const kept = request(connection, "/kept", true);
+      const refused = request(connection, "/refused", true);
+      while (streams.size < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+
+      streams.get("/reset")!.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      await reset.ended;
+      assert.deepEqual(reset.aborted, { kind: "reset", code: ErrorCode.ENHANCE_YOUR_CALM });
+
+      // The server will finish stream 3 (/kept) and no later one (/refused is 5).
+      sessions[0].goaway(http2.constants.NGHTTP2_NO_ERROR, 3);
+      await refused.ended;
+      assert.deepEqual(refused.aborted, { kind: "refused" });
+      assert.equal(connection.accepting, false);
+      const late = request(connection, "/late", true);
+      await late.ended;
+      assert.deepEqual(late.aborted, { kind: "refused" });
+
+      const stream = streams.get("/kept")!;
+      stream.respond({ ":status": 200 });
+      stream.end("done");
+      await kept.ended;
+      assert.equal(kept.aborted, undefined);
+      assert.equal(new TextDecoder().decode(Buffer.concat(kept.chunks)), "done");
+    } finally {
+      connection.close();
+    }
+
+    const second = await connect(port);
+    const lost = request(second, "/lost", true);
+    while (!streams.has("/lost")) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The TCP connection breaks under the server: no GOAWAY, no RST_STREAM.
+    sockets[1].destroy();
+    await lost.ended;
+    assert.deepEqual(lost.aborted, { kind: "lost", message: "Connection dropped" });
+    assert.equal(second.accepting, false);
+  });
+});
+
+/** A TCP server that answers each connection with `frames(first request's stream)` and records what the client sent. */
+async function withRawServer(
+  reply: (socket: net.Socket) => void,
+  body: (port: number, sent: () => Uint8Array) => Promise<void>,
+) {
+  const received: Uint8Array[] = [];
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    let replied = false;
+    socket.on("data", (chunk: Uint8Array) => {
+      received.push(chunk);
+      if (!replied) {
+        replied = true;
+        reply(socket);
+      }
+    });
+    socket.on("error", () => {});
+  });
+  const port = await listen(server);
+  try {
+    await body(port, () => Buffer.concat(received));
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/** The frames a client sent, after its 24-byte preface. */
+function sentFrames(sent: Uint8Array): { type: number; flags: number; payload: Uint8Array }[] {
+  const frames = [];
+  let at = 24;
+  while (at + 9 <= sent.length) {
+    const length = (sent[at] << 16) | (sent[at + 1] << 8) | sent[at + 2];
+    frames.push({
+      type: sent[at + 3],
+      flags: sent[at + 4],
+      payload: sent.subarray(at + 9, at + 9 + length),
+    });
+    at += 9 + length;
+  }
+  return frames;
+}
+
+/** The error codes of the GOAWAY frames a client sent. */
+function goawayCodes(sent: Uint8Array): number[] {
+  return sentFrames(sent).filter((frame) => frame.type === FrameType.GOAWAY).map((frame) =>
+    new DataView(frame.payload.buffer, frame.payload.byteOffset + 4, 4).getUint32(0)
+  );
+}
+
+Deno.test("h2: a server that breaks the protocol loses the connection, told why by GOAWAY", async () => {
+  const settings = encodeFrame(FrameType.SETTINGS, 0, 0);
+  const okHeaders = encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, new Uint8Array([0x88]));
+  const cases: Record<string, [Uint8Array, number]> = {
+    "DATA on a stream the client never opened": [
+      encodeFrame(FrameType.DATA, 0, 2, new Uint8Array(4)),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    "a frame larger than the client accepts": [
+      encodeFrame(FrameType.DATA, 0, 1, new Uint8Array(20_000)),
+      ErrorCode.FRAME_SIZE_ERROR,
+    ],
+    "a window pushed past 2^31 - 1": [
+      encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, uint31(2 ** 31 - 1)),
+      ErrorCode.FLOW_CONTROL_ERROR,
+    ],
+    "DATA beyond the stream's window": [
+      new Uint8Array([...okHeaders, ...encodeFrame(FrameType.DATA, 0, 1, new Uint8Array(2048))]),
+      ErrorCode.FLOW_CONTROL_ERROR,
+    ],
+    "a PUSH_PROMISE after push was disabled": [
+      encodeFrame(FrameType.PUSH_PROMISE, Flag.END_HEADERS, 1, new Uint8Array([0, 0, 0, 2, 0x82])),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    "a header block that does not decode": [
+      encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, new Uint8Array([0x80])),
+      ErrorCode.COMPRESSION_ERROR,
+    ],
+    "a CONTINUATION without HEADERS": [
+      encodeFrame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, new Uint8Array([0x88])),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    "a header block interrupted by DATA": [
+      new Uint8Array([
+        ...encodeFrame(FrameType.HEADERS, 0, 1, new Uint8Array([0x88])),
+        ...encodeFrame(FrameType.DATA, 0, 1, new Uint8Array(1)),
+      ]),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+  };
+  for (const [what, [frames, code]] of Object.entries(cases)) {
+    await withRawServer(
+      (socket) => socket.write(new Uint8Array([...settings, ...frames])),
+      async (port, sent) => {
+        const connection = await connect(port, { streamWindow: 1024 });
+        const call = request(connection, "/x", true);
+        await call.ended;
+        assert.equal(call.aborted?.kind, "lost", what);
+        assert.match(
+          (call.aborted as { message: string }).message,
+          /^HTTP\/2 protocol error from the server: /,
+          what,
+        );
+        assert.equal(connection.accepting, false, what);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.deepEqual(goawayCodes(sent()), [code], what);
+      },
+    );
+  }
+});
+
+Deno.test("h2: a server that stops answering is dropped after an unanswered keepalive ping", async () => {
+  await withRawServer(() => {}, async (port, sent) => {
+    const connection = await connect(port, { keepalive: { timeMs: 100, timeoutMs: 200 } });
+    const started = performance.now();
+    const call = request(connection, "/wait", true);
+    await call.ended;
+    const elapsed = performance.now() - started;
+    assert.deepEqual(call.aborted, { kind: "lost", message: "Connection dropped" });
+    assert.ok(elapsed >= 290 && elapsed < 2000, `${elapsed} ms`);
+    const pings = sentFrames(sent()).filter((frame) => frame.type === FrameType.PING);
+    assert.deepEqual(pings.map((ping) => [ping.flags, ping.payload.length]), [[0, 8]]);
+  });
+});

@@ -1,0 +1,307 @@
+/**
+ * IJR's gRPC client (lib/rpc/client) against a server that answers as a test tells it: Node's
+ * http2 with the test PKI's mutual TLS, so that answers no grpc-js server would give (a
+ * compressed message, two answers to a unary call, no status, a refused stream) can be sent.
+ * The client against ijrd's real grpc-js server is covered by rpc_adapter_test and the e2e tests.
+ */
+
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { Buffer } from "node:buffer";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { GetJobResponseSchema, JobSchema, JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
+import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
+import { createClient, RpcError } from "../../lib/rpc/client/mod.ts";
+import { createCertificateAuthority } from "../../lib/pki/mod.ts";
+import { testPki } from "../helpers/pki.ts";
+import { tlsOf } from "../helpers/grpc_server.ts";
+
+const pki = await testPki();
+
+/** One gRPC message with its prefix; `flags` 1 claims it is compressed. */
+function framed(bytes: Uint8Array, flags = 0): Buffer {
+  const out = Buffer.alloc(5 + bytes.length);
+  out[0] = flags;
+  out.writeUInt32BE(bytes.length, 1);
+  out.set(bytes, 5);
+  return out;
+}
+
+const jobAnswer = (id: string) =>
+  toBinary(GetJobResponseSchema, create(GetJobResponseSchema, { job: create(JobSchema, { id }) }));
+
+interface Seen {
+  headers: http2.IncomingHttpHeaders;
+  /** The RST_STREAM code the client ended the stream with, if it did. */
+  rstCode?: number;
+}
+
+/** A mutual-TLS HTTP/2 server whose streams `answer` handles; what each request carried is kept. */
+async function withServer(
+  answer: (
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    index: number,
+  ) => void,
+  body: (address: string, seen: Seen[], sessions: http2.ServerHttp2Session[]) => Promise<void>,
+) {
+  const server = http2.createSecureServer({
+    ca: pki.ca.certPem,
+    cert: pki.server.certPem,
+    key: pki.server.keyPem,
+    requestCert: true,
+    rejectUnauthorized: true,
+  });
+  const seen: Seen[] = [];
+  const sessions: http2.ServerHttp2Session[] = [];
+  server.on("session", (session) => sessions.push(session));
+  server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
+    const record: Seen = { headers };
+    seen.push(record);
+    stream.on("error", () => {});
+    stream.on("close", () => {
+      if (stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR) record.rstCode = stream.rstCode;
+    });
+    answer(stream, headers, seen.length - 1);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    await body(`localhost:${port}`, seen, sessions);
+  } finally {
+    for (const session of sessions) session.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/** Answers one message then the status, after reading the request to its end. */
+function reply(
+  stream: http2.ServerHttp2Stream,
+  messages: Buffer[],
+  trailers: Record<string, string>,
+) {
+  stream.on("data", () => {});
+  stream.on("end", () => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
+      waitForTrailers: true,
+    });
+    stream.on("wantTrailers", () => stream.sendTrailers(trailers));
+    for (const message of messages) stream.write(message);
+    stream.end();
+  });
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string, message: string | RegExp) {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof RpcError, String(error));
+    assert.equal(error.codeName, code);
+    if (typeof message === "string") assert.equal(error.message, message);
+    else assert.match(error.message, message);
+    return true;
+  });
+}
+
+Deno.test("rpc client: a unary call sends gRPC's headers and decodes the answer", async () => {
+  await withServer(
+    (stream) => reply(stream, [framed(jobAnswer("j-1"))], { "grpc-status": "0" }),
+    async (address, seen) => {
+      const client = createClient(JobService, address, tlsOf(pki, "alice"));
+      try {
+        const answer = await client.getJob({ jobId: "j-1" }, { timeoutMs: 5_000 });
+        assert.equal(answer.job?.id, "j-1");
+        const headers = seen[0].headers;
+        assert.equal(headers[":method"], "POST");
+        assert.equal(headers[":path"], "/ijr.v1.JobService/GetJob");
+        assert.equal(headers[":authority"], address);
+        assert.equal(headers["content-type"], "application/grpc");
+        assert.equal(headers["te"], "trailers");
+        assert.match(String(headers["grpc-timeout"]), /^(4\d{3}|5000)m$/);
+      } finally {
+        client.close();
+      }
+    },
+  );
+});
+
+Deno.test("rpc client: what a server answers wrongly fails the call with a precise status", async () => {
+  const cases: Record<
+    string,
+    [(stream: http2.ServerHttp2Stream) => void, string, string | RegExp]
+  > = {
+    "a status with a percent-encoded message, trailers only": [
+      (stream) =>
+        stream.respond({
+          ":status": 200,
+          "content-type": "application/grpc",
+          "grpc-status": "5",
+          "grpc-message": "job j-9 not found %E2%80%94 gone",
+        }, { endStream: true }),
+      "NOT_FOUND",
+      "job j-9 not found — gone",
+    ],
+    "an HTTP error": [
+      (stream) => stream.respond({ ":status": 503 }, { endStream: true }),
+      "UNAVAILABLE",
+      "the server answered with HTTP status 503",
+    ],
+    "another content type": [
+      (stream) =>
+        stream.respond({ ":status": 200, "content-type": "text/html" }, { endStream: true }),
+      "UNKNOWN",
+      'the server answered with content-type "text/html"',
+    ],
+    "a compressed message": [
+      (stream) => reply(stream, [framed(jobAnswer("j"), 1)], { "grpc-status": "0" }),
+      "INTERNAL",
+      "the server sent a compressed message, and no compression was negotiated",
+    ],
+    "two answers to a unary call": [
+      (stream) =>
+        reply(stream, [framed(jobAnswer("a")), framed(jobAnswer("b"))], { "grpc-status": "0" }),
+      "INTERNAL",
+      "the server sent 2 response messages where one was due",
+    ],
+    "a message larger than 4 MiB": [
+      (stream) =>
+        reply(stream, [framed(new Uint8Array(4 * 1024 * 1024 + 1))], { "grpc-status": "0" }),
+      "RESOURCE_EXHAUSTED",
+      "Received message larger than max (4194305 vs. 4194304)",
+    ],
+    "no status in the trailers": [
+      (stream) => reply(stream, [framed(jobAnswer("j"))], { "x-other": "1" }),
+      "UNKNOWN",
+      "the server sent no status",
+    ],
+    "an end inside a message": [
+      (stream) => reply(stream, [framed(jobAnswer("j")).subarray(0, 6)], { "grpc-status": "0" }),
+      "INTERNAL",
+      "the answer ended inside a message",
+    ],
+    "bytes that are not the message": [
+      (stream) =>
+        reply(stream, [framed(new Uint8Array([0x0a, 0x05, 0x01]))], { "grpc-status": "0" }),
+      "INTERNAL",
+      /^response is not a valid ijr\.v1\.GetJobResponse: /,
+    ],
+    "a reset stream": [
+      (stream) => stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM),
+      "RESOURCE_EXHAUSTED",
+      "Bandwidth exhausted or memory limit exceeded",
+    ],
+  };
+  for (const [what, [answer, code, message]] of Object.entries(cases)) {
+    await withServer((stream) => answer(stream), async (address) => {
+      const client = createClient(JobService, address, tlsOf(pki, "alice"));
+      try {
+        await rejectsWith(client.getJob({ jobId: "j" }, { timeoutMs: 5_000 }), code, message)
+          .catch((error) => {
+            throw new Error(`${what}: ${error.message}`);
+          });
+      } finally {
+        client.close();
+      }
+    });
+  }
+});
+
+Deno.test("rpc client: a deadline and a cancel end the call here and reset it at the server", async () => {
+  await withServer(() => {/* never answers */}, async (address, seen) => {
+    const client = createClient(JobService, address, tlsOf(pki, "alice"));
+    try {
+      const started = performance.now();
+      await rejectsWith(
+        client.getJob({ jobId: "j" }, { timeoutMs: 200 }),
+        "DEADLINE_EXCEEDED",
+        /^Deadline exceeded after 0\.2\d\ds$/,
+      );
+      assert.ok(performance.now() - started < 1_000);
+
+      const controller = new AbortController();
+      const waiting = client.getJob({ jobId: "j" }, { signal: controller.signal });
+      while (seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+      controller.abort();
+      await rejectsWith(waiting, "CANCELLED", "Cancelled on client");
+
+      // Already aborted: nothing is sent.
+      await rejectsWith(
+        client.getJob({ jobId: "j" }, { signal: AbortSignal.abort() }),
+        "CANCELLED",
+        "Cancelled on client",
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(seen.length, 2);
+      assert.deepEqual(seen.map((call) => call.rstCode), [
+        http2.constants.NGHTTP2_CANCEL,
+        http2.constants.NGHTTP2_CANCEL,
+      ]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("rpc client: a call the server refused unseen goes once more; after GOAWAY, on a new connection", async () => {
+  await withServer((stream, _headers, index) => {
+    if (index === 0) stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+    else reply(stream, [framed(jobAnswer(`answer ${index}`))], { "grpc-status": "0" });
+  }, async (address, seen, sessions) => {
+    const client = createClient(JobService, address, tlsOf(pki, "alice"));
+    try {
+      const answer = await client.getJob({ jobId: "j" }, { timeoutMs: 5_000 });
+      assert.equal(answer.job?.id, "answer 1");
+      assert.equal(seen.length, 2);
+      assert.equal(sessions.length, 1);
+      // A server that is going away (an ijrd stopping): the next call dials again.
+      sessions[0].goaway(http2.constants.NGHTTP2_NO_ERROR);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const next = await client.getJob({ jobId: "j" }, { timeoutMs: 5_000 });
+      assert.equal(next.job?.id, "answer 2");
+      assert.equal(sessions.length, 2);
+    } finally {
+      client.close();
+    }
+  });
+  // A client stream is not sent again: its messages were the caller's to give once.
+  await withServer((stream) => {
+    stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+  }, async (address, seen) => {
+    const client = createClient(RootfsService, address, tlsOf(pki, "alice"));
+    try {
+      await rejectsWith(
+        client.uploadRootfs([{ part: { case: "chunk", value: new Uint8Array(3) } }], {
+          timeoutMs: 5_000,
+        }),
+        "UNAVAILABLE",
+        "Stream refused by server",
+      );
+      assert.equal(seen.length, 1);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("rpc client: no server, or a server of another CA, is UNAVAILABLE with the reason", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const nobody = createClient(JobService, `localhost:${port}`, tlsOf(pki, "alice"));
+  try {
+    await rejectsWith(nobody.getJob({ jobId: "j" }), "UNAVAILABLE", /ECONNREFUSED/);
+  } finally {
+    nobody.close();
+  }
+  const stranger = await createCertificateAuthority({ commonName: "another CA" });
+  await withServer(() => {}, async (address) => {
+    const client = createClient(JobService, address, {
+      caPem: stranger.certPem,
+      certPem: pki.alice.certPem,
+      keyPem: pki.alice.keyPem,
+    });
+    try {
+      await rejectsWith(client.getJob({ jobId: "j" }), "UNAVAILABLE", /certificate/i);
+    } finally {
+      client.close();
+    }
+  });
+});
