@@ -12,7 +12,7 @@
  *     [--calls N] [--clients N] [--side daemon|client] [--out FILE]
  *
  * With --clients N, N connected clients make the calls at once (N at a time in all). With
- * --side client, the profile is of this process (the clients: IJR's typed client over grpc-js,
+ * --side client, the profile is of this process (the clients: IJR's own typed client,
  * as ijrctl runs it) instead of ijrd, taken through node:inspector's in-process session.
  *
  * Sampling at 50 µs costs ijrd some speed; the shares, not the absolute times, are the point.

@@ -241,7 +241,7 @@ Deno.test("h2: RST_STREAM, GOAWAY and a lost connection end streams as each says
 /** A TCP server that answers each connection with `frames(first request's stream)` and records what the client sent. */
 async function withRawServer(
   reply: (socket: net.Socket) => void,
-  body: (port: number, sent: () => Uint8Array) => Promise<void>,
+  body: (port: number, sent: () => Uint8Array, socket: () => net.Socket) => Promise<void>,
 ) {
   const received: Uint8Array[] = [];
   const sockets: net.Socket[] = [];
@@ -259,7 +259,7 @@ async function withRawServer(
   });
   const port = await listen(server);
   try {
-    await body(port, () => Buffer.concat(received));
+    await body(port, () => Buffer.concat(received), () => sockets[0]);
   } finally {
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
@@ -361,5 +361,42 @@ Deno.test("h2: a server that stops answering is dropped after an unanswered keep
     assert.ok(elapsed >= 290 && elapsed < 2000, `${elapsed} ms`);
     const pings = sentFrames(sent()).filter((frame) => frame.type === FrameType.PING);
     assert.deepEqual(pings.map((ping) => [ping.flags, ping.payload.length]), [[0, 8]]);
+  });
+});
+
+Deno.test("h2: a request body waits for the server's window and sends exactly what it allows", async () => {
+  const initialWindowZero = encodeFrame(
+    FrameType.SETTINGS,
+    0,
+    0,
+    new Uint8Array([0, 4, 0, 0, 0, 0]), // INITIAL_WINDOW_SIZE = 0
+  );
+  await withRawServer((socket) => socket.write(initialWindowZero), async (port, sent, socket) => {
+    const connection = await connect(port);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the SETTINGS are in
+      const call = request(connection, "/upload");
+      const body = new Uint8Array(50_000).fill(9);
+      const sending = call.stream.send(body, true);
+      const dataBytes = () =>
+        sentFrames(sent()).filter((frame) => frame.type === FrameType.DATA).reduce(
+          (sum, frame) => sum + frame.payload.length,
+          0,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(dataBytes(), 0, "nothing at a window of 0");
+      socket().write(encodeFrame(FrameType.WINDOW_UPDATE, 0, 1, uint31(1000)));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(dataBytes(), 1000, "what the stream's window allows");
+      socket().write(encodeFrame(FrameType.WINDOW_UPDATE, 0, 1, uint31(100_000)));
+      await sending;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const data = sentFrames(sent()).filter((frame) => frame.type === FrameType.DATA);
+      assert.equal(dataBytes(), 50_000);
+      assert.equal(data.at(-1)!.flags & Flag.END_STREAM, Flag.END_STREAM);
+      assert.ok(data.every((frame) => frame.payload.length <= 16_384), "frames within 16 KiB");
+    } finally {
+      connection.close();
+    }
   });
 });

@@ -28,7 +28,7 @@ import {
   type StreamAbort,
   type StreamEvents,
 } from "../h2/mod.ts";
-import { Code, decodeMessage, RpcError } from "../wire/mod.ts";
+import { Code, decodeMessage, type In, type MethodShape, type Out, RpcError } from "../wire/mod.ts";
 import { Channel, type ChannelOptions, type ClientTls } from "./channel.ts";
 import {
   checkResponseHeaders,
@@ -38,9 +38,6 @@ import {
   statusOf,
 } from "./grpc_wire.ts";
 
-type MethodShape = GenServiceMethods[string];
-type In<M extends MethodShape> = M["input"];
-type Out<M extends MethodShape> = M["output"];
 // deno-lint-ignore no-explicit-any
 type AnyMessage = any;
 

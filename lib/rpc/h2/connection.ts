@@ -308,11 +308,11 @@ export class ClientConnection {
       if (stream.closed || this.#ended !== undefined) return;
       if (stream.localEnded) throw new Error("the request body has already ended");
       const left = bytes.length - at;
-      const size = Math.min(
-        left,
-        stream.sendWindow,
-        this.#connectionSendWindow,
-        this.#peerMaxFrameSize,
+      // A window can be negative: the server may shrink the initial window below what is in
+      // flight (RFC 9113 6.9.2).
+      const size = Math.max(
+        0,
+        Math.min(left, stream.sendWindow, this.#connectionSendWindow, this.#peerMaxFrameSize),
       );
       if (size <= 0 && left > 0) {
         // Wait for a WINDOW_UPDATE (of the stream or the connection) or the stream's end.

@@ -30,12 +30,16 @@ import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2
 import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { invalidArgument } from "../../errors/mod.ts";
-import { decodeMessage, RpcError, type StatusObject, toStatus } from "../wire/mod.ts";
+import {
+  decodeMessage,
+  type In,
+  type MethodShape,
+  type Out,
+  RpcError,
+  type StatusObject,
+  toStatus,
+} from "../wire/mod.ts";
 import { connectionOf, corkForThisTurn } from "./connection.ts";
-
-type MethodShape = GenServiceMethods[string];
-type In<M extends MethodShape> = M["input"];
-type Out<M extends MethodShape> = M["output"];
 
 /** What a handler knows about its call. */
 export interface CallContext {

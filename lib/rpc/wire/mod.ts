@@ -10,3 +10,4 @@ export { Code, codeName } from "./codes.ts";
 export { RpcError, statusName, type StatusObject, toStatus } from "./status.ts";
 export { contextOptions, TLS13_CIPHER_SUITES, type TlsMaterial } from "./tls_options.ts";
 export { decodeMessage } from "./message_decoder.ts";
+export type { In, MethodShape, Out } from "./method_types.ts";
