@@ -156,4 +156,8 @@ fi
 if [ "$result" != 0 ]; then
   vm_die "the v2 tests failed in the guest: deno test exited $result ($elapsed)"
 fi
+# deno test passes when no test ran (a filter that matches nothing): that is no verdict.
+if grep -q '| 0 passed |' "$log"; then
+  vm_die "no v2 test ran in the guest${TEST_V2_FILTER:+ (TEST_V2_FILTER=$TEST_V2_FILTER matches none)} ($elapsed)"
+fi
 vm_log "PASS: the v2 tests passed in the guest ($elapsed)"
