@@ -104,8 +104,9 @@ async function withH2Server(
     sessions: http2.ServerHttp2Session[],
     sockets: net.Socket[],
   ) => Promise<void>,
+  settings: http2.Settings = {},
 ) {
-  const server = http2.createServer();
+  const server = http2.createServer({ settings });
   const sessions: http2.ServerHttp2Session[] = [];
   const sockets: net.Socket[] = [];
   server.on("session", (session) => sessions.push(session));
@@ -399,4 +400,35 @@ Deno.test("h2: a request body waits for the server's window and sends exactly wh
       connection.close();
     }
   });
+});
+
+Deno.test("h2: past the server's MAX_CONCURRENT_STREAMS, streams wait their turn; pings keep it", async () => {
+  let open = 0;
+  let most = 0;
+  await withH2Server((stream) => {
+    open++;
+    most = Math.max(most, open);
+    stream.respond({ ":status": 200 });
+    // Each answer takes a while, so that the next streams must wait for a place.
+    setTimeout(() => {
+      open--;
+      stream.end("x");
+    }, 150);
+  }, async (port) => {
+    // Keepalive pings every 50 ms, answered by the server: the connection lives on.
+    const connection = await connect(port, { keepalive: { timeMs: 50, timeoutMs: 100 } });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the server's SETTINGS are in
+      const calls = [1, 2, 3].map((index) => request(connection, `/${index}`, true));
+      await Promise.all(calls.map((call) => call.ended));
+      for (const call of calls) {
+        assert.equal(call.aborted, undefined);
+        assert.equal(new TextDecoder().decode(Buffer.concat(call.chunks)), "x");
+      }
+      assert.equal(most, 1);
+      assert.equal(connection.accepting, true);
+    } finally {
+      connection.close();
+    }
+  }, { maxConcurrentStreams: 1 });
 });
