@@ -322,6 +322,13 @@ Deno.test("h2: a server that breaks the protocol loses the connection, told why 
       encodeFrame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, new Uint8Array([0x88])),
       ErrorCode.PROTOCOL_ERROR,
     ],
+    "a header block in more than 64 CONTINUATION frames": [
+      new Uint8Array([
+        ...encodeFrame(FrameType.HEADERS, 0, 1, new Uint8Array([0x88])),
+        ...Array.from({ length: 65 }, () => [...encodeFrame(FrameType.CONTINUATION, 0, 1)]).flat(),
+      ]),
+      ErrorCode.ENHANCE_YOUR_CALM,
+    ],
     "a header block interrupted by DATA": [
       new Uint8Array([
         ...encodeFrame(FrameType.HEADERS, 0, 1, new Uint8Array([0x88])),
@@ -431,4 +438,33 @@ Deno.test("h2: past the server's MAX_CONCURRENT_STREAMS, streams wait their turn
       connection.close();
     }
   }, { maxConcurrentStreams: 1 });
+});
+
+Deno.test("h2: a server that floods PINGs without reading the answers is cut off", async () => {
+  const ping = encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8));
+  const flood = new Uint8Array(ping.length * 1_500_000); // 25 MB: more than loopback buffers hold
+  for (let at = 0; at < flood.length; at += ping.length) flood.set(ping, at);
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    // Never reads: the client's answers pile up in its socket.
+    socket.pause();
+    socket.write(encodeFrame(FrameType.SETTINGS, 0, 0));
+    socket.write(flood);
+    socket.on("error", () => {});
+  });
+  const port = await listen(server);
+  try {
+    const connection = await connect(port);
+    const call = request(connection, "/x", true);
+    await call.ended;
+    assert.deepEqual(call.aborted, {
+      kind: "lost",
+      message: "HTTP/2 protocol error from the server: more than 1024 PING or SETTINGS frames " +
+        "while not reading the answers",
+    });
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

@@ -12,6 +12,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { GetJobResponseSchema, JobSchema, JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import { createClient, RpcError } from "../../lib/rpc/client/mod.ts";
+import { grpcTimeout, MessageReader } from "../../lib/rpc/client/grpc_wire.ts";
 import { createCertificateAuthority } from "../../lib/pki/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 import { tlsOf } from "../helpers/grpc_server.ts";
@@ -304,4 +305,38 @@ Deno.test("rpc client: no server, or a server of another CA, is UNAVAILABLE with
       client.close();
     }
   });
+});
+
+Deno.test("rpc client: messages are cut from DATA at any boundary, and deadlines fit 8 digits", () => {
+  const messages = [new Uint8Array(0), new Uint8Array(70_000).fill(3), new Uint8Array([1, 2, 3])];
+  const wire = Buffer.concat(messages.map((message) => framed(message)));
+  // Byte by byte, and in chunks of 7 (which split every prefix somewhere).
+  for (const size of [1, 7, wire.length]) {
+    const reader = new MessageReader();
+    const out: Uint8Array[] = [];
+    for (let at = 0; at < wire.length; at += size) {
+      for (const { message, size: framedSize } of reader.push(wire.subarray(at, at + size))) {
+        assert.equal(framedSize, message.length + 5);
+        out.push(message.slice());
+      }
+    }
+    assert.equal(reader.partial, 0, `chunks of ${size}`);
+    assert.deepEqual(
+      out.map((message) => Buffer.from(message).toString("hex")),
+      messages.map((message) => Buffer.from(message).toString("hex")),
+      `chunks of ${size}`,
+    );
+  }
+  const half = new MessageReader();
+  assert.deepEqual(
+    half.push(wire.subarray(0, 9)).map(({ message, size }) => [message.length, size]),
+    [[0, 5]],
+  );
+  assert.equal(half.partial, 4);
+
+  assert.equal(grpcTimeout(1500), "1500m");
+  assert.equal(grpcTimeout(0.2), "1m"); // rounded up: never earlier than asked
+  assert.equal(grpcTimeout(99_999_999), "99999999m");
+  assert.equal(grpcTimeout(100_000_000), "100000S");
+  assert.equal(grpcTimeout(2 ** 53), "99999999H");
 });

@@ -33,8 +33,6 @@ export function parseAddress(address: string): { host: string; port: number } {
 /** One server's connections, one at a time. */
 export class Channel {
   readonly address: string;
-  readonly #host: string;
-  readonly #port: number;
   readonly #tlsOptions: tls.ConnectionOptions;
   readonly #options: ChannelOptions;
   #connection: ClientConnection | undefined;
@@ -44,8 +42,6 @@ export class Channel {
   constructor(address: string, material: ClientTls, options: ChannelOptions = {}) {
     const { host, port } = parseAddress(address);
     this.address = address;
-    this.#host = host;
-    this.#port = port;
     this.#options = options;
     const context = contextOptions({
       caPem: material.caPem,

@@ -104,7 +104,11 @@ export class MessageReader {
     return this.#join(count, true);
   }
 
-  /** The first `count` bytes, in one array; removed when `consume`. */
+  /**
+   * The first `count` bytes, in one array; removed when `consume`. Consumed chunks leave the
+   * list in one splice: a server that sends a message in a million one-byte frames costs one
+   * pass over them, not a shift per chunk.
+   */
   #join(count: number, consume: boolean): Uint8Array {
     const first = this.#chunks[0];
     if (consume && first.length === count) {
@@ -125,14 +129,16 @@ export class MessageReader {
       const take = Math.min(chunk.length, count - at);
       joined.set(chunk.subarray(0, take), at);
       at += take;
-      if (consume) {
-        if (take === chunk.length) this.#chunks.shift();
-        else this.#chunks[0] = chunk.subarray(take);
-      } else {
-        index++;
+      if (take < chunk.length) {
+        if (consume) this.#chunks[index] = chunk.subarray(take);
+        break;
       }
+      index++;
     }
-    if (consume) this.#buffered -= count;
+    if (consume) {
+      this.#chunks.splice(0, index);
+      this.#buffered -= count;
+    }
     return joined;
   }
 }

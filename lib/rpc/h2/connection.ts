@@ -96,6 +96,14 @@ const DEFAULT_STREAM_WINDOW = 1 << 20;
 /** The connection's receive window: large, since each stream's own window bounds its memory. */
 const CONNECTION_WINDOW = MAX_WINDOW_SIZE;
 const MAX_STREAM_ID = 2 ** 31 - 1;
+/** The most CONTINUATION frames one header block may take (IJR's server sends none). */
+const MAX_CONTINUATIONS = 64;
+/**
+ * The most answers to the server's PINGs and SETTINGS that may wait while the socket is not
+ * taking more: a server that sends them without reading the answers would otherwise fill this
+ * process's memory.
+ */
+const MAX_QUEUED_ACKS = 1024;
 
 class Stream implements ClientStream {
   id = 0;
@@ -171,7 +179,15 @@ export class ClientConnection {
   /** Sends waiting for the connection's window. */
   #connectionWake: (() => void)[] = [];
   /** A header block being continued: its stream, flags and fragments so far. */
-  #continuing: { streamId: number; endStream: boolean; fragments: Uint8Array[] } | undefined;
+  #continuing:
+    | {
+      streamId: number;
+      endStream: boolean;
+      fragments: Uint8Array[];
+      size: number;
+      frames: number;
+    }
+    | undefined;
   #pending: Uint8Array[] = [];
   #flushQueued = false;
   #draining = false;
@@ -397,6 +413,19 @@ export class ClientConnection {
     }
   }
 
+  /** Acks queued while the socket was not draining (reset when it drains). */
+  #acksWhileBlocked = 0;
+
+  #queueAck(frame: Uint8Array): void {
+    if (this.#drainWait !== undefined && ++this.#acksWhileBlocked > MAX_QUEUED_ACKS) {
+      throw new ConnectionError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `more than ${MAX_QUEUED_ACKS} PING or SETTINGS frames while not reading the answers`,
+      );
+    }
+    this.#queue(frame);
+  }
+
   #flush(): void {
     this.#flushQueued = false;
     if (this.#pending.length === 0 || this.#ended !== undefined) return;
@@ -417,6 +446,7 @@ export class ClientConnection {
       this.#drainWait = new Promise<void>((resolve) => {
         const done = () => {
           this.#drainWait = undefined;
+          this.#acksWhileBlocked = 0;
           resolve();
         };
         this.#socket.once("drain", done);
@@ -550,7 +580,13 @@ export class ClientConnection {
     if (frame.flags & Flag.END_HEADERS) {
       this.#deliverHeaders(frame.streamId, block, endStream);
     } else {
-      this.#continuing = { streamId: frame.streamId, endStream, fragments: [block.slice()] };
+      this.#continuing = {
+        streamId: frame.streamId,
+        endStream,
+        fragments: [block.slice()],
+        size: block.length,
+        frames: 0,
+      };
     }
   }
 
@@ -559,10 +595,15 @@ export class ClientConnection {
     if (continuing === undefined || continuing.streamId !== frame.streamId) {
       throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without a header block");
     }
-    continuing.fragments.push(frame.payload.slice());
-    const size = continuing.fragments.reduce((sum, fragment) => sum + fragment.length, 0);
-    if (size > 256 * 1024) {
-      throw new ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block larger than 256 KiB");
+    // A running total: a block sent as many tiny fragments must not cost a pass over all of
+    // them per fragment. Empty ones add nothing but must not go on for ever either.
+    if (frame.payload.length > 0) continuing.fragments.push(frame.payload.slice());
+    const size = continuing.size += frame.payload.length;
+    if (size > 256 * 1024 || ++continuing.frames > MAX_CONTINUATIONS) {
+      throw new ConnectionError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `header block larger than 256 KiB or ${MAX_CONTINUATIONS} frames`,
+      );
     }
     if (frame.flags & Flag.END_HEADERS) {
       this.#continuing = undefined;
@@ -675,7 +716,7 @@ export class ClientConnection {
           break;
       }
     }
-    this.#queue(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
+    this.#queueAck(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
     this.#openWaiting();
   }
 
@@ -692,7 +733,7 @@ export class ClientConnection {
       this.#startKeepalive();
       return;
     }
-    this.#queue(encodeFrame(FrameType.PING, Flag.ACK, 0, frame.payload.slice()));
+    this.#queueAck(encodeFrame(FrameType.PING, Flag.ACK, 0, frame.payload.slice()));
   }
 
   #onGoaway(frame: Frame): void {
