@@ -59,7 +59,7 @@ rootTest("e2e: a wait on a worker that stops answering ends UNAVAILABLE after a 
       const { messages, error } = ran as Awaited<typeof run>;
       for (const ended of [failure, error]) {
         assert.ok(ended instanceof RpcError, String(ended));
-        // grpc-js's words for a call whose connection it closed (here: a ping unanswered).
+        // The client's words for a call whose connection it closed (here: a ping unanswered).
         assert.deepEqual([ended.codeName, ended.message], ["UNAVAILABLE", "Connection dropped"]);
       }
       assert.deepEqual(messages.map((m) => m.started?.id), [second[0]]);

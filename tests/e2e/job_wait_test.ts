@@ -92,9 +92,8 @@ rootTest("e2e: WaitJob returns when the job ends, with its exact final status", 
     await rejectsWithStatus(
       alice.jobs.waitJob({ jobId: running.id }, { timeoutMs: 300 }),
       "DEADLINE_EXCEEDED",
-      // grpc-js words the client's own deadline, then adds diagnostics that vary:
-      // "Deadline exceeded after 0.301s,name resolution: 0.001s,remote_addr=127.0.0.1:44089";
-      // its own clock may say a millisecond short of the deadline ("after 0.299s").
+      // The client's own words for its deadline (lib/rpc/client/calls.ts); a timer may fire a
+      // millisecond short of it ("after 0.299s").
       /^Deadline exceeded after 0\.(29\d|3\d\d)s$/,
     );
     const aborter = new AbortController();

@@ -118,7 +118,7 @@ rootTest("e2e: RunJob starts a job and answers with its start, then its exact en
       timeoutMs: 1_500,
     });
     assert.equal(timedOut.messages.length, 1);
-    // grpc-js's words; its clock may say a millisecond short of the deadline (job_wait_test).
+    // The client's words; a timer may fire a millisecond short of the deadline (job_wait_test).
     assertRpcStatus(
       timedOut.error,
       "DEADLINE_EXCEEDED",

@@ -4,8 +4,7 @@
  * advances it.
  */
 import assert from "node:assert/strict";
-import { status } from "@grpc/grpc-js";
-import { RpcError } from "../../lib/rpc/wire/status.ts";
+import { Code, RpcError } from "../../lib/rpc/wire/mod.ts";
 import { isConnectionLost, ReconnectGaveUp, Reconnector } from "../../lib/ctl/reconnect.ts";
 
 function harness(reconnectForMs: number) {
@@ -26,7 +25,7 @@ function harness(reconnectForMs: number) {
   return { reconnector, waits, lines, advance: (ms: number) => now += ms };
 }
 
-const refused = new RpcError(status.UNAVAILABLE, "connect ECONNREFUSED 127.0.0.1:50051");
+const refused = new RpcError(Code.UNAVAILABLE, "connect ECONNREFUSED 127.0.0.1:50051");
 
 /** A call that fails `times` times with `error`, then answers "ok". */
 function failing(times: number, error: unknown = refused) {
@@ -37,9 +36,9 @@ function failing(times: number, error: unknown = refused) {
 
 Deno.test("reconnect: only UNAVAILABLE, DEADLINE_EXCEEDED and CANCELLED are a lost connection", () => {
   assert.equal(isConnectionLost(refused), true);
-  assert.equal(isConnectionLost(new RpcError(status.DEADLINE_EXCEEDED, "late")), true);
-  assert.equal(isConnectionLost(new RpcError(status.CANCELLED, "Call cancelled")), true);
-  for (const code of [status.NOT_FOUND, status.INTERNAL, status.OUT_OF_RANGE, status.UNKNOWN]) {
+  assert.equal(isConnectionLost(new RpcError(Code.DEADLINE_EXCEEDED, "late")), true);
+  assert.equal(isConnectionLost(new RpcError(Code.CANCELLED, "Call cancelled")), true);
+  for (const code of [Code.NOT_FOUND, Code.INTERNAL, Code.OUT_OF_RANGE, Code.UNKNOWN]) {
     assert.equal(isConnectionLost(new RpcError(code, "x")), false);
   }
   assert.equal(isConnectionLost(new Error("UNAVAILABLE")), false);
@@ -82,7 +81,7 @@ Deno.test("reconnect: gives up when an outage outlasts the bound, after a last t
 
 Deno.test("reconnect: ijrd's own answers are final, and 0 never retries", async () => {
   const { reconnector, waits, lines } = harness(60_000);
-  const notFound = new RpcError(status.NOT_FOUND, "job 0123456789abcdef not found");
+  const notFound = new RpcError(Code.NOT_FOUND, "job 0123456789abcdef not found");
   await assert.rejects(reconnector.call(failing(1, notFound).call), notFound);
   assert.deepEqual([waits, lines], [[], []]);
 
