@@ -267,15 +267,20 @@ async function withRawServer(
   }
 }
 
-/** The frames a client sent, after its 24-byte preface. */
-function sentFrames(sent: Uint8Array): { type: number; flags: number; payload: Uint8Array }[] {
+/** The frames a client sent, after its 24-byte preface (`from` for bytes without it). */
+function sentFrames(
+  sent: Uint8Array,
+  from = 24,
+): { type: number; flags: number; streamId: number; payload: Uint8Array }[] {
   const frames = [];
-  let at = 24;
+  let at = from;
   while (at + 9 <= sent.length) {
     const length = (sent[at] << 16) | (sent[at + 1] << 8) | sent[at + 2];
+    if (at + 9 + length > sent.length) break;
     frames.push({
       type: sent[at + 3],
       flags: sent[at + 4],
+      streamId: new DataView(sent.buffer, sent.byteOffset + at + 5, 4).getUint32(0),
       payload: sent.subarray(at + 9, at + 9 + length),
     });
     at += 9 + length;
@@ -320,6 +325,10 @@ Deno.test("h2: a server that breaks the protocol loses the connection, told why 
     ],
     "a CONTINUATION without HEADERS": [
       encodeFrame(FrameType.CONTINUATION, Flag.END_HEADERS, 1, new Uint8Array([0x88])),
+      ErrorCode.PROTOCOL_ERROR,
+    ],
+    "a server that enables push": [
+      encodeFrame(FrameType.SETTINGS, 0, 0, new Uint8Array([0, 2, 0, 0, 0, 1])),
       ErrorCode.PROTOCOL_ERROR,
     ],
     "a header block in more than 64 CONTINUATION frames": [
@@ -467,4 +476,120 @@ Deno.test("h2: a server that floods PINGs without reading the answers is cut off
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
+});
+
+/** A header block of one literal field (name "x-big", a value of `size` bytes, not indexed). */
+function bigHeaderBlock(size: number): Uint8Array {
+  const name = new TextEncoder().encode("x-big");
+  const length: number[] = [0x7f];
+  for (let rest = size - 127;; rest >>= 7) {
+    if (rest < 128) {
+      length.push(rest);
+      break;
+    }
+    length.push((rest & 0x7f) | 0x80);
+  }
+  return new Uint8Array([
+    0x88,
+    0x00,
+    name.length,
+    ...name,
+    ...length,
+    ...new Uint8Array(size).fill(0x61),
+  ]);
+}
+
+Deno.test("h2: headers over 64 KiB end their own stream only; the connection serves on", async () => {
+  const block = bigHeaderBlock(70_000);
+  const frames: number[] = [];
+  for (let at = 0; at < block.length; at += 16_384) {
+    const last = at + 16_384 >= block.length;
+    const type = at === 0 ? FrameType.HEADERS : FrameType.CONTINUATION;
+    frames.push(
+      ...encodeFrame(type, last ? Flag.END_HEADERS : 0, 1, block.subarray(at, at + 16_384)),
+    );
+  }
+  let answered = false;
+  const received: Uint8Array[] = [];
+  await withRawServer((socket) => {
+    socket.write(new Uint8Array([...encodeFrame(FrameType.SETTINGS, 0, 0), ...frames]));
+    // The second request (stream 3) gets a small answer once its HEADERS are in.
+    socket.on("data", (chunk: Uint8Array) => {
+      received.push(chunk);
+      // What comes after the first chunk (the preface and more) starts at a frame.
+      const opened = sentFrames(Buffer.concat(received), 0).some((frame) =>
+        frame.type === FrameType.HEADERS && frame.streamId === 3
+      );
+      if (answered || !opened) return;
+      answered = true;
+      socket.write(
+        encodeFrame(
+          FrameType.HEADERS,
+          Flag.END_HEADERS | Flag.END_STREAM,
+          3,
+          new Uint8Array([0x88]),
+        ),
+      );
+    });
+  }, async (port, sent) => {
+    const connection = await connect(port);
+    try {
+      const first = request(connection, "/big", true);
+      await first.ended;
+      assert.deepEqual(first.aborted, {
+        kind: "tooLarge",
+        message: "response headers: header list larger than 65536 bytes",
+      });
+      const second = request(connection, "/small", true);
+      await second.ended;
+      assert.equal(second.aborted, undefined);
+      assert.equal(second.header(":status"), "200");
+      const resets = sentFrames(sent()).filter((frame) => frame.type === FrameType.RST_STREAM);
+      assert.deepEqual(resets.map((frame) => [...frame.payload]), [[
+        0,
+        0,
+        0,
+        ErrorCode.PROTOCOL_ERROR,
+      ]]);
+      assert.deepEqual(goawayCodes(sent()), []);
+    } finally {
+      connection.close();
+    }
+  });
+});
+
+Deno.test("h2: a stream waiting for a place ends cleanly: its sends return, the connection can close", async () => {
+  const oneStream = encodeFrame(FrameType.SETTINGS, 0, 0, new Uint8Array([0, 3, 0, 0, 0, 1]));
+  await withRawServer((socket) => socket.write(oneStream), async (port, sent) => {
+    const connection = await connect(port);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the SETTINGS are in
+    const first = request(connection, "/first");
+    const queued = request(connection, "/queued");
+    assert.equal(connection.activeStreams, 2);
+    const sending = queued.stream.send(new Uint8Array(10), true);
+    queued.stream.reset();
+    assert.equal(
+      await Promise.race([
+        sending.then(() => "returned"),
+        new Promise((r) => setTimeout(() => r("pending"), 500)),
+      ]),
+      "returned",
+    );
+    assert.equal(connection.activeStreams, 1);
+    // Closing when idle waits for the open stream, then closes.
+    connection.closeWhenIdle();
+    assert.equal(connection.accepting, false);
+    first.stream.reset();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const frames = sentFrames(sent());
+    // Only the first stream was ever sent (HEADERS on 1, then its RST_STREAM), then GOAWAY.
+    assert.deepEqual(
+      frames.filter((frame) =>
+        [FrameType.HEADERS, FrameType.RST_STREAM, FrameType.GOAWAY].includes(
+          frame.type as 1 | 3 | 7,
+        )
+      ).map((frame) => frame.type),
+      [FrameType.HEADERS, FrameType.RST_STREAM, FrameType.GOAWAY],
+    );
+  });
 });

@@ -160,7 +160,20 @@ Deno.test("rpc client: what a server answers wrongly fails the call with a preci
       (stream) =>
         reply(stream, [framed(jobAnswer("a")), framed(jobAnswer("b"))], { "grpc-status": "0" }),
       "INTERNAL",
-      "the server sent 2 response messages where one was due",
+      "the server sent more than one response message where one was due",
+    ],
+    "no answer with an OK status": [
+      (stream) => reply(stream, [], { "grpc-status": "0" }),
+      "INTERNAL",
+      "the server sent no response message where one was due",
+    ],
+    "an HTTP error that carries a gRPC status (a proxy's)": [
+      (stream) =>
+        stream.respond({ ":status": 503, "grpc-status": "14", "grpc-message": "draining" }, {
+          endStream: true,
+        }),
+      "UNAVAILABLE",
+      "draining",
     ],
     "a message larger than 4 MiB": [
       (stream) =>

@@ -6,9 +6,10 @@
  * CANCELLED "Cancelled on client" (the caller's signal), DEADLINE_EXCEEDED "Deadline exceeded
  * after …" (its timeout), UNAVAILABLE (no connection, or the connection ended mid-call).
  *
- * A call the server never saw (a GOAWAY or REFUSED_STREAM before it was processed) is sent once
- * more on a new connection when nothing of it is lost by that: unary and server-streaming calls,
- * before any answer. A restarting ijrd says GOAWAY to calls that raced its shutdown.
+ * A call the server never saw (REFUSED_STREAM, or above a GOAWAY's last stream) is sent once
+ * more when nothing of it is lost by that: unary and server-streaming calls, before any answer.
+ * After a GOAWAY it goes on a new connection; a restarting ijrd says GOAWAY to calls that raced
+ * its shutdown.
  * @module
  */
 
@@ -106,14 +107,14 @@ function clientMethod(channel: Channel, method: DescMethod): unknown {
     case "unary":
       return async (request: AnyMessage, options?: ClientCallOptions) => {
         const body = encode(request);
-        const messages = await collect(
+        const answer = await collect(
           channel,
           path,
           options,
           (stream) => stream.send(body, true),
           true,
         );
-        return single(output, messages);
+        return decodeResponse(output, answer);
       };
     case "server_streaming":
       return (request: AnyMessage, options?: ClientCallOptions) =>
@@ -123,29 +124,18 @@ function clientMethod(channel: Channel, method: DescMethod): unknown {
         requests: AsyncIterable<AnyMessage> | Iterable<AnyMessage>,
         options?: ClientCallOptions,
       ) => {
-        const messages = await collect(channel, path, options, async (stream, answered) => {
+        const answer = await collect(channel, path, options, async (stream, answered) => {
           for await (const request of requests) {
             if (answered()) return;
             await stream.send(encode(request), false);
           }
           if (!answered()) await stream.send(new Uint8Array(0), true);
         }, false);
-        return single(output, messages);
+        return decodeResponse(output, answer);
       };
     default:
       throw new Error(`${path}: unsupported method kind ${method.methodKind}`);
   }
-}
-
-/** The one message of a unary or client-streaming answer, decoded. */
-function single(schema: DescMessage, messages: Uint8Array[]): AnyMessage {
-  if (messages.length !== 1) {
-    throw new RpcError(
-      Code.INTERNAL,
-      `the server sent ${messages.length} response messages where one was due`,
-    );
-  }
-  return decodeResponse(schema, messages[0]);
 }
 
 /** Decodes a response; bytes that are no valid message fail the call as INTERNAL. */
@@ -234,6 +224,8 @@ class Call implements StreamEvents {
         return this.#finish(new RpcError(Code.UNAVAILABLE, "Stream refused by server"), true);
       case "lost":
         return this.#finish(new RpcError(Code.UNAVAILABLE, reason.message), false);
+      case "tooLarge":
+        return this.#finish(new RpcError(Code.RESOURCE_EXHAUSTED, reason.message), false);
       case "reset":
         return this.#finish(resetStatus(reason.code), false);
     }
@@ -363,8 +355,9 @@ function startCall(
 }
 
 /**
- * Runs a unary or client-streaming call to its end: its messages, or its failure. The answer
- * is credited as it arrives: its size is bounded by the largest message accepted.
+ * Runs a unary or client-streaming call to its end: its one message, or its failure. The
+ * answer is credited as it arrives; a second message fails the call at once (INTERNAL), so
+ * what the client holds is bounded by the largest message accepted.
  */
 function collect(
   channel: Channel,
@@ -372,16 +365,33 @@ function collect(
   options: ClientCallOptions | undefined,
   send: (stream: ClientStream, ended: () => boolean) => Promise<void>,
   retryable: boolean,
-): Promise<Uint8Array[]> {
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    let messages: Uint8Array[] = [];
-    startCall(channel, path, options, {
+    let answer: Uint8Array | undefined;
+    const call = startCall(channel, path, options, {
       send,
       retryable,
       arrived: (count, credit) => credit(count),
-      message: (message) => messages.push(message),
-      end: (error) => error === undefined ? resolve(messages) : reject(error),
-      restart: () => messages = [],
+      message: (message) => {
+        if (answer === undefined) answer = message;
+        else {
+          call.fail(
+            new RpcError(
+              Code.INTERNAL,
+              "the server sent more than one response message where one was due",
+            ),
+          );
+        }
+      },
+      end: (error) => {
+        if (error !== undefined) reject(error);
+        else if (answer === undefined) {
+          reject(
+            new RpcError(Code.INTERNAL, "the server sent no response message where one was due"),
+          );
+        } else resolve(answer);
+      },
+      restart: () => answer = undefined,
     });
   });
 }

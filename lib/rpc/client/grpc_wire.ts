@@ -47,12 +47,17 @@ export function frameMessage(message: Uint8Array): Uint8Array {
 }
 
 /**
- * Reassembles length-prefixed messages from DATA as it arrives. A compressed message (none
- * was asked for) or one above the size limit fails with the status the call must end with.
+ * Reassembles length-prefixed messages from DATA as it arrives, copying each message's bytes
+ * into one buffer made when its prefix is read: what it holds is bounded by the largest message
+ * accepted, however finely a server cuts its DATA. A compressed message (none was asked for) or
+ * one above the size limit fails with the status the call must end with.
  */
 export class MessageReader {
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  readonly #prefix = new Uint8Array(5);
+  #prefixFilled = 0;
+  /** The message being filled, once its prefix is read. */
+  #message: Uint8Array | undefined;
+  #messageFilled = 0;
   readonly #maxBytes: number;
 
   constructor(maxBytes = MAX_RECEIVE_MESSAGE_BYTES) {
@@ -61,85 +66,55 @@ export class MessageReader {
 
   /** Bytes received that do not yet make a whole message. */
   get partial(): number {
-    return this.#buffered;
+    return this.#prefixFilled + this.#messageFilled;
   }
 
-  /** Adds `bytes` and returns the messages they complete (each with its prefix's 5 bytes counted in `size`). */
+  /** Adds `bytes` and returns the messages they complete (`size` counts the 5-byte prefix too). */
   push(bytes: Uint8Array): { message: Uint8Array; size: number }[] {
-    if (bytes.length > 0) {
-      this.#chunks.push(bytes);
-      this.#buffered += bytes.length;
-    }
     const messages: { message: Uint8Array; size: number }[] = [];
-    while (this.#buffered >= 5) {
-      const head = this.#peek(5);
-      if (head[0] !== 0) {
-        throw new RpcError(
-          Code.INTERNAL,
-          head[0] === 1
-            ? "the server sent a compressed message, and no compression was negotiated"
-            : `message flags ${head[0]} are not gRPC's`,
-        );
+    let at = 0;
+    while (true) {
+      if (this.#message === undefined) {
+        const take = Math.min(5 - this.#prefixFilled, bytes.length - at);
+        this.#prefix.set(bytes.subarray(at, at + take), this.#prefixFilled);
+        this.#prefixFilled += take;
+        at += take;
+        if (this.#prefixFilled < 5) break;
+        this.#message = new Uint8Array(this.#readPrefix());
       }
-      const length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
-      if (length > this.#maxBytes) {
-        throw new RpcError(
-          Code.RESOURCE_EXHAUSTED,
-          `Received message larger than max (${length} vs. ${this.#maxBytes})`,
-        );
-      }
-      if (this.#buffered < 5 + length) break;
-      const whole = this.#take(5 + length);
-      messages.push({ message: whole.subarray(5), size: 5 + length });
+      const message = this.#message;
+      const take = Math.min(message.length - this.#messageFilled, bytes.length - at);
+      message.set(bytes.subarray(at, at + take), this.#messageFilled);
+      this.#messageFilled += take;
+      at += take;
+      if (this.#messageFilled < message.length) break;
+      messages.push({ message, size: 5 + message.length });
+      this.#message = undefined;
+      this.#prefixFilled = this.#messageFilled = 0;
+      if (at === bytes.length) break;
     }
     return messages;
   }
 
-  #peek(count: number): Uint8Array {
-    if (this.#chunks[0].length >= count) return this.#chunks[0];
-    return this.#join(count, false);
-  }
-
-  #take(count: number): Uint8Array {
-    return this.#join(count, true);
-  }
-
-  /**
-   * The first `count` bytes, in one array; removed when `consume`. Consumed chunks leave the
-   * list in one splice: a server that sends a message in a million one-byte frames costs one
-   * pass over them, not a shift per chunk.
-   */
-  #join(count: number, consume: boolean): Uint8Array {
-    const first = this.#chunks[0];
-    if (consume && first.length === count) {
-      this.#chunks.shift();
-      this.#buffered -= count;
-      return first;
+  /** The length a complete prefix announces, after its checks. */
+  #readPrefix(): number {
+    const flags = this.#prefix[0];
+    if (flags !== 0) {
+      throw new RpcError(
+        Code.INTERNAL,
+        flags === 1
+          ? "the server sent a compressed message, and no compression was negotiated"
+          : `message flags ${flags} are not gRPC's`,
+      );
     }
-    if (consume && first.length > count) {
-      this.#chunks[0] = first.subarray(count);
-      this.#buffered -= count;
-      return first.subarray(0, count);
+    const length = new DataView(this.#prefix.buffer).getUint32(1);
+    if (length > this.#maxBytes) {
+      throw new RpcError(
+        Code.RESOURCE_EXHAUSTED,
+        `Received message larger than max (${length} vs. ${this.#maxBytes})`,
+      );
     }
-    const joined = new Uint8Array(count);
-    let at = 0;
-    let index = 0;
-    while (at < count) {
-      const chunk = this.#chunks[index];
-      const take = Math.min(chunk.length, count - at);
-      joined.set(chunk.subarray(0, take), at);
-      at += take;
-      if (take < chunk.length) {
-        if (consume) this.#chunks[index] = chunk.subarray(take);
-        break;
-      }
-      index++;
-    }
-    if (consume) {
-      this.#chunks.splice(0, index);
-      this.#buffered -= count;
-    }
-    return joined;
+    return length;
   }
 }
 
@@ -166,6 +141,11 @@ export function header(fields: readonly HeaderField[], name: string): string | u
  */
 export function checkResponseHeaders(fields: readonly HeaderField[]): RpcError | undefined {
   const status = Number(header(fields, ":status"));
+  // A gRPC status, when there is one, says more than the HTTP status (a proxy's answer).
+  if (status !== 200 && header(fields, "grpc-status") !== undefined) {
+    const { code, message } = statusOf(fields);
+    if (code !== Code.OK) return new RpcError(code, message);
+  }
   if (status !== 200) {
     return new RpcError(
       HTTP_TO_CODE[status] ?? Code.UNKNOWN,

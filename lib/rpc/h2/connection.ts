@@ -32,7 +32,13 @@ import {
   settingsPayload,
   uint31,
 } from "./frames.ts";
-import { CompressionError, encodeHeaderBlock, type HeaderField, HpackDecoder } from "./hpack.ts";
+import {
+  CompressionError,
+  encodeHeaderBlock,
+  type HeaderField,
+  HeaderListTooLarge,
+  HpackDecoder,
+} from "./hpack.ts";
 
 /** The byte stream a connection runs over (a node:tls socket, or a plain one in tests). */
 export interface ByteSocket {
@@ -53,6 +59,8 @@ export type StreamAbort =
   | { readonly kind: "reset"; readonly code: number }
   /** The server will not process the stream (GOAWAY below its ID, or REFUSED_STREAM). */
   | { readonly kind: "refused" }
+  /** The server's headers for it were larger than this side accepts; the stream was reset. */
+  | { readonly kind: "tooLarge"; readonly message: string }
   /** The connection ended (closed, broken, or a protocol error); `message` says how. */
   | { readonly kind: "lost"; readonly message: string };
 
@@ -257,7 +265,7 @@ export class ClientConnection {
     if (!this.accepting) {
       // Ended or ending since the caller got it: lost with the reason it ended, or refused
       // (never seen by the server, so it may go on another connection).
-      stream.closed = true;
+      this.#retire(stream);
       events.aborted(
         this.#ended !== undefined ? { kind: "lost", message: this.#ended } : { kind: "refused" },
       );
@@ -295,7 +303,7 @@ export class ClientConnection {
       const stream = this.#waitingToOpen.shift()!;
       if (stream.closed) continue;
       if (this.#nextStreamId > MAX_STREAM_ID) {
-        stream.closed = true;
+        this.#retire(stream);
         stream.events.aborted({ kind: "refused" });
         continue;
       }
@@ -349,13 +357,13 @@ export class ClientConnection {
       ));
       at += size;
       if (last) break;
-      await this.#drained();
+      await this.#drainedOr(stream);
     }
     if (endStream) {
       stream.localEnded = true;
       this.#closeIfDone(stream);
     }
-    await this.#drained();
+    await this.#drainedOr(stream);
   }
 
   /** Credits `count` consumed bytes of `stream`, in updates of at least a quarter window. */
@@ -371,18 +379,31 @@ export class ClientConnection {
 
   resetStream(stream: Stream, code: number): void {
     if (stream.closed) return;
-    stream.closed = true;
-    stream.wakeAll();
-    if (stream.id === 0) return; // never opened: nothing to tell the server
-    this.#streams.delete(stream.id);
-    this.#queue(encodeFrame(FrameType.RST_STREAM, 0, stream.id, uint32(code)));
+    const opened = stream.id !== 0; // else it waited for a place: nothing to tell the server
+    this.#retire(stream);
+    if (opened) this.#queue(encodeFrame(FrameType.RST_STREAM, 0, stream.id, uint32(code)));
     this.#afterStreamClosed();
+  }
+
+  /**
+   * Takes `stream` out for good, however it ended: sends waiting on it (for a place, a window
+   * or the socket) return and see it closed, and it no longer counts as active.
+   */
+  #retire(stream: Stream): void {
+    stream.closed = true;
+    stream.markOpened();
+    stream.wakeAll();
+    if (stream.id !== 0) {
+      this.#streams.delete(stream.id);
+    } else {
+      const at = this.#waitingToOpen.indexOf(stream);
+      if (at >= 0) this.#waitingToOpen.splice(at, 1);
+    }
   }
 
   #closeIfDone(stream: Stream): void {
     if (stream.localEnded && stream.remoteEnded && !stream.closed) {
-      stream.closed = true;
-      this.#streams.delete(stream.id);
+      this.#retire(stream);
       this.#afterStreamClosed();
     }
   }
@@ -397,9 +418,17 @@ export class ClientConnection {
 
   /** A promise that waits for the socket to take more, when it has asked to (back-pressure). */
   #drainWait: Promise<void> | undefined;
+  /** Settles `#drainWait` (on drain, or when the connection ends). */
+  #drainDone: (() => void) | undefined;
 
-  #drained(): Promise<void> {
-    return this.#drainWait ?? Promise.resolve();
+  /** Waits for the socket to drain, or for `stream` to end meanwhile. */
+  #drainedOr(stream: Stream): Promise<void> {
+    const drain = this.#drainWait;
+    if (drain === undefined || stream.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      stream.wake.push(resolve);
+      drain.then(resolve);
+    });
   }
 
   #queue(frame: Uint8Array): void {
@@ -445,12 +474,13 @@ export class ClientConnection {
     if (!this.#socket.write(chunk) && this.#drainWait === undefined) {
       this.#drainWait = new Promise<void>((resolve) => {
         const done = () => {
-          this.#drainWait = undefined;
+          if (this.#drainDone !== done) return;
+          this.#drainWait = this.#drainDone = undefined;
           this.#acksWhileBlocked = 0;
           resolve();
         };
+        this.#drainDone = done;
         this.#socket.once("drain", done);
-        this.onClose(done);
       });
     }
   }
@@ -547,13 +577,9 @@ export class ClientConnection {
       this.#connectionUncredited = 0;
     }
     const content = unpad(frame);
+    // A stream leaves the map as soon as it ends: what still comes for it is ignored, which
+    // RFC 9113 5.1 allows for a closed stream.
     if (stream === undefined) return;
-    if (stream.remoteEnded) {
-      throw new ConnectionError(
-        ErrorCode.STREAM_CLOSED,
-        `DATA after the end of stream ${stream.id}`,
-      );
-    }
     if (frame.payload.length > stream.receiveWindow) {
       throw new ConnectionError(
         ErrorCode.FLOW_CONTROL_ERROR,
@@ -619,15 +645,20 @@ export class ClientConnection {
 
   #deliverHeaders(streamId: number, block: Uint8Array, endStream: boolean): void {
     // Decoded even for a stream already closed: the table must follow every block.
-    const fields = this.#decoder.decode(block);
+    let fields: HeaderField[];
+    try {
+      fields = this.#decoder.decode(block);
+    } catch (error) {
+      if (!(error instanceof HeaderListTooLarge)) throw error;
+      // The table is in step: only this stream ends.
+      const stream = this.#streams.get(streamId);
+      if (stream === undefined) return;
+      this.resetStream(stream, ErrorCode.PROTOCOL_ERROR);
+      stream.events.aborted({ kind: "tooLarge", message: `response headers: ${error.message}` });
+      return;
+    }
     const stream = this.#streams.get(streamId);
     if (stream === undefined) return;
-    if (stream.remoteEnded) {
-      throw new ConnectionError(
-        ErrorCode.STREAM_CLOSED,
-        `HEADERS after the end of stream ${streamId}`,
-      );
-    }
     if (endStream) this.#remoteEnd(stream);
     stream.events.headers(fields, endStream);
   }
@@ -639,9 +670,7 @@ export class ClientConnection {
     } else {
       // The server has answered while the body was still being sent (an early status): the
       // rest of the body is of no use, and RST_STREAM NO_ERROR says so (RFC 9113 8.1).
-      stream.closed = true;
-      stream.wakeAll();
-      this.#streams.delete(stream.id);
+      this.#retire(stream);
       this.#queue(encodeFrame(FrameType.RST_STREAM, 0, stream.id, uint32(ErrorCode.NO_ERROR)));
       this.#afterStreamClosed();
     }
@@ -654,9 +683,7 @@ export class ClientConnection {
     const stream = this.#streamOf(frame);
     if (stream === undefined) return;
     const code = readUint32(frame.payload, 0);
-    stream.closed = true;
-    stream.wakeAll();
-    this.#streams.delete(stream.id);
+    this.#retire(stream);
     stream.events.aborted(
       code === ErrorCode.REFUSED_STREAM ? { kind: "refused" } : {
         kind: "reset",
@@ -708,7 +735,13 @@ export class ClientConnection {
           this.#peerMaxConcurrent = value;
           break;
         case Setting.ENABLE_PUSH:
-          if (value > 1) throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, "ENABLE_PUSH > 1");
+          // Only a client may enable push (RFC 9113 6.5.2).
+          if (value !== 0) {
+            throw new ConnectionError(
+              ErrorCode.PROTOCOL_ERROR,
+              `ENABLE_PUSH ${value} from a server`,
+            );
+          }
           break;
         default:
           // HEADER_TABLE_SIZE sizes the server's decoder, which this client's encoder never
@@ -749,14 +782,12 @@ export class ClientConnection {
     // again on another connection.
     for (const stream of [...this.#streams.values()]) {
       if (stream.id > lastStreamId) {
-        stream.closed = true;
-        stream.wakeAll();
-        this.#streams.delete(stream.id);
+        this.#retire(stream);
         stream.events.aborted({ kind: "refused" });
       }
     }
-    for (const stream of this.#waitingToOpen.splice(0)) {
-      stream.closed = true;
+    for (const stream of [...this.#waitingToOpen]) {
+      this.#retire(stream);
       stream.events.aborted({ kind: "refused" });
     }
     this.#afterStreamClosed();
@@ -827,15 +858,13 @@ export class ClientConnection {
     clearTimeout(this.#pingDeadline);
     this.#keepaliveTimer = this.#pingDeadline = undefined;
     if (closeSocket) this.#socket.end();
-    const streams = [...this.#streams.values(), ...this.#waitingToOpen.splice(0)];
-    this.#streams.clear();
-    for (const stream of streams) {
+    for (const stream of [...this.#streams.values(), ...this.#waitingToOpen]) {
       if (stream.closed) continue;
-      stream.closed = true;
-      stream.wakeAll();
+      this.#retire(stream);
       stream.events.aborted({ kind: "lost", message });
     }
     for (const resolve of this.#connectionWake.splice(0)) resolve();
+    this.#drainDone?.();
     for (const listener of this.#closeListeners.splice(0)) listener();
     if (!closeSocket) this.#socket.destroy();
   }

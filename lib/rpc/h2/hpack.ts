@@ -93,6 +93,17 @@ export class CompressionError extends Error {
   }
 }
 
+/**
+ * A header block that decoded but whose list is larger than this side accepts: the table is
+ * in step, so only the stream it was for must end, not the connection.
+ */
+export class HeaderListTooLarge extends Error {
+  constructor(limit: number) {
+    super(`header list larger than ${limit} bytes`);
+    this.name = "HeaderListTooLarge";
+  }
+}
+
 const textEncoder = new TextEncoder();
 
 /** Appends an HPACK integer with an N-bit prefix (RFC 7541 section 5.1) to `out`. */
@@ -180,7 +191,10 @@ export class HpackDecoder {
     this.#maxListSize = maxListSize;
   }
 
-  /** Decodes one complete header block. Throws CompressionError when it is malformed. */
+  /**
+   * Decodes one complete header block. Throws CompressionError when it is malformed, and
+   * HeaderListTooLarge (after decoding it all) when its fields are over the size limit.
+   */
   decode(block: Uint8Array): HeaderField[] {
     const fields: HeaderField[] = [];
     let listSize = 0;
@@ -191,15 +205,16 @@ export class HpackDecoder {
       const limit = (1 << prefixBits) - 1;
       let value = block[at++] & limit;
       if (value < limit) return value;
-      let shift = 0;
-      while (true) {
+      // At most five more bytes (7 bits each) before the value passes 2^31: more, even of
+      // zeros, is refused rather than summed (2 ** shift would reach Infinity, and NaN).
+      for (let shift = 0; shift <= 28; shift += 7) {
         if (at >= block.length) throw new CompressionError("header block ends inside an integer");
         const byte = block[at++];
         value += (byte & 0x7f) * 2 ** shift;
-        shift += 7;
         if (value > 0x7fffffff) throw new CompressionError("integer too large in header block");
         if ((byte & 0x80) === 0) return value;
       }
+      throw new CompressionError("integer too long in header block");
     };
     const string = (): string => {
       if (at >= block.length) throw new CompressionError("header block ends before a string");
@@ -229,10 +244,9 @@ export class HpackDecoder {
     const emit = (field: HeaderField) => {
       fieldSeen = true;
       listSize += field[0].length + field[1].length + 32;
-      if (listSize > this.#maxListSize) {
-        throw new CompressionError(`header list larger than ${this.#maxListSize} bytes`);
-      }
-      fields.push(field);
+      // Past the limit the block is still decoded to its end (the table must follow it), but
+      // its fields are not kept.
+      if (listSize <= this.#maxListSize) fields.push(field);
     };
     while (at < block.length) {
       const first = block[at];
@@ -260,6 +274,7 @@ export class HpackDecoder {
         emit([name, string()]);
       }
     }
+    if (listSize > this.#maxListSize) throw new HeaderListTooLarge(this.#maxListSize);
     return fields;
   }
 
