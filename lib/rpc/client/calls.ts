@@ -150,6 +150,9 @@ function decodeResponse(schema: DescMessage, bytes: Uint8Array): AnyMessage {
   }
 }
 
+/** How long after its deadline a call's stream is reset if the server has not ended it. */
+const DEADLINE_GRACE_MS = 1_000;
+
 /** Receives a call's answer: messages as they complete, then its status. */
 class Call implements StreamEvents {
   readonly #reader = new MessageReader();
@@ -177,6 +180,7 @@ class Call implements StreamEvents {
   }
 
   headers(fields: HeaderField[], endStream: boolean): void {
+    if (endStream) this.#streamEnded();
     if (this.#done) return;
     this.answered = true;
     if (!this.#headersSeen) {
@@ -196,6 +200,7 @@ class Call implements StreamEvents {
   }
 
   data(bytes: Uint8Array, endStream: boolean): void {
+    if (endStream) this.#streamEnded();
     if (this.#done) return;
     this.answered = true;
     if (!this.#headersSeen) {
@@ -218,6 +223,7 @@ class Call implements StreamEvents {
   }
 
   aborted(reason: StreamAbort): void {
+    this.#streamEnded();
     if (this.#done) return;
     switch (reason.kind) {
       case "refused":
@@ -236,6 +242,28 @@ class Call implements StreamEvents {
     if (this.#done) return;
     this.stream?.reset(ErrorCode.CANCEL);
     this.#finish(error, false);
+  }
+
+  /** Resets the stream if the server has not ended it by then (see `expire`). */
+  #expiry: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Ends the call on this side at its deadline, and leaves the stream to the server: it got
+   * the same deadline (grpc-timeout) and ends the call itself a moment later, so that its
+   * request log says DEADLINE_EXCEEDED. A RST_STREAM CANCEL sent at once would reach it a
+   * moment before its own deadline, and be logged as a cancel. A server that has not ended
+   * the stream `DEADLINE_GRACE_MS` later is told with RST_STREAM CANCEL.
+   */
+  expire(error: RpcError): void {
+    if (this.#done) return;
+    if (this.stream === undefined) return this.fail(error);
+    this.#expiry = setTimeout(() => this.stream?.reset(ErrorCode.CANCEL), DEADLINE_GRACE_MS);
+    this.#finish(error, false);
+  }
+
+  #streamEnded(): void {
+    clearTimeout(this.#expiry);
+    this.#expiry = undefined;
   }
 
   #finish(error: unknown, refused: boolean): void {
@@ -278,6 +306,8 @@ interface CallHooks {
 /** The live side of a running call: whichever attempt is current. */
 interface CallHandle {
   fail(error: unknown): void;
+  /** Ends the call at its deadline (Call.expire). */
+  expire(error: RpcError): void;
   credit(count: number): void;
 }
 
@@ -307,6 +337,7 @@ function startCall(
   };
   const handle: CallHandle = {
     fail: (error) => call ? call.fail(error) : end(error),
+    expire: (error) => call ? call.expire(error) : end(error),
     credit: (count) => call?.stream?.consumed(count),
   };
   const attempt = async (retriesLeft: number) => {
@@ -347,7 +378,7 @@ function startCall(
   if (timeoutMs !== undefined) {
     timer = setTimeout(() => {
       const seconds = ((performance.now() - started) / 1000).toFixed(3);
-      handle.fail(new RpcError(Code.DEADLINE_EXCEEDED, `Deadline exceeded after ${seconds}s`));
+      handle.expire(new RpcError(Code.DEADLINE_EXCEEDED, `Deadline exceeded after ${seconds}s`));
     }, timeoutMs);
   }
   attempt(hooks.retryable ? 1 : 0);
