@@ -45,6 +45,7 @@ async function withServer(
     index: number,
   ) => void,
   body: (address: string, seen: Seen[], sessions: http2.ServerHttp2Session[]) => Promise<void>,
+  tlsOptions: http2.SecureServerOptions = {},
 ) {
   const server = http2.createSecureServer({
     ca: pki.ca.certPem,
@@ -52,6 +53,7 @@ async function withServer(
     key: pki.server.keyPem,
     requestCert: true,
     rejectUnauthorized: true,
+    ...tlsOptions,
   });
   const seen: Seen[] = [];
   const sessions: http2.ServerHttp2Session[] = [];
@@ -357,4 +359,20 @@ Deno.test("rpc client: messages are cut from DATA at any boundary, and deadlines
   assert.equal(grpcTimeout(99_999_999), "99999999m");
   assert.equal(grpcTimeout(100_000_000), "100000S");
   assert.equal(grpcTimeout(2 ** 53), "99999999H");
+});
+
+Deno.test("rpc client: a server that offers only TLS 1.2 is refused, before any call is sent", async () => {
+  await withServer(() => {}, async (address, seen) => {
+    const client = createClient(JobService, address, tlsOf(pki, "alice"));
+    try {
+      await rejectsWith(
+        client.getJob({ jobId: "j" }, { timeoutMs: 5_000 }),
+        "UNAVAILABLE",
+        /protocol|version/i,
+      );
+      assert.equal(seen.length, 0);
+    } finally {
+      client.close();
+    }
+  }, { minVersion: "TLSv1.2", maxVersion: "TLSv1.2" });
 });
