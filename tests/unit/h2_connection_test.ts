@@ -14,7 +14,15 @@ import {
   type ConnectionOptions,
   type StreamAbort,
 } from "../../lib/rpc/h2/connection.ts";
-import { encodeFrame, ErrorCode, Flag, FrameType, uint31 } from "../../lib/rpc/h2/frames.ts";
+import {
+  encodeFrame,
+  ErrorCode,
+  Flag,
+  type Frame,
+  FrameReader,
+  FrameType,
+  uint31,
+} from "../../lib/rpc/h2/frames.ts";
 import type { HeaderField } from "../../lib/rpc/h2/hpack.ts";
 
 /** What one stream heard, in order, and a promise of its end. */
@@ -58,7 +66,7 @@ class Recorder {
       if (end) this.#end();
     },
     data: (bytes: Uint8Array, end: boolean) => {
-      this.chunks.push(bytes);
+      this.chunks.push(bytes.slice()); // a view of the connection's buffer, for this call only
       if (this.autoCredit) this.stream.consumed(bytes.length);
       this.#onData?.();
       if (end) this.#end();
@@ -268,22 +276,18 @@ async function withRawServer(
 }
 
 /** The frames a client sent, after its 24-byte preface (`from` for bytes without it). */
-function sentFrames(
-  sent: Uint8Array,
-  from = 24,
-): { type: number; flags: number; streamId: number; payload: Uint8Array }[] {
-  const frames = [];
-  let at = from;
-  while (at + 9 <= sent.length) {
-    const length = (sent[at] << 16) | (sent[at + 1] << 8) | sent[at + 2];
-    if (at + 9 + length > sent.length) break;
-    frames.push({
-      type: sent[at + 3],
-      flags: sent[at + 4],
-      streamId: new DataView(sent.buffer, sent.byteOffset + at + 5, 4).getUint32(0),
-      payload: sent.subarray(at + 9, at + 9 + length),
-    });
-    at += 9 + length;
+function sentFrames(sent: Uint8Array, from = 24): Frame[] {
+  const reader = new FrameReader();
+  const frames: Frame[] = [];
+  for (let at = from; at < sent.length;) {
+    const space = reader.space();
+    const count = Math.min(space.length, sent.length - at);
+    space.set(sent.subarray(at, at + count));
+    reader.filled(count);
+    at += count;
+    for (let frame = reader.next(); frame; frame = reader.next()) {
+      frames.push({ ...frame, payload: frame.payload.slice() });
+    }
   }
   return frames;
 }

@@ -12,20 +12,19 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { GetJobResponseSchema, JobSchema, JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import { createClient, RpcError } from "../../lib/rpc/client/mod.ts";
-import { grpcTimeout, MessageReader } from "../../lib/rpc/client/grpc_wire.ts";
+import { frameMessage, grpcTimeout, MessageReader } from "../../lib/rpc/client/grpc_wire.ts";
 import { createCertificateAuthority } from "../../lib/pki/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 import { tlsOf } from "../helpers/grpc_server.ts";
+import { rejectsWithStatus } from "../helpers/job_api.ts";
 
 const pki = await testPki();
 
-/** One gRPC message with its prefix; `flags` 1 claims it is compressed. */
+/** One gRPC message with its prefix (frameMessage's); `flags` 1 claims it is compressed. */
 function framed(bytes: Uint8Array, flags = 0): Buffer {
-  const out = Buffer.alloc(5 + bytes.length);
+  const out = frameMessage(bytes);
   out[0] = flags;
-  out.writeUInt32BE(bytes.length, 1);
-  out.set(bytes, 5);
-  return out;
+  return Buffer.from(out.buffer, out.byteOffset, out.length);
 }
 
 const jobAnswer = (id: string) =>
@@ -91,16 +90,6 @@ function reply(
     stream.on("wantTrailers", () => stream.sendTrailers(trailers));
     for (const message of messages) stream.write(message);
     stream.end();
-  });
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string, message: string | RegExp) {
-  await assert.rejects(promise, (error: unknown) => {
-    assert.ok(error instanceof RpcError, String(error));
-    assert.equal(error.codeName, code);
-    if (typeof message === "string") assert.equal(error.message, message);
-    else assert.match(error.message, message);
-    return true;
   });
 }
 
@@ -209,7 +198,7 @@ Deno.test("rpc client: what a server answers wrongly fails the call with a preci
     await withServer((stream) => answer(stream), async (address) => {
       const client = createClient(JobService, address, tlsOf(pki, "alice"));
       try {
-        await rejectsWith(client.getJob({ jobId: "j" }, { timeoutMs: 5_000 }), code, message)
+        await rejectsWithStatus(client.getJob({ jobId: "j" }, { timeoutMs: 5_000 }), code, message)
           .catch((error) => {
             throw new Error(`${what}: ${error.message}`);
           });
@@ -225,7 +214,7 @@ Deno.test("rpc client: a deadline and a cancel end the call here; the server is 
     const client = createClient(JobService, address, tlsOf(pki, "alice"));
     try {
       const started = performance.now();
-      await rejectsWith(
+      await rejectsWithStatus(
         client.getJob({ jobId: "j" }, { timeoutMs: 200 }),
         "DEADLINE_EXCEEDED",
         /^Deadline exceeded after 0\.2\d\ds$/,
@@ -236,10 +225,10 @@ Deno.test("rpc client: a deadline and a cancel end the call here; the server is 
       const waiting = client.getJob({ jobId: "j" }, { signal: controller.signal });
       while (seen.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
       controller.abort();
-      await rejectsWith(waiting, "CANCELLED", "Cancelled on client");
+      await rejectsWithStatus(waiting, "CANCELLED", "Cancelled on client");
 
       // Already aborted: nothing is sent.
-      await rejectsWith(
+      await rejectsWithStatus(
         client.getJob({ jobId: "j" }, { signal: AbortSignal.abort() }),
         "CANCELLED",
         "Cancelled on client",
@@ -288,7 +277,7 @@ Deno.test("rpc client: a call the server refused unseen goes once more; after GO
   }, async (address, seen) => {
     const client = createClient(RootfsService, address, tlsOf(pki, "alice"));
     try {
-      await rejectsWith(
+      await rejectsWithStatus(
         client.uploadRootfs([{ part: { case: "chunk", value: new Uint8Array(3) } }], {
           timeoutMs: 5_000,
         }),
@@ -308,7 +297,7 @@ Deno.test("rpc client: no server, or a server of another CA, is UNAVAILABLE with
   listener.close();
   const nobody = createClient(JobService, `localhost:${port}`, tlsOf(pki, "alice"));
   try {
-    await rejectsWith(nobody.getJob({ jobId: "j" }), "UNAVAILABLE", /ECONNREFUSED/);
+    await rejectsWithStatus(nobody.getJob({ jobId: "j" }), "UNAVAILABLE", /ECONNREFUSED/);
   } finally {
     nobody.close();
   }
@@ -320,7 +309,7 @@ Deno.test("rpc client: no server, or a server of another CA, is UNAVAILABLE with
       keyPem: pki.alice.keyPem,
     });
     try {
-      await rejectsWith(client.getJob({ jobId: "j" }), "UNAVAILABLE", /certificate/i);
+      await rejectsWithStatus(client.getJob({ jobId: "j" }), "UNAVAILABLE", /certificate/i);
     } finally {
       client.close();
     }
@@ -365,7 +354,7 @@ Deno.test("rpc client: a server that offers only TLS 1.2 is refused, before any 
   await withServer(() => {}, async (address, seen) => {
     const client = createClient(JobService, address, tlsOf(pki, "alice"));
     try {
-      await rejectsWith(
+      await rejectsWithStatus(
         client.getJob({ jobId: "j" }, { timeoutMs: 5_000 }),
         "UNAVAILABLE",
         /protocol|version/i,

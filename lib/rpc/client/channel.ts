@@ -43,17 +43,8 @@ export class Channel {
     const { host, port } = parseAddress(address);
     this.address = address;
     this.#options = options;
-    const context = contextOptions({
-      caPem: material.caPem,
-      certPem: material.certPem ?? "",
-      keyPem: material.keyPem ?? "",
-    });
-    if (!material.certPem) {
-      delete context.cert;
-      delete context.key;
-    }
     this.#tlsOptions = {
-      ...context,
+      ...contextOptions(material),
       host,
       port,
       // SNI takes names only; an address is checked against the certificate's IP entries.

@@ -68,7 +68,10 @@ export type StreamAbort =
 export interface StreamEvents {
   /** A complete header block: the response's headers, or its trailers. */
   headers(fields: HeaderField[], endStream: boolean): void;
-  /** A DATA frame's content (a copy the owner may keep). */
+  /**
+   * A DATA frame's content: a view valid during this call only (it is the connection's read
+   * buffer), so an owner that keeps bytes copies them; gRPC's message reader does.
+   */
   data(bytes: Uint8Array, endStream: boolean): void;
   /** The stream ended without END_STREAM from the server. Nothing follows. */
   aborted(reason: StreamAbort): void;
@@ -592,7 +595,7 @@ export class ClientConnection {
     const endStream = (frame.flags & Flag.END_STREAM) !== 0;
     if (endStream) this.#remoteEnd(stream);
     else if (padding > 0) this.credit(stream, padding);
-    stream.events.data(content.slice(), endStream);
+    stream.events.data(content, endStream);
   }
 
   #onHeaders(frame: Frame): void {

@@ -26,14 +26,18 @@ export interface TlsMaterial {
 }
 
 /**
- * Node TLS options for one side: its certificate and key, the CA bundle (which replaces the
- * system's roots: a server is trusted only for a certificate of IJR's CA), TLS 1.3, the suites.
+ * Node TLS options for one side: its certificate and key (a client may present none), the CA
+ * bundle (which replaces the system's roots: a server is trusted only for a certificate of
+ * IJR's CA), TLS 1.3, the suites.
  */
-export function contextOptions(material: TlsMaterial): SecureContextOptions {
+export function contextOptions(
+  material: Pick<TlsMaterial, "caPem"> & Partial<TlsMaterial>,
+): SecureContextOptions {
   return {
     ca: Buffer.from(material.caPem),
-    cert: Buffer.from(material.certPem),
-    key: Buffer.from(material.keyPem),
+    ...(material.certPem && material.keyPem
+      ? { cert: Buffer.from(material.certPem), key: Buffer.from(material.keyPem) }
+      : {}),
     minVersion: "TLSv1.3",
     maxVersion: "TLSv1.3",
     // Node takes TLS 1.3 suite names in `ciphers` too.
