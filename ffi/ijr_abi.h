@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0x7e210201c35bf5a8ULL
+#define IJR_ABI_HASH 0xc69c9c607a44f22dULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096
@@ -46,40 +46,41 @@ enum ijr_spawn_step {
   IJR_STEP_ALLOCATE_STACK = 5,
   IJR_STEP_CLONE = 6,
   IJR_STEP_SET_PARENT_DEATH_SIGNAL = 7,
-  IJR_STEP_JOIN_CGROUPS = 8,
-  IJR_STEP_UNSHARE_CGROUP_NAMESPACE = 9,
-  IJR_STEP_SET_HOSTNAME = 10,
-  IJR_STEP_MAKE_MOUNTS_PRIVATE = 11,
-  IJR_STEP_MOUNT_SCRATCH = 12,
-  IJR_STEP_PREPARE_WRITABLE_LAYER = 13,
-  IJR_STEP_IDMAP_ROOTFS = 14,
-  IJR_STEP_INSPECT_ROOTFS = 15,
-  IJR_STEP_MOUNT_ROOT = 16,
-  IJR_STEP_MOUNT_PROC = 17,
-  IJR_STEP_MOUNT_DEV = 18,
-  IJR_STEP_MOUNT_SYS = 19,
-  IJR_STEP_MOUNT_TMP = 20,
-  IJR_STEP_PIVOT_ROOT = 21,
-  IJR_STEP_MASK_PATHS = 22,
-  IJR_STEP_LOOPBACK_UP = 23,
-  IJR_STEP_OPEN_NETWORK = 24,
-  IJR_STEP_ARRANGE_DESCRIPTORS = 25,
-  IJR_STEP_ENTER_USER_NAMESPACE = 26,
-  IJR_STEP_DROP_CAPABILITIES = 27,
-  IJR_STEP_SET_NO_NEW_PRIVS = 28,
-  IJR_STEP_INSTALL_SECCOMP = 29,
-  IJR_STEP_EXEC_INIT = 30,
-  IJR_STEP_INIT_ARGUMENTS = 31,
-  IJR_STEP_INIT_PROTECT = 32,
-  IJR_STEP_INIT_SIGNALS = 33,
-  IJR_STEP_START_COMMAND = 34,
-  IJR_STEP_SET_RESOURCE_LIMITS = 35,
-  IJR_STEP_COMMAND_DESCRIPTORS = 36,
-  IJR_STEP_COMMAND_WORKDIR = 37,
-  IJR_STEP_EXEC_COMMAND = 38,
-  IJR_STEP_EXEC_INTERPRETER = 39,
-  IJR_STEP_SEARCH_PATH = 40,
-  IJR_STEP_COUNT_ = 41,
+  IJR_STEP_ENTER_MADE_NAMESPACES = 8,
+  IJR_STEP_JOIN_CGROUPS = 9,
+  IJR_STEP_UNSHARE_CGROUP_NAMESPACE = 10,
+  IJR_STEP_SET_HOSTNAME = 11,
+  IJR_STEP_MAKE_MOUNTS_PRIVATE = 12,
+  IJR_STEP_MOUNT_SCRATCH = 13,
+  IJR_STEP_PREPARE_WRITABLE_LAYER = 14,
+  IJR_STEP_IDMAP_ROOTFS = 15,
+  IJR_STEP_INSPECT_ROOTFS = 16,
+  IJR_STEP_MOUNT_ROOT = 17,
+  IJR_STEP_MOUNT_PROC = 18,
+  IJR_STEP_MOUNT_DEV = 19,
+  IJR_STEP_MOUNT_SYS = 20,
+  IJR_STEP_MOUNT_TMP = 21,
+  IJR_STEP_PIVOT_ROOT = 22,
+  IJR_STEP_MASK_PATHS = 23,
+  IJR_STEP_LOOPBACK_UP = 24,
+  IJR_STEP_OPEN_NETWORK = 25,
+  IJR_STEP_ARRANGE_DESCRIPTORS = 26,
+  IJR_STEP_ENTER_USER_NAMESPACE = 27,
+  IJR_STEP_DROP_CAPABILITIES = 28,
+  IJR_STEP_SET_NO_NEW_PRIVS = 29,
+  IJR_STEP_INSTALL_SECCOMP = 30,
+  IJR_STEP_EXEC_INIT = 31,
+  IJR_STEP_INIT_ARGUMENTS = 32,
+  IJR_STEP_INIT_PROTECT = 33,
+  IJR_STEP_INIT_SIGNALS = 34,
+  IJR_STEP_START_COMMAND = 35,
+  IJR_STEP_SET_RESOURCE_LIMITS = 36,
+  IJR_STEP_COMMAND_DESCRIPTORS = 37,
+  IJR_STEP_COMMAND_WORKDIR = 38,
+  IJR_STEP_EXEC_COMMAND = 39,
+  IJR_STEP_EXEC_INTERPRETER = 40,
+  IJR_STEP_SEARCH_PATH = 41,
+  IJR_STEP_COUNT_ = 42,
 };
 
 /* How a command ended. */
@@ -130,6 +131,8 @@ struct ijr_spawn_spec {
   uint64_t timeout_ms; /* the init stops the job after this; 0: never */
   uint64_t grace_ms; /* between the init's SIGTERM and its kill */
   int64_t userns_fd; /* the job's user namespace (the pool's); -1: none */
+  int64_t net_ns_fd; /* a network namespace made ahead; -1: a new one */
+  int64_t ipc_ns_fd; /* an IPC namespace made ahead; -1: a new one */
   uint64_t host_uid; /* host uid of the job's root (its range's start) */
   uint64_t host_gid; /* host gid of the job's root */
   uint64_t seccomp_filter; /* struct sock_filter[]; 0: no filter */
@@ -137,7 +140,7 @@ struct ijr_spawn_spec {
   uint64_t end_path; /* the file the init records the command's end in */
   uint64_t error; /* out: a struct ijr_spawn_error filled on failure */
 };
-_Static_assert(sizeof(struct ijr_spawn_spec) == 200, "ijr_spawn_spec: size");
+_Static_assert(sizeof(struct ijr_spawn_spec) == 216, "ijr_spawn_spec: size");
 _Static_assert(offsetof(struct ijr_spawn_spec, mount_point) == 0, "ijr_spawn_spec.mount_point: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, lower_dir) == 8, "ijr_spawn_spec.lower_dir: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, scratch_dir) == 16, "ijr_spawn_spec.scratch_dir: offset");
@@ -157,12 +160,14 @@ _Static_assert(offsetof(struct ijr_spawn_spec, max_output_bytes) == 120, "ijr_sp
 _Static_assert(offsetof(struct ijr_spawn_spec, timeout_ms) == 128, "ijr_spawn_spec.timeout_ms: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, grace_ms) == 136, "ijr_spawn_spec.grace_ms: offset");
 _Static_assert(offsetof(struct ijr_spawn_spec, userns_fd) == 144, "ijr_spawn_spec.userns_fd: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, host_uid) == 152, "ijr_spawn_spec.host_uid: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, host_gid) == 160, "ijr_spawn_spec.host_gid: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter) == 168, "ijr_spawn_spec.seccomp_filter: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter_len) == 176, "ijr_spawn_spec.seccomp_filter_len: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, end_path) == 184, "ijr_spawn_spec.end_path: offset");
-_Static_assert(offsetof(struct ijr_spawn_spec, error) == 192, "ijr_spawn_spec.error: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, net_ns_fd) == 152, "ijr_spawn_spec.net_ns_fd: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, ipc_ns_fd) == 160, "ijr_spawn_spec.ipc_ns_fd: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, host_uid) == 168, "ijr_spawn_spec.host_uid: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, host_gid) == 176, "ijr_spawn_spec.host_gid: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter) == 184, "ijr_spawn_spec.seccomp_filter: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, seccomp_filter_len) == 192, "ijr_spawn_spec.seccomp_filter_len: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, end_path) == 200, "ijr_spawn_spec.end_path: offset");
+_Static_assert(offsetof(struct ijr_spawn_spec, error) == 208, "ijr_spawn_spec.error: offset");
 
 /* Why a job could not be started: the step, the errno and the path or name it was working on. Data, not prose: TypeScript words it. */
 struct ijr_spawn_error {
@@ -174,6 +179,15 @@ _Static_assert(sizeof(struct ijr_spawn_error) == 1032, "ijr_spawn_error: size");
 _Static_assert(offsetof(struct ijr_spawn_error, errno_value) == 0, "ijr_spawn_error.errno_value: offset");
 _Static_assert(offsetof(struct ijr_spawn_error, step) == 4, "ijr_spawn_error.step: offset");
 _Static_assert(offsetof(struct ijr_spawn_error, detail) == 8, "ijr_spawn_error.detail: offset");
+
+/* A job's network and IPC namespaces, made ahead by ijr_make_namespaces: descriptors (close-on-exec), the network's loopback up. */
+struct ijr_made_namespaces {
+  int32_t net_fd; /* the network namespace */
+  int32_t ipc_fd; /* the IPC namespace */
+};
+_Static_assert(sizeof(struct ijr_made_namespaces) == 8, "ijr_made_namespaces: size");
+_Static_assert(offsetof(struct ijr_made_namespaces, net_fd) == 0, "ijr_made_namespaces.net_fd: offset");
+_Static_assert(offsetof(struct ijr_made_namespaces, ipc_fd) == 4, "ijr_made_namespaces.ipc_fd: offset");
 
 /* How the job's command ended, as its init saw it, written once at the start of the job's end file (whether or not ijrd is running). */
 struct ijr_init_status {

@@ -78,6 +78,7 @@ struct step {
  * the command's, set by the init: the init's own report must never be cut short by it.)
  */
 static const struct step CHECKLIST[] = {
+    {IJR_STEP_ENTER_MADE_NAMESPACES, ijr_enter_made_namespaces},
     {IJR_STEP_JOIN_CGROUPS, ijr_join_cgroups},
     {IJR_STEP_UNSHARE_CGROUP_NAMESPACE, unshare_cgroup_namespace},
     {IJR_STEP_SET_HOSTNAME, set_hostname},

@@ -36,6 +36,8 @@ struct ijr_child {
   uint64_t timeout_ms;             /* for the init: stop the job after this long; 0: never */
   uint64_t grace_ms;               /* for the init: SIGTERM to kill when it stops the job */
   int userns_fd;                   /* the job's user namespace; -1: runs as the host's root */
+  int net_ns_fd, ipc_ns_fd;        /* namespaces made ahead to enter; -1: the clone made them */
+  int loopback_is_up;              /* the network namespace came with its loopback up */
   uint32_t host_uid, host_gid;     /* the host ids of the job's root (0, 0 without userns) */
   const void *seccomp_filter;      /* struct sock_filter[]; NULL: no filter */
   uint64_t seccomp_filter_len;
@@ -76,6 +78,7 @@ IJR_HIDDEN void ijr_text_put_u64(struct ijr_text *text, uint64_t value);
 typedef int (*ijr_step_fn)(struct ijr_child *child);
 
 /* The steps, by concern. */
+IJR_HIDDEN int ijr_enter_made_namespaces(struct ijr_child *child);   /* job_namespaces.c */
 IJR_HIDDEN int ijr_join_cgroups(struct ijr_child *child);            /* job_cgroups.c */
 IJR_HIDDEN int ijr_make_mounts_private(struct ijr_child *child);     /* job_mounts.c */
 IJR_HIDDEN int ijr_mount_scratch(struct ijr_child *child);
@@ -91,6 +94,8 @@ IJR_HIDDEN int ijr_pivot_root(struct ijr_child *child);
 IJR_HIDDEN int ijr_mask_paths(struct ijr_child *child);              /* job_mask.c */
 IJR_HIDDEN int ijr_loopback_up(struct ijr_child *child);             /* job_net.c */
 IJR_HIDDEN int ijr_open_network(struct ijr_child *child);
+/* Brings the current network namespace's loopback up; returns 0 or an errno (job_net.c). */
+IJR_HIDDEN int ijr_bring_loopback_up(void);
 IJR_HIDDEN int ijr_arrange_descriptors(struct ijr_child *child);     /* job_fds.c */
 IJR_HIDDEN int ijr_enter_user_namespace(struct ijr_child *child);    /* job_userns.c */
 IJR_HIDDEN int ijr_install_seccomp(struct ijr_child *child);         /* job_seccomp.c */

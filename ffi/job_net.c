@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int ijr_loopback_up(struct ijr_child *child) {
+int ijr_bring_loopback_up(void) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ijr_fail(child, errno, "lo", "");
+  if (fd < 0) return errno;
   struct ifreq request;
   memset(&request, 0, sizeof(request));
   memcpy(request.ifr_name, "lo", 3);
@@ -21,12 +21,15 @@ int ijr_loopback_up(struct ijr_child *child) {
     request.ifr_flags |= IFF_UP | IFF_RUNNING;
     rc = ioctl(fd, SIOCSIFFLAGS, &request);
   }
-  int err = errno;
-  if (close(fd) != 0 && rc == 0) {
-    rc = -1;
-    err = errno;
-  }
-  return rc == 0 ? 0 : ijr_fail(child, err, "lo", "");
+  int err = rc == 0 ? 0 : errno;
+  if (close(fd) != 0 && err == 0) err = errno;
+  return err;
+}
+
+int ijr_loopback_up(struct ijr_child *child) {
+  if (child->loopback_is_up) return 0; /* a namespace made ahead (job_namespaces.c) */
+  int err = ijr_bring_loopback_up();
+  return err == 0 ? 0 : ijr_fail(child, err, "lo", "");
 }
 
 /* In a user namespace the job's root has no capability over its network namespace (the

@@ -132,6 +132,10 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
       spec->host_gid > UINT32_MAX - 65536) {
     return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "seccomp filter or host ids");
   }
+  if (spec->net_ns_fd < -1 || spec->net_ns_fd > INT32_MAX || spec->ipc_ns_fd < -1 ||
+      spec->ipc_ns_fd > INT32_MAX) {
+    return fail(error, IJR_STEP_VALIDATE_SPEC, EINVAL, "net_ns_fd or ipc_ns_fd");
+  }
   res->argv = split_strings(spec->argv, spec->argc);
   res->envp = split_strings(spec->envp, spec->envc);
   res->tasks = split_strings(spec->cgroup_tasks, spec->cgroup_tasks_count);
@@ -170,6 +174,8 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   child->envp = res->envp;
   child->cgroup_tasks = (const char *const *)res->tasks;
   child->userns_fd = (int)spec->userns_fd;
+  child->net_ns_fd = (int)spec->net_ns_fd;
+  child->ipc_ns_fd = (int)spec->ipc_ns_fd;
   child->host_uid = (uint32_t)spec->host_uid;
   child->host_gid = (uint32_t)spec->host_gid;
   child->seccomp_filter = (const void *)(uintptr_t)spec->seccomp_filter;
@@ -190,7 +196,10 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
 /* Clones the child. Returns its PID, or -errno with `error` filled. */
 static long clone_child(const struct ijr_spawn_spec *spec, struct resources *res,
                         struct ijr_child *child, struct ijr_spawn_error *error) {
-  uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC;
+  uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS;
+  /* A network or IPC namespace made ahead is entered by the child's first step instead. */
+  if (spec->net_ns_fd < 0) flags |= CLONE_NEWNET;
+  if (spec->ipc_ns_fd < 0) flags |= CLONE_NEWIPC;
   int v2 = spec->cgroup_dir_fd >= 0;
   if (v2) flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
   char *stack = (char *)res->stack_map + (res->stack_map_bytes - STACK_BYTES);

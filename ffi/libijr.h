@@ -32,6 +32,11 @@ IJR_EXPORT uint64_t ijr_abi_hash(void);
  * may be made. Returns a descriptor of it (O_CLOEXEC), or -errno. */
 IJR_EXPORT int32_t ijr_make_userns(uint32_t host_uid, uint32_t host_gid, uint32_t count);
 
+/* Makes a network namespace, its loopback up, and an IPC namespace, for one job to enter
+ * (ffi/job_namespaces.c): `out` gets their descriptors (O_CLOEXEC). Returns 0, or -errno with
+ * nothing left open. */
+IJR_EXPORT int32_t ijr_make_namespaces(struct ijr_made_namespaces *out);
+
 /* Compiles the jobs' default seccomp filter (ffi/seccomp_profile.c) into `out` as struct
  * sock_filter instructions; returns their number, or -errno (-ENOSPC: `out` too small). */
 IJR_EXPORT int32_t ijr_seccomp_default_filter(uint8_t *out, uint64_t capacity);

@@ -29,8 +29,10 @@ import {
 import { IjrError, invalidArgument, notFound } from "../errors/mod.ts";
 import {
   abiConstant,
+  closeJobNamespaces,
   defaultSeccompFilter,
   ExitWatch,
+  type JobNamespaces,
   readCommandStatus,
   reapPidfd,
   type SpawnedJob,
@@ -55,6 +57,7 @@ import {
   findAdoptableInit,
   type InitProcess,
 } from "./init_process.ts";
+import { NamespacePool } from "./namespace_pool.ts";
 import { Reaper } from "./reaper.ts";
 import { openStateVersion } from "./state_version.ts";
 import { validateStartRequest } from "./start_request.ts";
@@ -178,6 +181,8 @@ export class JobManager {
   readonly #exits = new ExitWatch();
   readonly #mountPoint: string;
   readonly #folders: JobFolders;
+  /** Fresh network and IPC namespaces, made ahead of the jobs that enter them. */
+  readonly #namespaces = new NamespacePool();
   /** Ended jobs' cgroups being removed. */
   readonly #cgroupRemovals = new BackgroundWork();
   /** Starts in flight. */
@@ -466,6 +471,7 @@ export class JobManager {
     );
     recorded.catch(() => {}); // awaited below; this only keeps a failure from going unhandled
     let cgroup: JobCgroup | undefined;
+    let namespaces: JobNamespaces | undefined;
     let spawned: SpawnedJob;
     try {
       // In the owner's group: one user's jobs together stay under the per-user caps.
@@ -473,6 +479,7 @@ export class JobManager {
       // A job that outlives ijrd is spawned on the blocking pool, so that this thread answers
       // other calls meanwhile; without live restore, on this thread (spawn.ts says why).
       const spawn = this.#options.liveRestore ? spawnJobOnPool : spawnJob;
+      namespaces = this.#namespaces.take();
       spawned = await spawn({
         mountPoint: this.#mountPoint,
         lowerDir: lease.path,
@@ -493,6 +500,7 @@ export class JobManager {
         timeoutMs: request.timeoutMs,
         graceMs: this.#options.defaultGraceMs,
         userns,
+        namespaces,
         seccompFilter: this.#seccompFilter,
       });
     } catch (error) {
@@ -502,6 +510,9 @@ export class JobManager {
       lease.release();
       userns?.release();
       throw error;
+    } finally {
+      // The job's child has entered them (or failed): ijrd's descriptors of them go at once.
+      if (namespaces) closeJobNamespaces(namespaces);
     }
     const { pid } = spawned;
     const init = new ChildInit(pid);
@@ -649,12 +660,13 @@ export class JobManager {
   }
 
   /**
-   * Resolves once the background work is done: the next job's folder made ahead, ended jobs'
-   * cgroups and scratch folders removed, retired jobs' folders removed.
+   * Resolves once the background work is done: the next job's folder and namespaces made
+   * ahead, ended jobs' cgroups and scratch folders removed, retired jobs' folders removed.
    */
   async settled(): Promise<void> {
     await this.#cgroupRemovals.settled();
     await this.#folders.settled();
+    await this.#namespaces.settled();
     await this.#finished.settled();
   }
 
@@ -680,6 +692,7 @@ export class JobManager {
     await this.#cgroupRemovals.settled();
     this.#finished.close();
     await this.#folders.close();
+    await this.#namespaces.close();
     await this.#finished.settled();
   }
 

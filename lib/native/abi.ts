@@ -51,6 +51,7 @@ export const SPAWN_STEPS = [
   "clone",
   // the child, in its new namespaces
   "set_parent_death_signal",
+  "enter_made_namespaces",
   "join_cgroups",
   "unshare_cgroup_namespace",
   "set_hostname",
@@ -116,6 +117,8 @@ export const STRUCTS = {
       { name: "timeout_ms", type: "u64", doc: "the init stops the job after this; 0: never" },
       { name: "grace_ms", type: "u64", doc: "between the init's SIGTERM and its kill" },
       { name: "userns_fd", type: "i64", doc: "the job's user namespace (the pool's); -1: none" },
+      { name: "net_ns_fd", type: "i64", doc: "a network namespace made ahead; -1: a new one" },
+      { name: "ipc_ns_fd", type: "i64", doc: "an IPC namespace made ahead; -1: a new one" },
       { name: "host_uid", type: "u64", doc: "host uid of the job's root (its range's start)" },
       { name: "host_gid", type: "u64", doc: "host gid of the job's root" },
       { name: "seccomp_filter", type: "u64", doc: "struct sock_filter[]; 0: no filter" },
@@ -131,6 +134,14 @@ export const STRUCTS = {
       { name: "errno_value", type: "i32", doc: "the errno (positive), or 0" },
       { name: "step", type: "i32", doc: "an IJR_STEP_* value" },
       { name: "detail", type: "char[1024]", doc: "NUL-terminated path or name; may be empty" },
+    ],
+  },
+  ijr_made_namespaces: {
+    doc: "A job's network and IPC namespaces, made ahead by ijr_make_namespaces: descriptors " +
+      "(close-on-exec), the network's loopback up.",
+    fields: [
+      { name: "net_fd", type: "i32", doc: "the network namespace" },
+      { name: "ipc_fd", type: "i32", doc: "the IPC namespace" },
     ],
   },
   ijr_init_status: {

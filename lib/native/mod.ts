@@ -9,6 +9,7 @@ export { cString, lastErrno, openLibc } from "./libc.ts";
 export { markInheritedDescriptorsCloseOnExec } from "./descriptors.ts";
 export type { LibijrSymbols } from "./symbols.ts";
 export { defaultSeccompFilter, makeUserNamespace } from "./userns.ts";
+export { closeJobNamespaces, type JobNamespaces, makeJobNamespaces } from "./namespaces.ts";
 export { closeDescriptor, ExitWatch, openPidfd, reapPidfd, signalPidfd } from "./process_watch.ts";
 export {
   type CommandStatus,

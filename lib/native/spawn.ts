@@ -14,6 +14,7 @@ import { describeErrno } from "./errno.ts";
 import { keepAlive } from "./keep_alive.ts";
 import { cString, lastErrno, openLibc } from "./libc.ts";
 import { libijr } from "./loader.ts";
+import type { JobNamespaces } from "./namespaces.ts";
 import { spawnError } from "./spawn_errors.ts";
 
 /** What ijr_spawn needs, all prepared by the caller. */
@@ -60,6 +61,11 @@ export interface SpawnSpec {
    * root maps to; absent: the job runs as the host's root (ijrd --userns=off).
    */
   readonly userns?: { readonly fd: number; readonly hostUid: number; readonly hostGid: number };
+  /**
+   * A network and an IPC namespace made ahead for this job (lib/native/namespaces.ts), which
+   * its child enters; absent: the clone makes new ones. The caller closes them after the call.
+   */
+  readonly namespaces?: JobNamespaces;
   /** The seccomp filter (struct sock_filter[]); absent: none (ijrd --seccomp off). */
   readonly seccompFilter?: Uint8Array<ArrayBuffer>;
   /**
@@ -196,6 +202,8 @@ function prepareSpawn(spec: SpawnSpec): PreparedSpawn {
       (spec.probeMounts ? abiConstant("IJR_SPAWN_FLAG_PROBE_MOUNTS") : 0),
   );
   request.set("userns_fd", spec.userns?.fd ?? -1);
+  request.set("net_ns_fd", spec.namespaces?.netFd ?? -1);
+  request.set("ipc_ns_fd", spec.namespaces?.ipcFd ?? -1);
   request.set("host_uid", spec.userns?.hostUid ?? 0);
   request.set("host_gid", spec.userns?.hostGid ?? 0);
   const filter = spec.seccompFilter;

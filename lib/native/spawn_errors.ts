@@ -45,6 +45,7 @@ const WORDS: Record<SpawnStep, Wording> = {
   allocate_stack: internal(() => "cannot map a stack for the job's child"),
   clone: internal((d) => `${d} of the job's child failed`),
   set_parent_death_signal: internal(() => "cannot set the job's parent-death signal"),
+  enter_made_namespaces: internal((d) => `cannot enter the ${d} namespace made for the job`),
   join_cgroups: internal((d) => `cannot join cgroup ${d}`),
   unshare_cgroup_namespace: internal(() => "cannot make the job's cgroup namespace"),
   set_hostname: internal((d) => `cannot set the hostname to ${d}`),
