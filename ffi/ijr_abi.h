@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* Hash of lib/native/abi.ts and libijr's FFI signatures; ijr_abi_hash() returns it. */
-#define IJR_ABI_HASH 0xc69c9c607a44f22dULL
+#define IJR_ABI_HASH 0x9313235a180e1da6ULL
 
 /* most entries in argv or envp */
 #define IJR_SPAWN_MAX_STRINGS 4096
@@ -96,6 +96,18 @@ enum ijr_stop_reason {
   IJR_STOP_TIMEOUT = 1,
   IJR_STOP_OUTPUT_LIMIT = 2,
   IJR_STOP_COUNT_ = 3,
+};
+
+/* What the jobs' seccomp policy does with a system call (ffi/seccomp_profile.c): deny (EPERM), allow, enosys, or decide by its first argument. */
+enum ijr_seccomp_verdict {
+  IJR_SECCOMP_DENY = 0,
+  IJR_SECCOMP_ALLOW = 1,
+  IJR_SECCOMP_ENOSYS = 2,
+  IJR_SECCOMP_CLONE = 3,
+  IJR_SECCOMP_SOCKET = 4,
+  IJR_SECCOMP_SOCKETCALL = 5,
+  IJR_SECCOMP_PERSONALITY = 6,
+  IJR_SECCOMP_COUNT_ = 7,
 };
 
 /* Extraction record operations. */

@@ -41,6 +41,11 @@ IJR_EXPORT int32_t ijr_make_namespaces(struct ijr_made_namespaces *out);
  * sock_filter instructions; returns their number, or -errno (-ENOSPC: `out` too small). */
 IJR_EXPORT int32_t ijr_seccomp_default_filter(uint8_t *out, uint64_t capacity);
 
+/* The policy that filter is compiled from, for one architecture (AUDIT_ARCH_X86_64 or
+ * AUDIT_ARCH_I386): out[nr] is an enum ijr_seccomp_verdict for every call number the policy
+ * knows (the rest get ENOSYS). Returns how many, or -errno (-ENOSPC: `out` too small). */
+IJR_EXPORT int32_t ijr_seccomp_policy(uint32_t arch, uint8_t *out, uint64_t capacity);
+
 #include "extract.h"
 #include "job_spawn.h"
 #include "process_watch.h"

@@ -1,31 +1,35 @@
 /*
  * The default seccomp filter of every job: an allowlist in the spirit of the OCI default
- * profile Docker ships (for a container without CAP_SYS_ADMIN), compiled with libseccomp
- * (linked statically: libijr.so keeps no runtime dependency) once per daemon, and installed
- * by each job's child with the raw system call (ffi/job_seccomp.c).
+ * profile Docker ships (for a container without CAP_SYS_ADMIN), compiled once per daemon into
+ * classic BPF by IJR's own compiler (ffi/bpf_tree.c), and installed by each job's child with
+ * the raw system call (ffi/job_seccomp.c). libseccomp (linked statically: libijr.so keeps no
+ * runtime dependency) only names the calls: its number for each name on each architecture.
  *
  * Architectures: x86_64 and 32-bit x86 programs (as Docker); x32 calls get ENOSYS. Denied
- * calls return EPERM. Calls newer than the filter (numbers above every call
- * libseccomp knows) return ENOSYS, so that C libraries fall back to older calls as they do
- * under runc; clone3 returns ENOSYS too, so they fall back to clone, whose flags the filter
- * can see: clone with any namespace flag is EPERM, like unshare and setns. socket is allowed
- * for every family but AF_VSOCK; personality only for the values Docker allows.
+ * calls return EPERM. Calls newer than the filter (numbers above every call libseccomp knows)
+ * return ENOSYS, so that C libraries fall back to older calls as they do under runc; clone3
+ * returns ENOSYS too, so they fall back to clone, whose flags the filter can see: clone with
+ * any namespace flag is EPERM, like unshare and setns. socket is allowed for every family but
+ * AF_VSOCK (vsock reaches the hypervisor past the job's network namespace); personality only
+ * for the values Docker allows. Both arguments are 32-bit in the kernel, and the filter
+ * compares their lower halves only: a 64-bit comparison (libseccomp's) let
+ * socket(1 << 32 | AF_VSOCK) through. 32-bit x86's socketcall carries its arguments in memory
+ * the filter cannot read, so socket through it gets ENOSYS (a C library with the direct call
+ * uses that instead); its other socket calls are allowed.
  *
  * Beyond Docker's list, a job is also denied io_uring (a large attack surface of its own),
  * ptrace and process_vm_readv/writev, name_to_handle_at, and adjtimex/clock_adjtime.
  */
 #include "libijr.h"
 
+#include "bpf_tree.h"
+
 #include <errno.h>
 #include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/sched.h>
 #include <seccomp.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 /* Allowed for every job, with any arguments. */
 static const char *const ALLOWED[] = {
@@ -84,7 +88,7 @@ static const char *const ALLOWED[] = {
     "pselect6_time64", "recv", "recvmmsg_time64", "rt_sigtimedwait_time64",
     "sched_rr_get_interval_time64", "semtimedop_time64", "send", "sendfile64", "setfsgid32",
     "setfsuid32", "setgid32", "setgroups32", "setregid32", "setresgid32", "setresuid32",
-    "setreuid32", "setuid32", "sigprocmask", "sigreturn", "socketcall", "stat64", "statfs64",
+    "setreuid32", "setuid32", "sigprocmask", "sigreturn", "stat64", "statfs64",
     "timer_gettime64", "timer_settime64", "timerfd_gettime64", "timerfd_settime64",
     "truncate64", "ugetrlimit", "utimensat_time64", "waitpid", "clock_getres_time64",
     NULL,
@@ -97,34 +101,20 @@ static const char *const ALLOWED[] = {
 
 /* personality(2) values Docker's profile allows: PER_LINUX, PER_LINUX32, UNAME26 with each,
  * and the query 0xffffffff. */
-static const uint64_t PERSONALITIES[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
+static const uint32_t PERSONALITIES[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
 
 #define AF_VSOCK_FAMILY 40
+#define SOCKETCALL_SOCKET 1 /* socketcall's call number for socket (linux/net.h SYS_SOCKET) */
 
-static int add_rules(scmp_filter_ctx ctx) {
-  int rc;
-  for (const char *const *name = ALLOWED; *name; name++) {
-    int nr = seccomp_syscall_resolve_name(*name);
-    if (nr == __NR_SCMP_ERROR) continue; /* not a call of this architecture */
-    if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0)) != 0) return rc;
-  }
-  if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                             SCMP_A0(SCMP_CMP_MASKED_EQ, NAMESPACE_FLAGS, 0))) != 0) {
-    return rc;
-  }
-  if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) != 0) return rc;
-  if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                             SCMP_A0(SCMP_CMP_NE, AF_VSOCK_FAMILY))) != 0) {
-    return rc;
-  }
-  for (size_t i = 0; i < sizeof(PERSONALITIES) / sizeof(PERSONALITIES[0]); i++) {
-    if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(personality), 1,
-                               SCMP_A0(SCMP_CMP_EQ, PERSONALITIES[i]))) != 0) {
-      return rc;
-    }
-  }
-  return 0;
-}
+/* The calls whose verdict is not a plain allow. */
+static const struct {
+  const char *name;
+  enum ijr_seccomp_verdict verdict;
+} SPECIAL[] = {
+    {"clone", IJR_SECCOMP_CLONE},           {"clone3", IJR_SECCOMP_ENOSYS},
+    {"socket", IJR_SECCOMP_SOCKET},         {"socketcall", IJR_SECCOMP_SOCKETCALL},
+    {"personality", IJR_SECCOMP_PERSONALITY},
+};
 
 /* The highest call number libseccomp knows for `arch`: anything above is newer than the
  * filter. */
@@ -140,66 +130,57 @@ static uint32_t highest_known(uint32_t arch) {
   return highest;
 }
 
-/* The stub run before libseccomp's program: on x86_64 (not x32 calls, which the program
- * answers ENOSYS as a foreign architecture) and i386, a call
- * numbered above every call the filter knows returns ENOSYS; everything else goes on to
- * libseccomp's program. Relative jumps only, so the program after it needs no change. */
-static size_t enosys_stub(struct sock_filter *out, uint32_t max64, uint32_t max32) {
-  const uint32_t enosys = SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA);
-  struct sock_filter stub[] = {
-      /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 4),
-      /* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      /* 3 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x40000000, 6, 0), /* x32: libseccomp's */
-      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, max64, 4, 5),
-      /* 5 */ BPF_STMT(BPF_JMP | BPF_JA, 0), /* unreached filler keeps the offsets simple */
-      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_I386, 0, 3),
-      /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      /* 8 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, max32, 0, 1),
-      /* 9 */ BPF_STMT(BPF_RET | BPF_K, enosys),
-      /* 10: libseccomp's program begins */
-  };
-  memcpy(out, stub, sizeof(stub));
-  return sizeof(stub) / sizeof(stub[0]);
+/* The policy's verdict for a call named `name`. */
+static uint8_t verdict_of(const char *name) {
+  for (size_t i = 0; i < sizeof(SPECIAL) / sizeof(SPECIAL[0]); i++) {
+    if (strcmp(SPECIAL[i].name, name) == 0) return (uint8_t)SPECIAL[i].verdict;
+  }
+  for (const char *const *allowed = ALLOWED; *allowed; allowed++) {
+    if (strcmp(*allowed, name) == 0) return IJR_SECCOMP_ALLOW;
+  }
+  return IJR_SECCOMP_DENY;
+}
+
+int32_t ijr_seccomp_policy(uint32_t arch, uint8_t *out, uint64_t capacity) {
+  if (arch != AUDIT_ARCH_X86_64 && arch != AUDIT_ARCH_I386) return -EINVAL;
+  uint32_t count = highest_known(arch) + 1;
+  if (capacity < count) return -ENOSPC;
+  /* From each number to its name, not the other way: libseccomp names 32-bit x86's socket
+   * and IPC calls after their multiplexers (socketcall, ipc), and would miss the direct calls
+   * (socket is 359 there) that C libraries use when the kernel has them. */
+  for (uint32_t nr = 0; nr < count; nr++) {
+    char *name = seccomp_syscall_resolve_num_arch(arch, (int)nr);
+    out[nr] = name ? verdict_of(name) : IJR_SECCOMP_DENY;
+    free(name);
+  }
+  return (int32_t)count;
 }
 
 int32_t ijr_seccomp_default_filter(uint8_t *out, uint64_t capacity) {
-  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
-  if (!ctx) return -ENOMEM;
-  int rc = 0;
-  /* Native x86_64, plus 32-bit x86 programs, as Docker allows them. */
-  if ((rc = seccomp_arch_add(ctx, SCMP_ARCH_X86)) != 0 && rc != -EEXIST) goto out;
-  /* x32 is left out: its calls are disabled in most distributions' kernels anyway, and every
-   * architecture makes the program (compiled by the kernel for every job) longer. A call of
-   * an architecture not in the filter gets ENOSYS, as from a kernel without it. */
-  if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(ENOSYS))) != 0) goto out;
-  /* no_new_privs is set by the child itself, before the filter. */
-  if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0)) != 0) goto out;
-  /* A binary tree over the call numbers: a few dozen instructions per call instead of a
-   * walk down the whole list. */
-  if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) != 0) goto out;
-  if ((rc = add_rules(ctx)) != 0) goto out;
-  /* libseccomp 2.5 exports to a descriptor only: a memfd, read back. */
-  int fd = memfd_create("ijr-seccomp", MFD_CLOEXEC);
-  if (fd < 0) {
-    rc = -errno;
-    goto out;
+  /* Native x86_64, plus 32-bit x86 programs, as Docker allows them. x32 is left out: its
+   * calls are disabled in most distributions' kernels anyway, and every architecture makes
+   * the program (compiled by the kernel for every job) longer. */
+  static const uint32_t ARCHES[2] = {AUDIT_ARCH_X86_64, AUDIT_ARCH_I386};
+  uint8_t verdicts[2][1024];
+  struct bpf_arch_policy policies[2];
+  for (int i = 0; i < 2; i++) {
+    int32_t count = ijr_seccomp_policy(ARCHES[i], verdicts[i], sizeof(verdicts[i]));
+    if (count < 0) return count;
+    policies[i] = (struct bpf_arch_policy){
+        .audit_arch = ARCHES[i],
+        /* x32's calls come as x86_64's with this bit set: ENOSYS, as a kernel without x32 */
+        .reject_mask = ARCHES[i] == AUDIT_ARCH_X86_64 ? 0x40000000 : 0,
+        .verdicts = verdicts[i],
+        .count = (uint32_t)count,
+    };
   }
-  rc = seccomp_export_bpf(ctx, fd);
-  off_t size = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
-  if (rc == 0 && size < 0) rc = -errno;
-  const size_t stub_bytes = 10 * sizeof(struct sock_filter);
-  if (rc == 0 && (uint64_t)size + stub_bytes > capacity) rc = -ENOSPC;
-  if (rc == 0) {
-    struct sock_filter stub[10];
-    enosys_stub(stub, highest_known(SCMP_ARCH_X86_64), highest_known(SCMP_ARCH_X86));
-    memcpy(out, stub, stub_bytes);
-    ssize_t got = pread(fd, out + stub_bytes, (size_t)size, 0);
-    if (got != size) rc = got < 0 ? -errno : -EIO;
-    else rc = (int)(((size_t)size + stub_bytes) / sizeof(struct sock_filter));
-  }
-  (void)close(fd);
-out:
-  seccomp_release(ctx);
-  return rc;
+  const struct bpf_argument_rules rules = {
+      .clone_denied_flags = NAMESPACE_FLAGS,
+      .socket_denied_family = AF_VSOCK_FAMILY,
+      .socketcall_enosys_call = SOCKETCALL_SOCKET,
+      .personalities = PERSONALITIES,
+      .personality_count = sizeof(PERSONALITIES) / sizeof(PERSONALITIES[0]),
+  };
+  return bpf_compile_policy(policies, 2, &rules, (struct sock_filter *)out,
+                            (size_t)(capacity / sizeof(struct sock_filter)));
 }

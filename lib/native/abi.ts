@@ -200,6 +200,13 @@ export const ENUMS = {
     first: 0,
     values: ["none", "timeout", "output_limit"],
   },
+  ijr_seccomp_verdict: {
+    doc: "What the jobs' seccomp policy does with a system call (ffi/seccomp_profile.c): " +
+      "deny (EPERM), allow, enosys, or decide by its first argument.",
+    prefix: "IJR_SECCOMP_",
+    first: 0,
+    values: ["deny", "allow", "enosys", "clone", "socket", "socketcall", "personality"],
+  },
   ijr_extract_op: {
     doc: "Extraction record operations.",
     prefix: "IJR_EXTRACT_",

@@ -8,7 +8,12 @@ export { dlopenFromBytes, libijr, readLibijrBytes } from "./loader.ts";
 export { cString, lastErrno, openLibc } from "./libc.ts";
 export { markInheritedDescriptorsCloseOnExec } from "./descriptors.ts";
 export type { LibijrSymbols } from "./symbols.ts";
-export { defaultSeccompFilter, makeUserNamespace } from "./userns.ts";
+export {
+  defaultSeccompFilter,
+  makeUserNamespace,
+  SECCOMP_ARCHES,
+  seccompPolicy,
+} from "./userns.ts";
 export { closeJobNamespaces, type JobNamespaces, makeJobNamespaces } from "./namespaces.ts";
 export { closeDescriptor, ExitWatch, openPidfd, reapPidfd, signalPidfd } from "./process_watch.ts";
 export {

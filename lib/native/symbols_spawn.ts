@@ -12,6 +12,7 @@ export const SPAWN_SYMBOLS = {
   // The pool's user namespaces and the jobs' seccomp filter, made once and reused.
   ijr_make_userns: { parameters: ["u32", "u32", "u32"], result: "i32" },
   ijr_seccomp_default_filter: { parameters: ["buffer", "u64"], result: "i32" },
+  ijr_seccomp_policy: { parameters: ["u32", "buffer", "u64"], result: "i32" },
   // A job's network and IPC namespaces, made ahead on the pool (lib/job/namespace_pool.ts).
   ijr_make_namespaces: { parameters: ["buffer"], result: "i32", nonblocking: true },
 } as const satisfies Deno.ForeignLibraryInterface;

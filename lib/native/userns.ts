@@ -28,7 +28,8 @@ let filter: Uint8Array<ArrayBuffer> | undefined;
 
 /**
  * The jobs' default seccomp filter as struct sock_filter instructions, compiled once per
- * process with libseccomp (an allowlist in the spirit of the OCI default profile).
+ * process by libijr (ffi/bpf_tree.c) from its policy (ffi/seccomp_profile.c: an allowlist
+ * in the spirit of the OCI default profile).
  */
 export function defaultSeccompFilter(): Uint8Array<ArrayBuffer> {
   if (filter) return filter;
@@ -37,4 +38,18 @@ export function defaultSeccompFilter(): Uint8Array<ArrayBuffer> {
   if (count < 0) throw new Error(`cannot compile the seccomp filter: ${describeErrno(-count)}`);
   filter = buffer.slice(0, count * SOCK_FILTER_BYTES);
   return filter;
+}
+
+/** The architectures the filter knows, by their AUDIT_ARCH_* value. */
+export const SECCOMP_ARCHES = { x86_64: 0xc000003e, i386: 0x40000003 } as const;
+
+/**
+ * The policy the filter is compiled from, for one architecture: an ijr_seccomp_verdict per
+ * call number the policy knows (calls numbered beyond get ENOSYS).
+ */
+export function seccompPolicy(arch: keyof typeof SECCOMP_ARCHES): Uint8Array<ArrayBuffer> {
+  const buffer = new Uint8Array(4096);
+  const count = libijr().ijr_seccomp_policy(SECCOMP_ARCHES[arch], buffer, BigInt(buffer.length));
+  if (count < 0) throw new Error(`cannot read the seccomp policy: ${describeErrno(-count)}`);
+  return buffer.slice(0, count);
 }
