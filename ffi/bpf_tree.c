@@ -3,12 +3,14 @@
  * number is checked against the policy's end, then found by a binary search over the runs of
  * calls with the same verdict, so any call costs about log2(runs) comparisons and the whole
  * program stays small: the kernel translates and JIT-compiles it for every job, in time that
- * grows with its length (bench/README.md). Verdicts that depend on an argument jump to one
- * small block each at the end of their architecture's section.
+ * grows with its length (bench/README.md). The search's nodes jump to one block per verdict at
+ * the end of their architecture's section: a return, or for a verdict that depends on an
+ * argument, a few instructions that read it.
  *
- * Conditional BPF jumps reach at most 255 instructions ahead; every one here skips a subtree
- * of the search, checked as it is patched (-E2BIG beyond), and the far jumps (to a section, to
- * an argument block) are unconditional, which reach anywhere.
+ * Conditional BPF jumps reach at most 255 instructions ahead; each offset is checked as it is
+ * patched (-E2BIG beyond: a section's search would need about 250 runs for that, and 32-bit
+ * x86, the longer, has about 125). The jumps to a section are unconditional, which reach
+ * anywhere.
  */
 #include "bpf_tree.h"
 
@@ -72,47 +74,79 @@ static const enum ijr_seccomp_verdict ARGUMENT_VERDICTS[] = {
 /* Most runs of equal verdicts in one architecture's policy (x86_64 has about 80). */
 #define IJR_SECCOMP_MAX_RUNS 1024
 
-/* Jumps to an argument block waiting for the block's place: at most one per run. */
-struct pending {
-  size_t at[IJR_SECCOMP_MAX_RUNS];
-  uint8_t verdict[IJR_SECCOMP_MAX_RUNS];
-  size_t count;
-};
-
 /* A run of calls with one verdict: [start, next run's start). */
 struct run {
   uint32_t start;
   uint8_t verdict;
 };
 
-static void leaf(struct emitter *e, uint8_t verdict, struct pending *pending) {
-  switch (verdict) {
-    case IJR_SECCOMP_DENY: ret(e, RET_EPERM); return;
-    case IJR_SECCOMP_ALLOW: ret(e, RET_ALLOW); return;
-    case IJR_SECCOMP_ENOSYS: ret(e, RET_ENOSYS); return;
-    default: {
-      size_t at = emit(e, (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0));
-      if (pending->count < IJR_SECCOMP_MAX_RUNS) {
-        pending->at[pending->count] = at;
-        pending->verdict[pending->count++] = verdict;
-      }
+/* Branches of the search waiting for their verdict's block: each search node refers its
+ * single-run halves to the blocks at the end of the section (one per verdict) instead of
+ * holding a copy, which halves the program. `ja` marks an unconditional jump (a section of
+ * one run); otherwise `true_branch` says which of the conditional jump's two offsets. */
+struct reference {
+  size_t at;
+  uint8_t verdict;
+  uint8_t true_branch;
+  uint8_t ja;
+};
+struct references {
+  struct reference list[IJR_SECCOMP_MAX_RUNS];
+  size_t count;
+};
+
+static void refer(struct references *refs, size_t at, uint8_t verdict, int true_branch, int ja) {
+  if (refs->count == IJR_SECCOMP_MAX_RUNS) return; /* cannot happen: one per run at most */
+  refs->list[refs->count++] = (struct reference){at, verdict, (uint8_t)true_branch, (uint8_t)ja};
+}
+
+/* The search over runs [first, end), at least two: the upper half is taken when nr is at
+ * least its first call. A half of one run is a reference to its verdict's block; a longer
+ * half follows inline (the lower half right after the node, the upper half after that). */
+static void search(struct emitter *e, const struct run *runs, size_t first, size_t end,
+                   struct references *refs) {
+  size_t middle = first + (end - first) / 2;
+  size_t node =
+      emit(e, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, runs[middle].start, 0, 0));
+  if (middle - first == 1) {
+    refer(refs, node, runs[first].verdict, 0, 0);
+  } else {
+    search(e, runs, first, middle, refs);
+  }
+  if (end - middle == 1) {
+    refer(refs, node, runs[middle].verdict, 1, 0);
+  } else {
+    land_true_branch(e, node);
+    search(e, runs, middle, end, refs);
+  }
+}
+
+/* Points every reference to `verdict` at `block`, the next instruction to be emitted. */
+static void land_references(struct emitter *e, const struct references *refs, uint8_t verdict) {
+  if (e->err != 0) return;
+  size_t block = e->len;
+  for (size_t i = 0; i < refs->count; i++) {
+    const struct reference *ref = &refs->list[i];
+    if (ref->verdict != verdict) continue;
+    size_t distance = block - (ref->at + 1);
+    if (ref->ja) {
+      e->out[ref->at].k = (uint32_t)distance;
+    } else if (distance > 255) {
+      e->err = -E2BIG;
+      return;
+    } else if (ref->true_branch) {
+      e->out[ref->at].jt = (uint8_t)distance;
+    } else {
+      e->out[ref->at].jf = (uint8_t)distance;
     }
   }
 }
 
-/* The search over runs [first, end): the upper half is taken when nr >= its first call. */
-static void search(struct emitter *e, const struct run *runs, size_t first, size_t end,
-                   struct pending *pending) {
-  if (end - first == 1) {
-    leaf(e, runs[first].verdict, pending);
-    return;
+static int referred(const struct references *refs, uint8_t verdict) {
+  for (size_t i = 0; i < refs->count; i++) {
+    if (refs->list[i].verdict == verdict) return 1;
   }
-  size_t middle = first + (end - first) / 2;
-  size_t branch =
-      emit(e, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, runs[middle].start, 0, 0));
-  search(e, runs, first, middle, pending);
-  land_true_branch(e, branch);
-  search(e, runs, middle, end, pending);
+  return 0;
 }
 
 /* One argument block, for calls whose verdict depends on their first argument. */
@@ -146,12 +180,13 @@ static void argument_block(struct emitter *e, uint8_t verdict, const struct bpf_
   }
 }
 
-/* One architecture's section: its policy's end, its search, its argument blocks. */
+/* One architecture's section: its policy's end, its search, then one block per verdict the
+ * search refers to. */
 static void section(struct emitter *e, const struct bpf_arch_policy *arch,
                     const struct bpf_argument_rules *rules) {
-  /* On the stack (about 17 KiB): any thread may compile a filter. */
+  /* On the stack (about 40 KiB): any thread may compile a filter. */
   struct run runs[IJR_SECCOMP_MAX_RUNS];
-  struct pending pending;
+  struct references refs;
   size_t run_count = 0;
   for (uint32_t nr = 0; nr < arch->count; nr++) {
     uint8_t verdict = arch->verdicts[nr];
@@ -170,7 +205,7 @@ static void section(struct emitter *e, const struct bpf_arch_policy *arch,
     e->err = -EINVAL;
     return;
   }
-  pending.count = 0;
+  refs.count = 0;
   emit(e, (struct sock_filter)LOAD_NR);
   if (arch->reject_mask != 0) {
     emit(e, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, arch->reject_mask, 0, 1));
@@ -178,16 +213,23 @@ static void section(struct emitter *e, const struct bpf_arch_policy *arch,
   }
   emit(e, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, arch->count, 0, 1));
   ret(e, RET_ENOSYS);
-  search(e, runs, 0, run_count, &pending);
+  if (run_count == 1) {
+    refer(&refs, emit(e, (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0)), runs[0].verdict, 0, 1);
+  } else {
+    search(e, runs, 0, run_count, &refs);
+  }
+  static const uint32_t RETURNS[][2] = {
+      {IJR_SECCOMP_ALLOW, RET_ALLOW}, {IJR_SECCOMP_DENY, RET_EPERM}, {IJR_SECCOMP_ENOSYS, RET_ENOSYS}};
+  for (size_t i = 0; i < sizeof(RETURNS) / sizeof(RETURNS[0]); i++) {
+    if (!referred(&refs, (uint8_t)RETURNS[i][0])) continue;
+    land_references(e, &refs, (uint8_t)RETURNS[i][0]);
+    ret(e, RETURNS[i][1]);
+  }
   for (size_t v = 0; v < ARGUMENT_VERDICT_COUNT; v++) {
-    size_t block = e->len;
-    int used = 0;
-    for (size_t i = 0; i < pending.count; i++) {
-      if (pending.verdict[i] != ARGUMENT_VERDICTS[v]) continue;
-      land_jump(e, pending.at[i], block);
-      used = 1;
-    }
-    if (used) argument_block(e, (uint8_t)ARGUMENT_VERDICTS[v], rules);
+    uint8_t verdict = (uint8_t)ARGUMENT_VERDICTS[v];
+    if (!referred(&refs, verdict)) continue;
+    land_references(e, &refs, verdict);
+    argument_block(e, verdict, rules);
   }
 }
 
