@@ -151,6 +151,17 @@ export async function startDaemon(
     } catch { /* stream closed */ }
     onListening(false);
   })();
+  // A daemon that dies by itself (a crash, an abort in native code, an uncaught error) is said
+  // so at once, with its last words: a test then fails later on a refused connection, far from
+  // the cause. SIGTERM and SIGKILL are what tests send it; a clean exit is a stop().
+  void child.status.then(async (status) => {
+    if (status.signal === "SIGTERM" || status.signal === "SIGKILL" || status.code === 0) return;
+    await drained;
+    console.error(
+      `ijrd on port ${port} ended by itself (code ${status.code}, signal ${status.signal}); ` +
+        `its stderr ended with:\n${log.slice(-4000)}`,
+    );
+  });
   const timer = setTimeout(() => onListening(false), 30_000);
   const ready = await listening;
   clearTimeout(timer);

@@ -279,15 +279,16 @@ export class ClientConnection {
     return stream;
   }
 
-  /** Ends the connection: GOAWAY, then the socket; open streams end as lost. */
+  /**
+   * Ends the connection: the socket is ended (TLS close_notify, then FIN); open streams end as
+   * lost. No GOAWAY (RFC 9113 §6.8 says SHOULD, not MUST): the nghttp2 inside Deno 2.9's
+   * node:http2, which ijrd serves on, aborts the whole process on an assertion
+   * (find_stream_on_goaway_func: `stream->closed_next == NULL`) when a client's GOAWAY meets
+   * some of its streams' states, which a busy ijrd showed in the tests (docs/security.md). A
+   * client that closes has no stream left to tell the server about anyway.
+   */
   close(): void {
     if (this.#ended !== undefined) return;
-    this.#queue(encodeFrame(
-      FrameType.GOAWAY,
-      0,
-      0,
-      new Uint8Array([0, 0, 0, 0, 0, 0, 0, ErrorCode.NO_ERROR]),
-    ));
     this.#flush();
     this.#end("Connection closed by the client", true);
   }
