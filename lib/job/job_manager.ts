@@ -462,7 +462,10 @@ export class JobManager {
     };
     // The job's first record is written on the blocking pool while this thread spawns the
     // job, and start() returns only once both are done: a job ID handed out is always on
-    // disk, and after a crash of ijrd its job is reported lost, never forgotten.
+    // disk, and after a crash of ijrd its job is reported lost, never forgotten. Handed to the
+    // pool before the cgroup is made, it is mostly written by the time the spawn goes to the
+    // pool; handed over after the spawn instead, it ran beside the spawn on this VM's two
+    // vCPUs, and the start-to-exit was slower (tried twice, bench/README.md).
     const recorded = saveJobAsync(
       this.#options.stateDir,
       starting,

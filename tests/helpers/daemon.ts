@@ -157,6 +157,7 @@ export async function startDaemon(
   void child.status.then(async (status) => {
     if (status.signal === "SIGTERM" || status.signal === "SIGKILL" || status.code === 0) return;
     await drained;
+    if (!sawListening) return; // refused to start: startDaemon throws with its stderr
     console.error(
       `ijrd on port ${port} ended by itself (code ${status.code}, signal ${status.signal}); ` +
         `its stderr ended with:\n${log.slice(-4000)}`,
