@@ -184,7 +184,7 @@ static void argument_block(struct emitter *e, uint8_t verdict, const struct bpf_
  * search refers to. */
 static void section(struct emitter *e, const struct bpf_arch_policy *arch,
                     const struct bpf_argument_rules *rules) {
-  /* On the stack (about 40 KiB): any thread may compile a filter. */
+  /* On the stack (about 24 KiB): any thread may compile a filter. */
   struct run runs[IJR_SECCOMP_MAX_RUNS];
   struct references refs;
   size_t run_count = 0;

@@ -101,6 +101,17 @@ IJR_HIDDEN int ijr_enter_user_namespace(struct ijr_child *child);    /* job_user
 IJR_HIDDEN int ijr_install_seccomp(struct ijr_child *child);         /* job_seccomp.c */
 IJR_HIDDEN int ijr_drop_capabilities(struct ijr_child *child);       /* job_caps.c */
 
+/* A stack for a child that shares the daemon's memory, with a guard page below it
+ * (child_stack.c): `base` is its lowest usable byte, `base + bytes` its top. */
+struct ijr_child_stack {
+  void *map;
+  size_t map_bytes;
+  char *base;
+  size_t bytes;
+};
+IJR_HIDDEN int ijr_child_stack_map(struct ijr_child_stack *stack, size_t bytes); /* 0 or -errno */
+IJR_HIDDEN void ijr_child_stack_unmap(struct ijr_child_stack *stack);
+
 /* The child's entry point (job_child.c): runs the checklist and execs the init; never
  * returns. `child` is the parent's copy. */
 IJR_HIDDEN int ijr_child_main(void *child) __attribute__((noreturn));

@@ -17,8 +17,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,44 +54,35 @@ static int helper_main(void *arg) {
 
 int32_t ijr_make_namespaces(struct ijr_made_namespaces *out) {
   if (!out) return -EINVAL;
-  const size_t stack_bytes = 64 * 1024;
-  void *stack = mmap(NULL, stack_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) return -errno;
+  struct ijr_child_stack stack;
+  int rc = ijr_child_stack_map(&stack, 64 * 1024);
+  if (rc != 0) return rc;
   struct maker maker = {-1, -1, 0};
   /* Signals stay blocked in the helper: it shares this process's memory and handlers. No
    * exit signal: ijrd's SIGCHLD listener has nothing to do with it; it is reaped here. */
   sigset_t all, saved;
   sigfillset(&all);
-  int rc = pthread_sigmask(SIG_SETMASK, &all, &saved);
+  rc = pthread_sigmask(SIG_SETMASK, &all, &saved);
   if (rc != 0) {
-    (void)munmap(stack, stack_bytes);
+    ijr_child_stack_unmap(&stack);
     return -rc;
   }
-  /* Background work: the namespaces are made (in the clone, on this thread) at the lowest
-   * priority, so that the starts running meanwhile are not slowed. */
-  pid_t tid = (pid_t)syscall(SYS_gettid);
-  errno = 0;
-  int nice_before = getpriority(PRIO_PROCESS, (id_t)tid);
-  int lowered = errno == 0 && setpriority(PRIO_PROCESS, (id_t)tid, 19) == 0;
   struct clone_args args;
   memset(&args, 0, sizeof(args));
   args.flags = CLONE_NEWNET | CLONE_NEWIPC | CLONE_VM | CLONE_FILES | CLONE_VFORK;
   args.exit_signal = 0;
-  args.stack = (uint64_t)(uintptr_t)stack;
-  args.stack_size = stack_bytes;
+  args.stack = (uint64_t)(uintptr_t)stack.base;
+  args.stack_size = stack.bytes;
   long pid = ijr_clone3_run(&args, sizeof(args), helper_main, &maker);
   if (pid == -ENOSYS) {
     /* Kernels before 5.3 have no clone3. */
-    pid = clone(helper_main, (char *)stack + stack_bytes,
+    pid = clone(helper_main, stack.base + stack.bytes,
                 CLONE_NEWNET | CLONE_NEWIPC | CLONE_VM | CLONE_FILES | CLONE_VFORK, &maker);
     if (pid < 0) pid = -errno;
   }
   /* Restoring a mask saved a moment ago cannot fail; if it did, this thread would stay deaf
    * to signals, so say so rather than carry on. */
   if (pthread_sigmask(SIG_SETMASK, &saved, NULL) != 0) abort();
-  /* Raising a pool thread's priority back needs CAP_SYS_NICE, which ijrd (root) has. */
-  if (lowered) (void)setpriority(PRIO_PROCESS, (id_t)tid, nice_before);
   int result = pid < 0 ? (int)pid : 0;
   if (pid > 0) {
     int status = 0;
@@ -107,7 +96,7 @@ int32_t ijr_make_namespaces(struct ijr_made_namespaces *out) {
       result = -(maker.err > 0 ? maker.err : EPROTO);
     }
   }
-  (void)munmap(stack, stack_bytes);
+  ijr_child_stack_unmap(&stack);
   if (result != 0) {
     if (maker.net_fd >= 0) (void)close(maker.net_fd);
     if (maker.ipc_fd >= 0) (void)close(maker.ipc_fd);

@@ -24,8 +24,7 @@
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
-/* The child's stack, with a PROT_NONE guard page below it: the child shares the daemon's
- * memory, and an overflow must fault instead of writing into whatever lies below. */
+/* The child's stack (child_stack.c: with a guard page below it). */
 #define STACK_BYTES (512 * 1024)
 
 /* ffi/clone3_run.S: clone3 that runs fn(arg) on the child's new stack. */
@@ -38,8 +37,7 @@ struct resources {
   int output_fd;
   int end_fd;
   int error_pipe[2];
-  void *stack_map;
-  size_t stack_map_bytes;
+  struct ijr_child_stack stack;
 };
 
 static int fail(struct ijr_spawn_error *error, enum ijr_spawn_step step, int err,
@@ -156,13 +154,8 @@ static int prepare(const struct ijr_spawn_spec *spec, struct resources *res,
   if (pipe2(res->error_pipe, O_CLOEXEC) != 0) return fail(error, IJR_STEP_MAKE_PIPES, errno, "error");
   int init_fd = init_program_fd();
   if (init_fd < 0) return fail(error, IJR_STEP_LOAD_INIT, -init_fd, "");
-  long page = sysconf(_SC_PAGESIZE);
-  res->stack_map_bytes = STACK_BYTES + (size_t)page;
-  void *map = mmap(NULL, res->stack_map_bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (map == MAP_FAILED) return fail(error, IJR_STEP_ALLOCATE_STACK, errno, "");
-  res->stack_map = map;
-  if (mprotect(map, (size_t)page, PROT_NONE) != 0) return fail(error, IJR_STEP_ALLOCATE_STACK, errno, "");
+  int rc = ijr_child_stack_map(&res->stack, STACK_BYTES);
+  if (rc != 0) return fail(error, IJR_STEP_ALLOCATE_STACK, -rc, "");
 
   child->mount_point = (const char *)(uintptr_t)spec->mount_point;
   child->lower_dir = (const char *)(uintptr_t)spec->lower_dir;
@@ -202,7 +195,7 @@ static long clone_child(const struct ijr_spawn_spec *spec, struct resources *res
   if (spec->ipc_ns_fd < 0) flags |= CLONE_NEWIPC;
   int v2 = spec->cgroup_dir_fd >= 0;
   if (v2) flags |= CLONE_INTO_CGROUP | CLONE_NEWCGROUP;
-  char *stack = (char *)res->stack_map + (res->stack_map_bytes - STACK_BYTES);
+  char *stack = res->stack.base;
   /* Signals stay blocked in the child until the init sets its own mask: a handler of the
    * daemon must never run in a child that shares its memory. */
   sigset_t all, saved;
@@ -270,7 +263,7 @@ static void release(struct resources *res) {
   free(res->argv);
   free(res->envp);
   free(res->tasks);
-  if (res->stack_map) (void)munmap(res->stack_map, res->stack_map_bytes);
+  ijr_child_stack_unmap(&res->stack);
 }
 
 int32_t ijr_spawn(struct ijr_spawn_spec *spec) {

@@ -114,21 +114,19 @@ int32_t ijr_make_userns(uint32_t host_uid, uint32_t host_gid, uint32_t count) {
   if (count == 0 || host_uid > UINT32_MAX - count || host_gid > UINT32_MAX - count) return -EINVAL;
   int sync[2];
   if (pipe2(sync, O_CLOEXEC) != 0) return -errno;
-  const size_t stack_bytes = 64 * 1024;
-  void *stack = mmap(NULL, stack_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
-    int err = errno;
+  struct ijr_child_stack stack;
+  int mapped = ijr_child_stack_map(&stack, 64 * 1024);
+  if (mapped != 0) {
     (void)close(sync[0]);
     (void)close(sync[1]);
-    return -err;
+    return mapped;
   }
   struct helper helper = {sync[0]};
   /* Signals stay blocked in the helper: it shares this process's memory and handlers. */
   sigset_t all, saved;
   sigfillset(&all);
   int rc = pthread_sigmask(SIG_SETMASK, &all, &saved);
-  pid_t pid = rc == 0 ? clone(helper_main, (char *)stack + stack_bytes,
+  pid_t pid = rc == 0 ? clone(helper_main, stack.base + stack.bytes,
                               CLONE_NEWUSER | CLONE_VM | SIGCHLD, &helper)
                       : -1;
   int err = rc != 0 ? rc : (pid < 0 ? errno : 0);
@@ -183,6 +181,6 @@ int32_t ijr_make_userns(uint32_t host_uid, uint32_t host_gid, uint32_t count) {
   }
   if (sync[1] >= 0) (void)close(sync[1]);
   (void)close(sync[0]);
-  (void)munmap(stack, stack_bytes);
+  ijr_child_stack_unmap(&stack);
   return result;
 }

@@ -19,6 +19,7 @@
 import { structLayout } from "../native/mod.ts";
 import { BackgroundWork } from "./background_work.ts";
 import { newJobId } from "./job_id.ts";
+import { MadeAhead } from "./made_ahead.ts";
 
 /**
  * A job's end file as made: zeros, as many as the init's record has bytes. The init writes
@@ -38,13 +39,8 @@ export interface JobFolder {
 export class JobFolders {
   readonly #stateDir: string;
   readonly #scratchFolders: boolean;
-  readonly #reserve: number;
-  readonly #ready: JobFolder[] = [];
   readonly #background = new BackgroundWork();
-  #refilling = false;
-  /** A refill waits for the next turn of the event loop (make() says why). */
-  #refillQueued = false;
-  #closed = false;
+  readonly #ahead: MadeAhead<JobFolder>;
 
   /**
    * `scratchFolders`: make the overlay's upper and work folders (a disk scratch);
@@ -53,7 +49,17 @@ export class JobFolders {
   constructor(stateDir: string, options: { scratchFolders: boolean; reserve?: number }) {
     this.#stateDir = stateDir;
     this.#scratchFolders = options.scratchFolders;
-    this.#reserve = options.reserve ?? 1;
+    // The next job's folder is made after this turn of the event loop, while this job's spawn
+    // runs on the pool (bench/README.md: a refill started during the start held this thread
+    // 0.3-0.4 ms after a rest). A full or failing disk stops the refill: the next start makes
+    // its folder itself and reports it.
+    this.#ahead = new MadeAhead({
+      reserve: options.reserve ?? 1,
+      refillAfterMs: 0,
+      make: () => this.#makeAhead(),
+      release: (folder) => this.discard(folder),
+      background: this.#background,
+    });
   }
 
   /**
@@ -62,12 +68,7 @@ export class JobFolders {
    * less than round trips through the blocking pool), leaving nothing behind if that fails.
    */
   make(): JobFolder {
-    const ready = this.#ready.shift();
-    // The next job's folder is made after this turn of the event loop, not now: dispatching
-    // its first file operation to the blocking pool wakes a pool thread, which after a rest
-    // held this thread 0.3-0.4 ms on this project's VM, in the middle of this job's start.
-    // Later, it overlaps the job's spawn (bench/README.md).
-    this.#refillSoon();
+    const ready = this.#ahead.take();
     if (ready) return ready;
     const id = newJobId();
     const paths = jobPaths(this.#stateDir, id);
@@ -104,14 +105,8 @@ export class JobFolders {
    * Waits for the background work and removes the folders made ahead (a later make() starts
    * making them again).
    */
-  async close(): Promise<void> {
-    this.#closed = true;
-    try {
-      await this.settled();
-      for (const folder of this.#ready.splice(0)) await this.discard(folder);
-    } finally {
-      this.#closed = false;
-    }
+  close(): Promise<void> {
+    return this.#ahead.close();
   }
 
   /** One mkdir per folder, parents first: a recursive mkdir probes every parent first. */
@@ -119,52 +114,23 @@ export class JobFolders {
     return this.#scratchFolders ? [paths.dir, paths.scratch, paths.upper, paths.work] : [paths.dir];
   }
 
-  /**
-   * Refills after this turn of the event loop. Tracked, so settled() and close() wait for it;
-   * one that comes during close() finds the folders closed and makes nothing.
-   */
-  #refillSoon(): void {
-    if (this.#refillQueued) return;
-    this.#refillQueued = true;
-    this.#background.track(
-      new Promise<void>((done) =>
-        setTimeout(() => {
-          this.#refillQueued = false;
-          this.#refill();
-          done();
-        }, 0)
-      ),
-    );
-  }
-
-  #refill(): void {
-    if (this.#refilling || this.#closed || this.#ready.length >= this.#reserve) return;
-    this.#refilling = true;
-    this.#background.track((async () => {
-      try {
-        while (!this.#closed && this.#ready.length < this.#reserve) {
-          const id = newJobId();
-          const paths = jobPaths(this.#stateDir, id);
-          try {
-            for (const dir of this.#dirsOf(paths)) await Deno.mkdir(dir, { mode: 0o700 });
-            // The job's output file, its end file, and the temp files its two records will
-            // be written to and renamed from: with them made here, a job creates no file
-            // while it starts or ends.
-            for (const file of [paths.output, paths.firstRecordTemp, paths.finalRecordTemp]) {
-              await Deno.writeFile(file, new Uint8Array(), { mode: 0o640 });
-            }
-            await Deno.writeFile(paths.end, EMPTY_END_RECORD, { mode: 0o600 });
-          } catch (error) {
-            await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
-            throw error;
-          }
-          this.#ready.push({ id, paths });
-        }
-      } catch {
-        // A full or failing disk: the next start makes its folder itself and reports it.
-      } finally {
-        this.#refilling = false;
+  /** A folder made on the blocking pool; on failure nothing of it is left. */
+  async #makeAhead(): Promise<JobFolder> {
+    const id = newJobId();
+    const paths = jobPaths(this.#stateDir, id);
+    try {
+      for (const dir of this.#dirsOf(paths)) await Deno.mkdir(dir, { mode: 0o700 });
+      // The job's output file, its end file, and the temp files its two records will be
+      // written to and renamed from: with them made here, a job creates no file while it
+      // starts or ends.
+      for (const file of [paths.output, paths.firstRecordTemp, paths.finalRecordTemp]) {
+        await Deno.writeFile(file, new Uint8Array(), { mode: 0o640 });
       }
-    })());
+      await Deno.writeFile(paths.end, EMPTY_END_RECORD, { mode: 0o600 });
+    } catch (error) {
+      await Deno.remove(paths.dir, { recursive: true }).catch(() => {});
+      throw error;
+    }
+    return { id, paths };
   }
 }

@@ -9,13 +9,13 @@
  */
 
 import { closeJobNamespaces, type JobNamespaces, makeJobNamespaces } from "../native/mod.ts";
-import { BackgroundWork } from "./background_work.ts";
+import { MadeAhead } from "./made_ahead.ts";
 
 /**
  * How long after a take the pool is refilled. Making a pair costs a vCPU 0.3-0.5 ms, and done
  * at once it ran beside the start that took one, and beside that job's end when the job was
  * short: in alternating runs of 80 library starts 50 ms apart (bench/README.md) the library's
- * start-to-exit was 1.30x bwrap's with the refill 15 ms later, 1.38x with it at once. The pool's
+ * start-to-exit was 1.35x bwrap's with the refill 15 ms later, 1.41x with it at once. The pool's
  * reserve covers the starts in between.
  */
 const REFILL_AFTER_MS = 10;
@@ -25,21 +25,23 @@ export const NAMESPACES_MADE_AHEAD = 4;
 
 /** A reserve of fresh network and IPC namespaces. */
 export class NamespacePool {
-  readonly #reserve: number;
-  readonly #ready: JobNamespaces[] = [];
-  readonly #background = new BackgroundWork();
-  #refilling = false;
-  #refillQueued = false;
-  #closed = false;
+  readonly #pairs: MadeAhead<JobNamespaces>;
 
   /** `reserve`: how many pairs to keep ready (0: none; every clone makes its own). */
   constructor(options: { reserve?: number } = {}) {
-    this.#reserve = options.reserve ?? NAMESPACES_MADE_AHEAD;
+    this.#pairs = new MadeAhead({
+      reserve: options.reserve ?? NAMESPACES_MADE_AHEAD,
+      refillAfterMs: REFILL_AFTER_MS,
+      // A refusal (a namespace limit, memory) leaves the pool short: jobs' clones make their
+      // own then, and report the kernel's reason.
+      make: makeJobNamespaces,
+      release: closeJobNamespaces,
+    });
   }
 
   /** Pairs ready now. */
   get ready(): number {
-    return this.#ready.length;
+    return this.#pairs.ready;
   }
 
   /**
@@ -47,57 +49,16 @@ export class NamespacePool {
    * closeJobNamespaces once the job's spawn has returned, whether or not it succeeded.
    */
   take(): JobNamespaces | undefined {
-    // Later, never now: dispatching to the blocking pool right now would also hold this
-    // thread in the middle of a start while a parked pool thread wakes (as for the job
-    // folders, job_folders.ts).
-    this.#refillSoon();
-    return this.#ready.shift();
+    return this.#pairs.take();
   }
 
   /** Resolves once no pair is being made. */
   settled(): Promise<void> {
-    return this.#background.settled();
+    return this.#pairs.settled();
   }
 
   /** Waits for the pairs being made and closes every ready one (a later take() refills). */
-  async close(): Promise<void> {
-    this.#closed = true;
-    try {
-      await this.settled();
-      for (const namespaces of this.#ready.splice(0)) closeJobNamespaces(namespaces);
-    } finally {
-      this.#closed = false;
-    }
-  }
-
-  #refillSoon(): void {
-    if (this.#refillQueued || this.#reserve === 0) return;
-    this.#refillQueued = true;
-    this.#background.track(
-      new Promise<void>((done) =>
-        setTimeout(() => {
-          this.#refillQueued = false;
-          this.#refill();
-          done();
-        }, REFILL_AFTER_MS)
-      ),
-    );
-  }
-
-  #refill(): void {
-    if (this.#refilling || this.#closed || this.#ready.length >= this.#reserve) return;
-    this.#refilling = true;
-    this.#background.track((async () => {
-      try {
-        while (!this.#closed && this.#ready.length < this.#reserve) {
-          this.#ready.push(await makeJobNamespaces());
-        }
-      } catch {
-        // The kernel refused (a namespace limit, memory): jobs' clones make their own and
-        // report it; the next take() tries again.
-      } finally {
-        this.#refilling = false;
-      }
-    })());
+  close(): Promise<void> {
+    return this.#pairs.close();
   }
 }

@@ -38,13 +38,18 @@ async function printed(manager: JobManager, id: string, text: string): Promise<v
 
 const kinds = (links: string[], kind: "net" | "ipc") => links.filter((l) => l.startsWith(kind));
 
+/** Runs one job to its end, then waits for the pool it started to be full. */
+async function fillPool(manager: JobManager): Promise<void> {
+  const first = await startBusybox(manager, ["true"]);
+  await manager.wait(first.id);
+  await manager.settled();
+}
+
 rootTest(
   "namespaces made ahead: a job enters a pair from the pool, loopback up; ijrd lets go of it",
   async () => {
     await withManager(async (manager) => {
-      const first = await startBusybox(manager, ["true"]);
-      await manager.wait(first.id);
-      await manager.settled(); // the pool is full again
+      await fillPool(manager);
       const held = namespacesHeld();
       assert.equal(kinds(held, "net").length, NAMESPACES_MADE_AHEAD);
       assert.equal(kinds(held, "ipc").length, NAMESPACES_MADE_AHEAD);
@@ -75,9 +80,7 @@ rootTest(
   "namespaces made ahead: jobs started at once, beyond the pool's reserve, share none",
   async () => {
     await withManager(async (manager) => {
-      const first = await startBusybox(manager, ["true"]);
-      await manager.wait(first.id);
-      await manager.settled();
+      await fillPool(manager);
       const count = NAMESPACES_MADE_AHEAD + 3; // some from the pool, the rest made by the clone
       const jobs = await Promise.all(
         Array.from(

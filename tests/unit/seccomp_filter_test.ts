@@ -92,6 +92,24 @@ Deno.test("seccomp filter: every call of x86_64 and i386 gets the policy's verdi
   }
 });
 
+Deno.test("seccomp filter: x32 calls, numbers past the policy and negative numbers are ENOSYS", () => {
+  const wrong: string[] = [];
+  const x86_64 = seccompPolicy("x86_64").length;
+  const numbers = [
+    ...Array.from({ length: x86_64 + 64 }, (_, nr) => 0x40000000 | nr), // x32's calls
+    ...[x86_64, x86_64 + 1, 1023, 1024, 0x3fffffff, 0x7fffffff],
+    ...[0x80000000, 0x80000027, 0xfffffffe, 0xffffffff].map((nr) => nr | 0), // as an int
+  ];
+  for (const nr of numbers) {
+    for (const arch of ["x86_64", "i386"] as const) {
+      if (arch === "i386" && nr >= 0 && nr < seccompPolicy("i386").length) continue;
+      const got = runSeccompProgram(program, { nr, arch: SECCOMP_ARCHES[arch], args: [0n] });
+      if (got !== ENOSYS) wrong.push(`${arch} ${nr}: 0x${got.toString(16)}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
 Deno.test("seccomp filter: the kernel's numbers of the calls that matter get their verdicts", () => {
   const verdict = (arch: keyof typeof SECCOMP_ARCHES, nr: number, arg0 = 0n) =>
     runSeccompProgram(program, { nr, arch: SECCOMP_ARCHES[arch], args: [arg0] });
