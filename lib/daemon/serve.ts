@@ -9,7 +9,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { JobService } from "../gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../gen/ijr/v1/rootfs_pb.ts";
-import { addService, serverCredentials } from "../rpc/transport/mod.ts";
+import { addService, listenMutualTls } from "../rpc/transport/mod.ts";
 import {
   type JobBackend,
   jobServiceHandlers,
@@ -48,19 +48,21 @@ export function logEvent(msg: string, fields: Record<string, unknown> = {}): voi
   console.error(JSON.stringify({ time: new Date().toISOString(), msg, ...fields }));
 }
 
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials) {
-  return new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, credentials, (error, port) => {
-      if (error) {
-        const reason = /EADDRINUSE|address already in use/i.test(error.message)
-          ? "the address is already in use"
-          : error.message;
-        reject(new PreflightError(`cannot listen on ${address}: ${reason}`));
-      } else {
-        resolve(port);
-      }
-    })
-  );
+/** ijrd's listener, or the start-up error that says why it cannot listen. */
+async function listen(server: grpc.Server, settings: DaemonSettings, address: string) {
+  try {
+    return await listenMutualTls(
+      server,
+      { host: settings.listen, port: settings.port },
+      settings.tls,
+    );
+  } catch (error) {
+    const { code, message } = error as Error & { code?: string };
+    const reason = code === "EADDRINUSE" || /address already in use/i.test(message)
+      ? "the address is already in use"
+      : message;
+    throw new PreflightError(`cannot listen on ${address}: ${reason}`);
+  }
 }
 
 function signalled(): Promise<string> {
@@ -106,24 +108,22 @@ export async function serve(parts: DaemonParts): Promise<number> {
   const host = settings.listen.includes(":") ? `[${settings.listen}]` : settings.listen;
   const address = `${host}:${settings.port}`;
   const stopRequested = parts.stopRequested ?? signalled();
-  await bind(server, address, serverCredentials(settings.tls));
+  // TLS ends in ijrd's own listener, in front of grpc-js (lib/rpc/transport/listener.ts).
+  const listener = await listen(server, settings, address);
   logEvent("listening", { address, server: settings.serverName });
 
   const reason = await stopRequested;
   logEvent("shutting down", { reason });
+  listener.close(); // no new connections; the open ones are closed below
   // Output streams end cleanly (their followers see the abort and return), no new calls
   // are accepted, and calls in flight get a moment to finish.
   shutdown.abort();
-  await new Promise<void>((resolve) => {
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, 5_000);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
-    });
-  });
+  server.tryShutdown(() => {});
+  // The connections close when their calls are over (grpc-js sent GOAWAY on each); what is
+  // still open after 5 s is reset, and gets a second to say so.
+  await listener.closed(5_000);
+  server.forceShutdown();
+  await listener.closed(1_000);
   const running = parts.jobs.running;
   await parts.jobs.shutdown({ graceMs: Math.min(settings.graceMs, 10_000) });
   logEvent("stopped", settings.liveRestore ? { leftRunning: running } : {});

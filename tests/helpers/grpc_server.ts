@@ -1,12 +1,13 @@
 /**
- * Starts a grpc-js server with IJR's mutual TLS on a free loopback port, for tests.
+ * Starts a grpc-js server with IJR's mutual TLS on a free loopback port, for tests, behind the
+ * same listener as ijrd's.
  * @module
  */
 
 import * as grpc from "@grpc/grpc-js";
 import {
   clientCredentials,
-  serverCredentials,
+  listenMutualTls,
   type TlsMaterial,
 } from "../../lib/rpc/transport/mod.ts";
 import type { TestPki } from "./pki.ts";
@@ -20,24 +21,23 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Binds `server` on 127.0.0.1 with an ephemeral port and mutual TLS. */
+/**
+ * Serves `server` on 127.0.0.1 with an ephemeral port and mutual TLS, behind ijrd's own
+ * listener (lib/rpc/transport/listener.ts), as ijrd does.
+ */
 export async function startTestServer(
   server: grpc.Server,
   material: TlsMaterial,
 ): Promise<TestServer> {
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      serverCredentials(material),
-      (error, port) => error ? reject(error) : resolve(port),
-    )
-  );
+  const listener = await listenMutualTls(server, { host: "127.0.0.1", port: 0 }, material);
+  const port = listener.port;
   return {
     server,
     port,
     address: `localhost:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        listener.close();
         server.tryShutdown(() => resolve());
         // Streams that a test left open must not hold the shutdown forever.
         setTimeout(() => server.forceShutdown(), 2000).unref?.();

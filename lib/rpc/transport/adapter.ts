@@ -39,7 +39,7 @@ import {
   type StatusObject,
   toStatus,
 } from "../wire/mod.ts";
-import { connectionOf, corkForThisTurn } from "./connection.ts";
+import { connectionOf, corkForThisTurn, peerCertificateOf } from "./connection.ts";
 
 /** What a handler knows about its call. */
 export interface CallContext {
@@ -235,9 +235,15 @@ class ServerCallContext implements CallContext {
     this.signal = controller.signal;
   }
 
-  /** Read from the TLS socket on first use: Deno builds a whole certificate object for it. */
+  /**
+   * Read from the TLS socket on first use: Deno builds a whole certificate object for it. On a
+   * connection ijrd ended TLS for itself (goaway_filter.ts) grpc-js sees no TLS socket, and the
+   * connection has the certificate.
+   */
   get peerCertificate(): { raw: Uint8Array } | undefined {
-    this.#peer ??= { peer: this.#call.getAuthContext()?.sslPeerCertificate };
+    this.#peer ??= {
+      peer: this.#call.getAuthContext()?.sslPeerCertificate ?? peerCertificateOf(this.connection),
+    };
     return this.#peer.peer;
   }
 }

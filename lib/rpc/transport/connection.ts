@@ -49,3 +49,15 @@ export function corkForThisTurn(connection: object | undefined): void {
     writable.uncork();
   });
 }
+
+/**
+ * The client's certificate as the connection under `connection` (a session from
+ * `connectionOf`) holds it: a FilteredConnection (goaway_filter.ts) exposes its TLS socket's.
+ * Undefined for anything else, or a certificate without its bytes.
+ */
+export function peerCertificateOf(connection: object | undefined): { raw: Uint8Array } | undefined {
+  const socket = (connection as { socket?: { peerCertificate?: { raw?: Uint8Array } } } | undefined)
+    ?.socket;
+  const certificate = socket?.peerCertificate;
+  return certificate?.raw ? { raw: certificate.raw } : undefined;
+}

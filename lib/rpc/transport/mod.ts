@@ -1,6 +1,7 @@
 /**
  * ijrd's RPC transport: protobuf-es services over grpc-js's server (adapter.ts) with mutual
- * TLS 1.3 (tls.ts), and what it shares with the client (lib/rpc/wire: status codes from IJR's
+ * TLS 1.3 (tls.ts) ended by ijrd's own listener (listener.ts), in front of which a client's GOAWAY
+ * frames are dropped (goaway_filter.ts), and what it shares with the client (lib/rpc/wire: status codes from IJR's
  * errors and back, the TLS policy). ijrctl does not load this folder: its client is
  * lib/rpc/client, without grpc-js (tests/unit/ctl_module_graph_test.ts checks).
  * @module
@@ -26,4 +27,6 @@ export {
   type TlsMaterial,
   toStatus,
 } from "../wire/mod.ts";
-export { clientCredentials, serverCredentials } from "./tls.ts";
+export { clientCredentials, serverCredentials, serverTlsOptions } from "./tls.ts";
+export { FilteredConnection, GoawayDropper } from "./goaway_filter.ts";
+export { listenMutualTls, type MutualTlsListener } from "./listener.ts";

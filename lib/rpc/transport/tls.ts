@@ -7,7 +7,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import type { SecureServerOptions } from "node:http2";
-import { createSecureContext } from "node:tls";
+import { createSecureContext, type TlsOptions } from "node:tls";
 import { contextOptions, type TlsMaterial } from "../wire/mod.ts";
 
 /**
@@ -24,6 +24,20 @@ class MutualTlsServerCredentials extends grpc.ServerCredentials {
   override _equals(other: grpc.ServerCredentials): boolean {
     return other === this;
   }
+}
+
+/**
+ * ijrd's own TLS listener (lib/daemon/serve.ts ends TLS itself, in front of grpc-js): TLS 1.3,
+ * the three suites, a client certificate required and verified, and HTTP/2 the only protocol
+ * offered (ALPN "h2").
+ */
+export function serverTlsOptions(material: TlsMaterial): TlsOptions {
+  return {
+    ...contextOptions(material),
+    requestCert: true,
+    rejectUnauthorized: true,
+    ALPNProtocols: ["h2"],
+  };
 }
 
 /** Server credentials: TLS 1.3, the three suites, client certificate required. */
