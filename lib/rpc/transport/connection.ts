@@ -8,9 +8,10 @@
  * grpc-js has no public way from a call to its session; it holds the session at
  * `call.call.stream.session` (ServerUnaryCallImpl -> BaseServerInterceptingCall ->
  * ServerHttp2Stream) when the server has no interceptors, as ijrd's has none. Where the
- * shape differs (another grpc-js version) this returns undefined and every call reads its
- * certificate again: slower, never wrong. tests/unit/rpc_connection_test.ts fails when the
- * pinned grpc-js no longer has the shape.
+ * shape differs (another grpc-js version) this returns undefined, and since ijrd's listener
+ * (listener.ts) ends TLS itself, grpc-js knows no certificate either: every call is then
+ * UNAUTHENTICATED, never another connection's caller. tests/unit/rpc_connection_test.ts fails
+ * when the pinned grpc-js no longer has the shape.
  * @module
  */
 

@@ -112,9 +112,12 @@ export class FilteredConnection extends Duplex {
     tlsSocket.on("close", () => this.destroy());
   }
 
-  /** The client's verified certificate (the server requires one). */
-  get peerCertificate(): PeerCertificate {
-    return this.tlsSocket.getPeerCertificate();
+  /**
+   * The client's verified certificate (the server requires one); undefined unless the
+   * handshake verified it, as grpc-js's own check had it.
+   */
+  get peerCertificate(): PeerCertificate | undefined {
+    return this.tlsSocket.authorized ? this.tlsSocket.getPeerCertificate() : undefined;
   }
 
   get remoteAddress(): string | undefined {
@@ -129,10 +132,11 @@ export class FilteredConnection extends Duplex {
     this.tlsSocket.resume();
   }
 
-  // Each write is handed to the TLS socket at once and reported done at once, unless the socket
-  // asks to wait ('drain'): nothing then waits here that a destroy right after the last write
-  // (a session closing with its final frames) would drop. The socket's own buffer stays the one
-  // place data waits, as when grpc-js writes to the TLS socket itself.
+  // Each write is handed to the TLS socket at once and reported done at once, so that the
+  // socket's own buffer is where data waits, as when grpc-js writes to the TLS socket itself.
+  // Only when the socket asks to wait ('drain', a client that does not read) do later writes
+  // wait here, and a destroy() of this stream then drops them (Deno's HTTP/2 ends a session
+  // whose data is still buffered instead, the review saw: its last frames all arrived).
   override _write(chunk: Uint8Array, _encoding: string, done: (error?: Error | null) => void) {
     this.#afterWrite(this.tlsSocket.write(chunk), done);
   }

@@ -13,6 +13,13 @@ import type { TlsMaterial } from "../wire/mod.ts";
 import { FilteredConnection } from "./goaway_filter.ts";
 import { serverTlsOptions } from "./tls.ts";
 
+/**
+ * How long a client has to finish its handshake. A real client needs milliseconds; one that
+ * connects and says nothing is dropped after this (Node's default of 120 s let a crowd of them
+ * hold ijrd's descriptors much longer).
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /** A listening mutual-TLS endpoint in front of a grpc-js server. */
 export interface MutualTlsListener {
   /** The port bound (the one asked for, or the one the kernel chose for 0). */
@@ -36,12 +43,17 @@ export function listenMutualTls(
   server: grpc.Server,
   address: { host: string; port: number },
   material: TlsMaterial,
+  options: { handshakeTimeoutMs?: number } = {},
 ): Promise<MutualTlsListener> {
   // grpc-js's own TLS is not used: the connections it is handed are plain HTTP/2.
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const open = new Set<tls.TLSSocket>();
   const waiting: (() => void)[] = [];
-  const listener = tls.createServer(serverTlsOptions(material), (socket) => {
+  const tlsOptions = {
+    ...serverTlsOptions(material),
+    handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+  };
+  const listener = tls.createServer(tlsOptions, (socket) => {
     // Only HTTP/2 is offered; a client that agreed to nothing gets nothing.
     if (socket.alpnProtocol !== "h2") {
       socket.destroy();
@@ -55,8 +67,10 @@ export function listenMutualTls(
     });
     injector.injectConnection(new FilteredConnection(socket));
   });
-  // A refused handshake ends that connection only (docs/security.md, "Transport").
-  listener.on("tlsClientError", () => {});
+  // A refused or unfinished handshake ends that connection, and only it (docs/security.md,
+  // "Transport"). The socket must be closed here: Deno only reports the error, and a client
+  // that connects and says nothing would otherwise hold a descriptor of ijrd's for good.
+  listener.on("tlsClientError", (_error: Error, socket: tls.TLSSocket) => socket.destroy());
   return new Promise((resolve, reject) => {
     listener.once("error", reject);
     listener.listen(address.port, address.host, () => {

@@ -29,4 +29,4 @@ export {
 } from "../wire/mod.ts";
 export { clientCredentials, serverCredentials, serverTlsOptions } from "./tls.ts";
 export { FilteredConnection, GoawayDropper } from "./goaway_filter.ts";
-export { listenMutualTls, type MutualTlsListener } from "./listener.ts";
+export { HANDSHAKE_TIMEOUT_MS, listenMutualTls, type MutualTlsListener } from "./listener.ts";
