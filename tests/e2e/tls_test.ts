@@ -11,8 +11,8 @@ import { rootTest } from "../helpers/root.ts";
 import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { createClient, RpcError } from "../../lib/rpc/client/mod.ts";
-import { encodeFrame, FrameType } from "../../lib/rpc/h2/frames.ts";
-import * as tls from "node:tls";
+import { FrameType } from "../../lib/rpc/h2/frames.ts";
+import { sendGoawayAfterPreface } from "../helpers/h2_raw.ts";
 
 async function sClient(daemon: TestDaemon, args: string[]): Promise<string> {
   const out = await new Deno.Command("openssl", {
@@ -134,36 +134,16 @@ rootTest(
       };
       const open = createClient(JobService, `localhost:${daemon.port}`, material);
       await open.listJobs({});
-      const socket = tls.connect({
+      // ijrd's HTTP/2 never sees it: it neither aborts nor answers with a GOAWAY of its own (as
+      // grpc-js's session does to a GOAWAY it sees).
+      const types = await sendGoawayAfterPreface({
         host: "127.0.0.1",
         port: daemon.port,
         servername: "localhost",
         ca: Deno.readTextFileSync(join(daemon.dir, "ca.crt")),
         cert: Deno.readTextFileSync(join(daemon.dir, "alice.crt")),
         key: Deno.readTextFileSync(join(daemon.dir, "alice.key")),
-        ALPNProtocols: ["h2"],
       });
-      await new Promise((resolve, reject) => {
-        socket.once("secureConnect", resolve);
-        socket.once("error", reject);
-      });
-      const received: Uint8Array[] = [];
-      socket.on("data", (chunk: Uint8Array) => received.push(chunk));
-      const preface = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-      const goaway = encodeFrame(FrameType.GOAWAY, 0, 0, new Uint8Array(8));
-      socket.write(
-        new Uint8Array([...preface, ...encodeFrame(FrameType.SETTINGS, 0, 0), ...goaway]),
-      );
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      socket.destroy();
-      // ijrd's HTTP/2 never saw it: it neither aborted nor answered with a GOAWAY of its own (as
-      // grpc-js's session does to a GOAWAY it sees).
-      const bytes = new Uint8Array(received.flatMap((chunk) => [...chunk]));
-      const types: number[] = [];
-      for (let at = 0; at + 9 <= bytes.length;) {
-        types.push(bytes[at + 3]);
-        at += 9 + ((bytes[at] << 16) | (bytes[at + 1] << 8) | bytes[at + 2]);
-      }
       assert.ok(
         types.includes(FrameType.SETTINGS) && !types.includes(FrameType.GOAWAY),
         `${types}`,

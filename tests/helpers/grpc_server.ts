@@ -6,10 +6,14 @@
 
 import * as grpc from "@grpc/grpc-js";
 import {
+  type CallContext,
   clientCredentials,
   listenMutualTls,
+  type ServiceHandlers,
   type TlsMaterial,
 } from "../../lib/rpc/transport/mod.ts";
+import type { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
+import { IjrError } from "../../lib/errors/mod.ts";
 import type { TestPki } from "./pki.ts";
 
 /** A running test server. */
@@ -65,4 +69,21 @@ export function credentialsOf(
   user: "admin" | "alice" | "bob",
 ): grpc.ChannelCredentials {
   return clientCredentials(tlsOf(pki, user));
+}
+
+/** JobService handlers that answer GetJob with `getJob` and refuse every other method. */
+export function getJobOnly(
+  getJob: (context: CallContext) => Promise<Record<string, never>>,
+): ServiceHandlers<typeof JobService.method> {
+  const notHere = () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test"));
+  return {
+    getJob: (_request, context) => getJob(context),
+    startJob: notHere,
+    stopJob: notHere,
+    listJobs: notHere,
+    deleteJob: notHere,
+    waitJob: notHere,
+    async *streamOutput() {},
+    async *runJob() {},
+  };
 }

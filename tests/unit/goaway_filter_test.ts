@@ -5,18 +5,16 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import * as tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
-import { IjrError } from "../../lib/errors/mod.ts";
 import { encodeFrame, FrameType } from "../../lib/rpc/h2/frames.ts";
 import { addService, GoawayDropper, listenMutualTls } from "../../lib/rpc/transport/mod.ts";
 import { contextOptions } from "../../lib/rpc/wire/mod.ts";
 import { createClient } from "../../lib/rpc/client/mod.ts";
 import { testPki } from "../helpers/pki.ts";
-import { tlsOf } from "../helpers/grpc_server.ts";
+import { getJobOnly, tlsOf } from "../helpers/grpc_server.ts";
+import { CLIENT_PREFACE, sendGoawayAfterPreface } from "../helpers/h2_raw.ts";
 
-const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const concat = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 const goaway = (debug = 0) =>
   encodeFrame(FrameType.GOAWAY, 0, 0, new Uint8Array(8 + debug).fill(7, 8));
@@ -31,7 +29,7 @@ Deno.test("goaway filter: only whole GOAWAY frames are dropped, however the byte
     encodeFrame(FrameType.DATA, 0x1, 3, new Uint8Array(0)),
   ];
   const sent = concat([
-    PREFACE,
+    CLIENT_PREFACE,
     kept[0],
     goaway(),
     kept[1],
@@ -43,7 +41,7 @@ Deno.test("goaway filter: only whole GOAWAY frames are dropped, however the byte
     goaway(1),
     kept[5],
   ]);
-  const expected = concat([PREFACE, ...kept]);
+  const expected = concat([CLIENT_PREFACE, ...kept]);
   // Every way of cutting it into chunks of 1 to 40 bytes, 300 random ones, and byte by byte.
   const cuttings = [
     Array.from({ length: sent.length }, (_, i) => i + 1),
@@ -69,17 +67,7 @@ Deno.test("goaway filter: only whole GOAWAY frames are dropped, however the byte
 Deno.test("goaway filter: a client that sent GOAWAY is served on, behind ijrd's listener", async () => {
   const pki = await testPki();
   const server = new grpc.Server();
-  const notHere = () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test"));
-  addService(server, JobService, {
-    getJob: () => Promise.resolve({}),
-    startJob: notHere,
-    stopJob: notHere,
-    listJobs: notHere,
-    deleteJob: notHere,
-    waitJob: notHere,
-    async *streamOutput() {},
-    async *runJob() {},
-  });
+  addService(server, JobService, getJobOnly(() => Promise.resolve({})));
   const listener = await listenMutualTls(server, { host: "127.0.0.1", port: 0 }, {
     caPem: pki.ca.certPem,
     certPem: pki.server.certPem,
@@ -88,36 +76,16 @@ Deno.test("goaway filter: a client that sent GOAWAY is served on, behind ijrd's 
   try {
     const client = createClient(JobService, `localhost:${listener.port}`, tlsOf(pki, "alice"));
     await client.getJob({});
-    // A raw client, then: GOAWAY frames in the middle of its connection, as grpc-js's client
-    // and ijrctl before sent them when closing.
-    const socket = tls.connect({
+    // A raw client, then, saying GOAWAY right after its preface (without the filter this
+    // aborted this very process in nghttp2, or drew a GOAWAY from grpc-js's session): the
+    // server's SETTINGS and its ack come back, and no GOAWAY, since it never saw one.
+    const types = await sendGoawayAfterPreface({
       ...contextOptions(tlsOf(pki, "alice")),
       host: "127.0.0.1",
       port: listener.port,
       servername: "localhost",
-      ALPNProtocols: ["h2"],
     });
-    await new Promise((resolve, reject) => {
-      socket.once("secureConnect", resolve);
-      socket.once("error", reject);
-    });
-    const received: Uint8Array[] = [];
-    socket.on("data", (chunk: Uint8Array) => received.push(chunk));
-    socket.write(concat([PREFACE, encodeFrame(FrameType.SETTINGS, 0, 0), goaway(), goaway(40)]));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    // The server's SETTINGS and its ack of ours came back, and no GOAWAY (it never saw one).
-    const types: number[] = [];
-    const bytes = concat(received);
-    for (
-      let at = 0;
-      at + 9 <= bytes.length;
-      at += 9 + ((bytes[at] << 16) | (bytes[at + 1] << 8) | bytes[at + 2])
-    ) {
-      types.push(bytes[at + 3]);
-    }
-    assert.ok(types.includes(FrameType.SETTINGS), `frames: ${types}`);
-    assert.ok(!types.includes(FrameType.GOAWAY), `frames: ${types}`);
-    socket.destroy();
+    assert.ok(types.includes(FrameType.SETTINGS) && !types.includes(FrameType.GOAWAY), `${types}`);
     // And the server serves on.
     await client.getJob({});
     client.close();

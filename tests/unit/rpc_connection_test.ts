@@ -8,14 +8,11 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
-import { IjrError } from "../../lib/errors/mod.ts";
 import { addService, type CallContext } from "../../lib/rpc/transport/mod.ts";
 import { createClient } from "../../lib/rpc/client/mod.ts";
 import { callerOf } from "../../lib/rpc/services/caller.ts";
 import { testPki } from "../helpers/pki.ts";
-import { startPkiServer, tlsOf } from "../helpers/grpc_server.ts";
-
-const notHere = () => Promise.reject(new IjrError("INVALID_ARGUMENT", "not in this test"));
+import { getJobOnly, startPkiServer, tlsOf } from "../helpers/grpc_server.ts";
 
 type Client = ReturnType<typeof createClient<typeof JobService.method>>;
 
@@ -29,16 +26,7 @@ async function withGetJob(
 ): Promise<void> {
   const pki = await testPki();
   const server = new grpc.Server();
-  addService(server, JobService, {
-    getJob: (_request, context) => getJob(context),
-    startJob: notHere,
-    stopJob: notHere,
-    listJobs: notHere,
-    deleteJob: notHere,
-    waitJob: notHere,
-    async *streamOutput() {},
-    async *runJob() {},
-  });
+  addService(server, JobService, getJobOnly(getJob));
   const running = await startPkiServer(server, pki);
   try {
     await fn((user) => createClient(JobService, running.address, tlsOf(pki, user)));
