@@ -6,10 +6,7 @@
  */
 
 import * as tls from "node:tls";
-import { encodeFrame, FrameType } from "../../lib/rpc/h2/frames.ts";
-
-/** The client connection preface (RFC 9113 §3.4). */
-export const CLIENT_PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+import { CLIENT_PREFACE, encodeFrame, FrameType } from "../../lib/rpc/h2/frames.ts";
 
 /** The types of the frames in `bytes` (a server's answer, from its first frame). */
 export function frameTypes(bytes: Uint8Array): number[] {

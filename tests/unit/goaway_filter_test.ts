@@ -7,13 +7,13 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
-import { encodeFrame, FrameType } from "../../lib/rpc/h2/frames.ts";
+import { CLIENT_PREFACE, encodeFrame, FrameType } from "../../lib/rpc/h2/frames.ts";
 import { addService, GoawayDropper, listenMutualTls } from "../../lib/rpc/transport/mod.ts";
 import { contextOptions } from "../../lib/rpc/wire/mod.ts";
 import { createClient } from "../../lib/rpc/client/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 import { getJobOnly, tlsOf } from "../helpers/grpc_server.ts";
-import { CLIENT_PREFACE, sendGoawayAfterPreface } from "../helpers/h2_raw.ts";
+import { sendGoawayAfterPreface } from "../helpers/h2_raw.ts";
 
 const concat = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 const goaway = (debug = 0) =>

@@ -13,5 +13,5 @@ export {
   type StreamAbort,
   type StreamEvents,
 } from "./connection.ts";
-export { ErrorCode } from "./frames.ts";
+export { CLIENT_PREFACE, ErrorCode, FrameType } from "./frames.ts";
 export type { HeaderField } from "./hpack.ts";
