@@ -44,7 +44,7 @@ import { createCgroupController } from "../lib/cgroup/mod.ts";
 import { JobManager } from "../lib/job/mod.ts";
 import { UsernsPool } from "../lib/job/userns_pool.ts";
 import { GROUP_LINGER_MS } from "../lib/daemon/start.ts";
-import { clientCredentials } from "../lib/rpc/transport/mod.ts";
+import { clientCredentials } from "../tests/helpers/grpc_js_credentials.ts";
 import { busyboxRootfsDir } from "../tests/helpers/busybox.ts";
 import { cleanupDaemon, startDaemon, uploadBusybox } from "../tests/helpers/daemon.ts";
 import { FixtureRootfs } from "../tests/helpers/jobs.ts";

@@ -11,7 +11,8 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { serverCredentials, type TlsMaterial } from "../lib/rpc/transport/mod.ts";
+import type { TlsMaterial } from "../lib/rpc/transport/mod.ts";
+import { serverCredentials } from "../tests/helpers/grpc_js_credentials.ts";
 
 /** The echo method's path. */
 export const ECHO_PATH = "/bench.Echo/Echo";

@@ -15,7 +15,7 @@ import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { clientCredentials } from "../lib/rpc/transport/tls.ts";
+import { clientCredentials } from "../tests/helpers/grpc_js_credentials.ts";
 import { testPki } from "../tests/helpers/pki.ts";
 import { bindEcho, ECHO_PATH, echoServer } from "./echo_server.ts";
 

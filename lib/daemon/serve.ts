@@ -6,10 +6,9 @@
  * @module
  */
 
-import * as grpc from "@grpc/grpc-js";
 import { JobService } from "../gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../gen/ijr/v1/rootfs_pb.ts";
-import { addService, listenMutualTls } from "../rpc/transport/mod.ts";
+import { addService, listenMutualTls, RpcServer } from "../rpc/transport/mod.ts";
 import {
   type JobBackend,
   jobServiceHandlers,
@@ -49,7 +48,7 @@ export function logEvent(msg: string, fields: Record<string, unknown> = {}): voi
 }
 
 /** ijrd's listener, or the start-up error that says why it cannot listen. */
-async function listen(server: grpc.Server, settings: DaemonSettings, address: string) {
+async function listen(server: RpcServer, settings: DaemonSettings, address: string) {
   try {
     return await listenMutualTls(
       server,
@@ -87,11 +86,8 @@ export async function serve(parts: DaemonParts): Promise<number> {
   const { settings } = parts;
   const log = parts.log ?? stderrLogger;
   const shutdown = new AbortController();
-  const server = new grpc.Server({
-    // Detect dead clients on long output streams.
-    "grpc.keepalive_time_ms": 60_000,
-    "grpc.keepalive_timeout_ms": 20_000,
-  });
+  // Pings a quiet connection after a minute; a client that does not answer in 20 s is dropped.
+  const server = new RpcServer();
   const onCallEnd = requestLog(log);
   const watches = new WatchLimit(settings.maxWatchesPerUser);
   addService(
@@ -108,7 +104,6 @@ export async function serve(parts: DaemonParts): Promise<number> {
   const host = settings.listen.includes(":") ? `[${settings.listen}]` : settings.listen;
   const address = `${host}:${settings.port}`;
   const stopRequested = parts.stopRequested ?? signalled();
-  // TLS ends in ijrd's own listener, in front of grpc-js (lib/rpc/transport/listener.ts).
   const listener = await listen(server, settings, address);
   logEvent("listening", { address, server: settings.serverName });
 
@@ -118,11 +113,11 @@ export async function serve(parts: DaemonParts): Promise<number> {
   // Output streams end cleanly (their followers see the abort and return), no new calls
   // are accepted, and calls in flight get a moment to finish.
   shutdown.abort();
-  server.tryShutdown(() => {});
-  // The connections close when their calls are over (grpc-js sent GOAWAY on each); what is
-  // still open after 5 s is reset, and gets a second to say so.
+  server.drain();
+  // The connections close when their calls are over (each was sent GOAWAY); what is still open
+  // after 5 s is reset, and gets a second to say so.
   await listener.closed(5_000);
-  server.forceShutdown();
+  server.close();
   await listener.closed(1_000);
   const running = parts.jobs.running;
   await parts.jobs.shutdown({ graceMs: Math.min(settings.graceMs, 10_000) });

@@ -1,26 +1,27 @@
 /**
- * Starts a grpc-js server with IJR's mutual TLS on a free loopback port, for tests, behind the
+ * Starts IJR's gRPC server with its mutual TLS on a free loopback port, for tests, behind the
  * same listener as ijrd's.
  * @module
  */
 
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import {
   type CallContext,
-  clientCredentials,
   listenMutualTls,
+  RpcServer,
   type ServiceHandlers,
   type TlsMaterial,
 } from "../../lib/rpc/transport/mod.ts";
+import { clientCredentials } from "./grpc_js_credentials.ts";
 import type { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { IjrError } from "../../lib/errors/mod.ts";
 import type { TestPki } from "./pki.ts";
 
 /** A running test server. */
 export interface TestServer {
-  readonly server: grpc.Server;
+  readonly server: RpcServer;
   readonly port: number;
-  /** Address clients dial: a DNS name, as grpc-js needs for certificate checks. */
+  /** Address clients dial: a DNS name, as certificate checks need. */
   readonly address: string;
   close(): Promise<void>;
 }
@@ -30,7 +31,7 @@ export interface TestServer {
  * listener (lib/rpc/transport/listener.ts), as ijrd does.
  */
 export async function startTestServer(
-  server: grpc.Server,
+  server: RpcServer,
   material: TlsMaterial,
 ): Promise<TestServer> {
   const listener = await listenMutualTls(server, { host: "127.0.0.1", port: 0 }, material);
@@ -39,18 +40,19 @@ export async function startTestServer(
     server,
     port,
     address: `localhost:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        listener.close();
-        server.tryShutdown(() => resolve());
-        // Streams that a test left open must not hold the shutdown forever.
-        setTimeout(() => server.forceShutdown(), 2000).unref?.();
-      }),
+    close: async () => {
+      listener.close();
+      server.drain();
+      // Streams that a test left open must not hold the shutdown forever.
+      await listener.closed(2000);
+      server.close();
+      await listener.closed(1000);
+    },
   };
 }
 
 /** Binds `server` as {@link startTestServer} does, with the test PKI's server certificate. */
-export function startPkiServer(server: grpc.Server, pki: TestPki): Promise<TestServer> {
+export function startPkiServer(server: RpcServer, pki: TestPki): Promise<TestServer> {
   return startTestServer(server, {
     caPem: pki.ca.certPem,
     certPem: pki.server.certPem,

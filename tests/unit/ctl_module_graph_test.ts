@@ -1,7 +1,8 @@
 /**
  * ijrctl runs on laptops: its module graph must not contain the daemon, the native library
- * loader, cgroups, the job engine, the rootfs store or the server's services; nor grpc-js or
- * node:http2, which only ijrd's server uses (their loading cost ijrctl about 80 ms).
+ * loader, cgroups, the job engine, the rootfs store or the server's services. Neither binary
+ * loads grpc-js or node:http2 (their loading cost ijrctl about 80 ms, and Deno's nghttp2 could
+ * be aborted by any client's frames): both speak IJR's own HTTP/2 (lib/rpc/h2).
  */
 import assert from "node:assert/strict";
 import { moduleGraph } from "../helpers/cli.ts";
@@ -12,7 +13,7 @@ Deno.test("ijrctl does not load daemon, FFI, cgroup, job, rootfs, service or grp
   assert.deepEqual(graph.filter((path) => /^npm:.*@grpc\/|^node:http2$/.test(path)), []);
   const forbidden = local.filter((path) =>
     /^lib\/(daemon|native|cgroup|job|rootfs|rpc\/services)\//.test(path) ||
-    /^lib\/rpc\/transport\/(adapter|tls|connection)\.ts$/.test(path) || path.endsWith("daemon.ts")
+    /^lib\/rpc\/transport\//.test(path) || path.endsWith("daemon.ts")
   );
   assert.deepEqual(forbidden, []);
   // It does reach the client side: commands, the RPC client and TLS.
@@ -25,5 +26,13 @@ Deno.test("ijrctl does not load daemon, FFI, cgroup, job, rootfs, service or grp
     ]
   ) {
     assert.ok(local.includes(needed), needed);
+  }
+});
+
+Deno.test("ijrd serves on IJR's own HTTP/2: no grpc-js, no node:http2", async () => {
+  const graph = await moduleGraph("daemon.ts");
+  assert.deepEqual(graph.filter((path) => /^npm:.*@grpc\/|^node:http2$/.test(path)), []);
+  for (const needed of ["lib/rpc/h2/server_connection.ts", "lib/rpc/transport/server.ts"]) {
+    assert.ok(graph.includes(needed), needed);
   }
 });

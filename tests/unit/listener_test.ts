@@ -4,14 +4,13 @@
  * ClientHello; otherwise such clients could hold ijrd's descriptors without a certificate.
  */
 import assert from "node:assert/strict";
-import * as grpc from "@grpc/grpc-js";
 import net from "node:net";
-import { listenMutualTls } from "../../lib/rpc/transport/mod.ts";
+import { listenMutualTls, RpcServer } from "../../lib/rpc/transport/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 
 Deno.test("listener: a client that does not finish its handshake is dropped in time", async () => {
   const pki = await testPki();
-  const server = new grpc.Server();
+  const server = new RpcServer();
   const listener = await listenMutualTls(
     server,
     { host: "127.0.0.1", port: 0 },
@@ -39,6 +38,6 @@ Deno.test("listener: a client that does not finish its handshake is dropped in t
     for (const ms of closedAfter) assert.ok(ms >= 250 && ms < 3000, `closed after ${ms} ms`);
   } finally {
     listener.close();
-    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    server.close();
   }
 });

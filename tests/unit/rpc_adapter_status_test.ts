@@ -2,11 +2,10 @@
  * The adapter owns each call from its bytes to its status (lib/rpc/adapter.ts): requests that
  * do not decode are INVALID_ARGUMENT naming the message type, responses that cannot be
  * serialized are INTERNAL with their real error kept, and the call observer (the request log)
- * is told the status the client actually received. Over a real grpc-js server with mutual
- * TLS, driven by a raw-bytes client.
+ * is told the status the client actually received. Over IJR's gRPC server with mutual TLS,
+ * driven by a raw-bytes grpc-js client and IJR's own.
  */
 import assert from "node:assert/strict";
-import * as grpc from "@grpc/grpc-js";
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
   GetJobRequestSchema,
@@ -22,6 +21,8 @@ import {
   type CallRecord,
   EncodedResponse,
   RpcError,
+  RpcServer,
+  statusName,
 } from "../../lib/rpc/transport/mod.ts";
 import { createClient } from "../../lib/rpc/client/mod.ts";
 import { requestLog, type RequestLogEntry } from "../../lib/rpc/services/mod.ts";
@@ -58,7 +59,7 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
     records.push(record);
     log(record);
   };
-  const server = new grpc.Server();
+  const server = new RpcServer();
   addService(server, JobService, {
     getJob(request, context) {
       events.push(`getJob ${request.jobId}`);
@@ -163,7 +164,7 @@ async function withServer(fn: (harness: Harness) => Promise<void>): Promise<void
 function summary(record: CallRecord) {
   return {
     method: record.method,
-    code: grpc.status[record.code],
+    code: statusName(record.code),
     details: record.details,
     messages: record.messages,
   };
@@ -247,7 +248,7 @@ Deno.test("adapter: a malformed message in a client stream fails the call whatev
     });
     assert.deepEqual(harness.events, ["upload stopped after 1"]);
     const [record] = await recordsOf(harness, 1);
-    assert.equal(grpc.status[record.code], "INVALID_ARGUMENT");
+    assert.equal(statusName(record.code), "INVALID_ARGUMENT");
     // The first message decoded, so the log can name the rootfs.
     assert.equal(harness.logged[0].rootfs, "bb");
   });
@@ -369,7 +370,7 @@ Deno.test("adapter: a call whose client is gone before its answer still logs wha
       late,
     );
     const records = await recordsOf(harness, 2);
-    assert.deepEqual(records.map((r) => [r.method, grpc.status[r.code], r.messages]), [
+    assert.deepEqual(records.map((r) => [r.method, statusName(r.code), r.messages]), [
       ["/ijr.v1.JobService/StartJob", "DEADLINE_EXCEEDED", undefined],
       ["/ijr.v1.JobService/RunJob", "DEADLINE_EXCEEDED", 0],
     ]);

@@ -1,20 +1,17 @@
 /**
- * The protobuf-es <-> grpc-js adapter over a real grpc-js server and client with mutual TLS
- * on loopback: unary, server streaming, client streaming, errors and cancellation.
+ * The protobuf-es adapter on IJR's gRPC server, with mutual TLS on loopback, against IJR's client
+ * and grpc-js's (a second HTTP/2 implementation, nghttp2's): unary, server streaming, client
+ * streaming, errors and cancellation.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { credentialsOf } from "../helpers/grpc_server.ts";
 import { create } from "@bufbuild/protobuf";
 import { JobService, JobState } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
-import {
-  addService,
-  type CallContext,
-  RpcError,
-  serviceDefinition,
-} from "../../lib/rpc/transport/mod.ts";
+import { addService, type CallContext, RpcError, RpcServer } from "../../lib/rpc/transport/mod.ts";
 import { createClient } from "../../lib/rpc/client/mod.ts";
 import { IjrError, notFound } from "../../lib/errors/mod.ts";
 import { testPki } from "../helpers/pki.ts";
@@ -36,7 +33,7 @@ interface Clients {
 }
 
 /** Serves `server` with mutual TLS and runs `fn` with typed clients of it (as admin). */
-async function withClients(server: grpc.Server, fn: (clients: Clients) => Promise<void>) {
+async function withClients(server: RpcServer, fn: (clients: Clients) => Promise<void>) {
   const pki = await testPki();
   const running = await startPkiServer(server, pki);
   const credentials = tlsOf(pki, "admin");
@@ -53,7 +50,7 @@ async function withClients(server: grpc.Server, fn: (clients: Clients) => Promis
 
 async function withServer(fn: (clients: Clients & { events: string[] }) => Promise<void>) {
   const events: string[] = [];
-  const server = new grpc.Server();
+  const server = new RpcServer();
   addService(server, JobService, {
     getJob(request, context) {
       if (request.jobId === "missing") return Promise.reject(notFound("job missing not found"));
@@ -114,37 +111,48 @@ async function withServer(fn: (clients: Clients & { events: string[] }) => Promi
   await withClients(server, (clients) => fn({ ...clients, events }));
 }
 
-Deno.test("service definition: paths and streaming kinds from the descriptor, bytes through", () => {
-  const definition = serviceDefinition(JobService);
-  assert.deepEqual(Object.keys(definition).sort(), [
-    "deleteJob",
-    "getJob",
-    "listJobs",
-    "runJob",
-    "startJob",
-    "stopJob",
-    "streamOutput",
-    "waitJob",
-  ]);
-  assert.equal(definition.waitJob.path, "/ijr.v1.JobService/WaitJob");
-  assert.equal(definition.waitJob.responseStream, false);
-  assert.equal(definition.streamOutput.path, "/ijr.v1.JobService/StreamOutput");
-  assert.equal(definition.streamOutput.responseStream, true);
-  assert.equal(definition.streamOutput.requestStream, false);
-  assert.equal(definition.runJob.path, "/ijr.v1.JobService/RunJob");
-  assert.deepEqual([definition.runJob.requestStream, definition.runJob.responseStream], [
-    false,
-    true,
-  ]);
-  const upload = serviceDefinition(RootfsService).uploadRootfs;
-  assert.equal(upload.path, "/ijr.v1.RootfsService/UploadRootfs");
-  assert.equal(upload.requestStream, true);
-  assert.equal(upload.responseStream, false);
-  // grpc-js only moves bytes: the adapter decodes requests and encodes responses itself
-  // (tests/unit/rpc_adapter_status_test.ts), so a bad message is never grpc-js's INTERNAL.
-  const bytes = Buffer.from([0x0a, 0x02, 0x61, 0x62]);
-  for (const convert of ["requestDeserialize", "responseSerialize"] as const) {
-    assert.equal(definition.getJob[convert](bytes), bytes, convert);
+Deno.test("paths from the descriptor; grpc-js's client gets answers, and UNIMPLEMENTED for others", async () => {
+  const server = new RpcServer();
+  addService(server, RootfsService, {
+    uploadRootfs: () => Promise.resolve({}),
+    listRootfs: () => Promise.resolve({ rootfs: [{ name: "busybox" }] }),
+    deleteRootfs: () => Promise.resolve({}),
+  });
+  assert.throws(
+    () =>
+      addService(server, RootfsService, {
+        uploadRootfs: () => Promise.resolve({}),
+        listRootfs: () => Promise.resolve({ rootfs: [] }),
+        deleteRootfs: () => Promise.resolve({}),
+      }),
+    /\/ijr.v1.RootfsService\/UploadRootfs is served twice/,
+  );
+  const pki = await testPki();
+  const running = await startPkiServer(server, pki);
+  const client = new grpc.Client(running.address, credentialsOf(pki, "alice"));
+  const call = (path: string, request: Uint8Array) =>
+    new Promise<Buffer>((resolve, reject) =>
+      client.makeUnaryRequest(
+        path,
+        (bytes: Uint8Array) => Buffer.from(bytes),
+        (bytes: Buffer) => bytes,
+        request,
+        (error, response) => error ? reject(error) : resolve(response!),
+      )
+    );
+  try {
+    // ListRootfsResponse { rootfs: [{ name: "busybox" }] }, byte for byte.
+    const answer = await call("/ijr.v1.RootfsService/ListRootfs", new Uint8Array(0));
+    assert.deepEqual([...answer], [0x0a, 0x09, 0x0a, 0x07, ...new TextEncoder().encode("busybox")]);
+    await assert.rejects(call("/ijr.v1.JobService/GetJob", new Uint8Array(0)), (error: unknown) => {
+      const { code, details } = error as grpc.ServiceError;
+      assert.equal(code, grpc.status.UNIMPLEMENTED);
+      assert.equal(details, "The server does not implement the method /ijr.v1.JobService/GetJob");
+      return true;
+    });
+  } finally {
+    client.close();
+    await running.close();
   }
 });
 
@@ -248,7 +256,7 @@ Deno.test("a client without a certificate from the CA is refused", async () => {
   );
   const otherCa = await createCertificateAuthority({ commonName: "Other CA" });
   const stranger = await issueClientCertificate(otherCa, { identity: "admin", role: "admin" });
-  const server = new grpc.Server();
+  const server = new RpcServer();
   addService(server, RootfsService, {
     uploadRootfs: () => Promise.resolve({}),
     listRootfs: () => Promise.resolve({ rootfs: [{ name: "secret" }] }),
@@ -273,28 +281,26 @@ Deno.test("a client without a certificate from the CA is refused", async () => {
 
 Deno.test("a response that does not decode fails the call as INTERNAL, naming its type", async () => {
   // A server that answers bytes no JobService or RootfsService response decodes from: a
-  // job field of 5 bytes with 1 sent. The client decodes after grpc-js hands the bytes over
-  // (lib/rpc/transport/adapter.ts), so the failure is its own, worded like a bad request's.
-  const truncated = Buffer.from([0x0a, 0x05, 0x61]);
-  const valid = Buffer.from([0x0a, 0x02, 0x68, 0x69]); // StreamOutputResponse, data "hi"
-  const server = new grpc.Server();
-  server.addService(serviceDefinition(JobService), {
-    getJob: (_call: unknown, reply: grpc.sendUnaryData<Buffer>) => reply(null, truncated),
-    streamOutput: (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
-      call.write(valid);
-      call.write(truncated);
-      // Held open: the client must end the call itself once a message does not decode.
-      call.on("cancelled", () => call.end());
-    },
+  // job field of 5 bytes with 1 sent. The client decodes the bytes itself, so the failure is
+  // its own, worded like a bad request's.
+  const truncated = new Uint8Array([0x0a, 0x05, 0x61]);
+  const valid = new Uint8Array([0x0a, 0x02, 0x68, 0x69]); // StreamOutputResponse, data "hi"
+  const ok = { code: 0 as const, details: "" };
+  const server = new RpcServer();
+  server.addMethod("/ijr.v1.JobService/GetJob", async (call) => {
+    await call.single();
+    call.finish(ok, truncated);
   });
-  server.addService(serviceDefinition(RootfsService), {
-    uploadRootfs: (
-      call: grpc.ServerReadableStream<Buffer, Buffer>,
-      reply: grpc.sendUnaryData<Buffer>,
-    ) => {
-      call.on("data", () => {});
-      call.on("end", () => reply(null, truncated));
-    },
+  server.addMethod("/ijr.v1.JobService/StreamOutput", async (call) => {
+    await call.single();
+    await call.write(valid);
+    await call.write(truncated);
+    // Held open: the client must end the call itself once a message does not decode.
+    await new Promise((resolve) => call.signal.addEventListener("abort", resolve));
+  });
+  server.addMethod("/ijr.v1.RootfsService/UploadRootfs", async (call) => {
+    for await (const _ of call.messages()) { /* read to the end */ }
+    call.finish(ok, truncated);
   });
   const internal = (typeName: string) => (error: unknown) => {
     assert.ok(error instanceof RpcError);

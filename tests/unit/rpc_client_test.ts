@@ -321,7 +321,7 @@ Deno.test("rpc client: messages are cut from DATA at any boundary, and deadlines
   const wire = Buffer.concat(messages.map((message) => framed(message)));
   // Byte by byte, and in chunks of 7 (which split every prefix somewhere).
   for (const size of [1, 7, wire.length]) {
-    const reader = new MessageReader();
+    const reader = new MessageReader("server");
     const out: Uint8Array[] = [];
     for (let at = 0; at < wire.length; at += size) {
       for (const { message, size: framedSize } of reader.push(wire.subarray(at, at + size))) {
@@ -336,7 +336,7 @@ Deno.test("rpc client: messages are cut from DATA at any boundary, and deadlines
       `chunks of ${size}`,
     );
   }
-  const half = new MessageReader();
+  const half = new MessageReader("server");
   assert.deepEqual(
     half.push(wire.subarray(0, 9)).map(({ message, size }) => [message.length, size]),
     [[0, 5]],

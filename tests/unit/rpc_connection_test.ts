@@ -1,14 +1,12 @@
 /**
- * A caller's identity is kept per connection (lib/rpc/connection.ts, caller.ts), over a real
- * grpc-js server and clients with mutual TLS: every call on one connection sees the same
- * connection object, another connection another one, and each connection's caller is the
- * subject of its own certificate, also when a closed connection is followed by a new one; and
- * an answer corks the connection's socket until the end of its turn (connection.ts).
+ * A caller's identity is kept per connection (lib/rpc/services/caller.ts), over IJR's gRPC server
+ * and clients with mutual TLS: every call on one connection sees the same connection object,
+ * another connection another one, and each connection's caller is the subject of its own
+ * certificate, also when a closed connection is followed by a new one.
  */
 import assert from "node:assert/strict";
-import * as grpc from "@grpc/grpc-js";
 import { JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
-import { addService, type CallContext } from "../../lib/rpc/transport/mod.ts";
+import { addService, type CallContext, RpcServer } from "../../lib/rpc/transport/mod.ts";
 import { createClient } from "../../lib/rpc/client/mod.ts";
 import { callerOf } from "../../lib/rpc/services/caller.ts";
 import { testPki } from "../helpers/pki.ts";
@@ -25,7 +23,7 @@ async function withGetJob(
   fn: (clientOf: (user: "alice" | "bob" | "admin") => Client) => Promise<void>,
 ): Promise<void> {
   const pki = await testPki();
-  const server = new grpc.Server();
+  const server = new RpcServer();
   addService(server, JobService, getJobOnly(getJob));
   const running = await startPkiServer(server, pki);
   try {
@@ -62,44 +60,10 @@ Deno.test("rpc: a caller is read once per connection, each from its own certific
       "admin(admin)",
       "bob(user)",
     ]);
-    // The pinned grpc-js has the shape connectionOf reads; without it every call would parse
-    // its certificate again.
     for (const call of seen) assert.equal(typeof call.connection, "object");
     const [alice1, alice2, bob1, admin1, bob2] = seen.map((call) => call.connection);
     assert.equal(alice1, alice2);
     assert.equal(bob1, bob2);
     assert.equal(new Set([alice1, bob1, admin1]).size, 3);
-  });
-});
-
-Deno.test("rpc: an answer's writes are corked for the rest of the turn, then uncorked", async () => {
-  const events: string[] = [];
-  type Corkable = { cork(): void; uncork(): void; writableCorked: number };
-  let socket: Corkable | undefined;
-  const getJob = (context: CallContext) => {
-    // The pinned grpc-js and Deno give the session a socket that corks; each call records
-    // what the adapter does with it once the handler has answered.
-    const current = (context.connection as { socket: Corkable }).socket;
-    if (socket === undefined) {
-      socket = current;
-      for (const name of ["cork", "uncork"] as const) {
-        const original = current[name].bind(current);
-        current[name] = () => {
-          events.push(name);
-          original();
-        };
-      }
-    }
-    assert.equal(current, socket, "both calls came on one connection");
-    events.push("answered");
-    return Promise.resolve({});
-  };
-  await withGetJob(getJob, async (clientOf) => {
-    const alice = clientOf("alice");
-    assert.deepEqual(await alice.getJob({}), await alice.getJob({}));
-    // Per call: corked when its answer goes out, uncorked at the end of that turn.
-    assert.deepEqual(events, ["answered", "cork", "uncork", "answered", "cork", "uncork"]);
-    assert.equal(socket?.writableCorked, 0, "the connection was left corked");
-    alice.close();
   });
 });

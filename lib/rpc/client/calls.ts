@@ -155,7 +155,7 @@ const DEADLINE_GRACE_MS = 1_000;
 
 /** Receives a call's answer: messages as they complete, then its status. */
 class Call implements StreamEvents {
-  readonly #reader = new MessageReader();
+  readonly #reader = new MessageReader("server");
   readonly #onArrived: (count: number) => void;
   readonly #onMessage: (message: Uint8Array, size: number) => void;
   readonly #onEnd: (error: unknown, refused: boolean) => void;

@@ -6,10 +6,15 @@
  */
 
 import type { HeaderField } from "../h2/mod.ts";
-import { Code, RpcError } from "../wire/mod.ts";
+import { Code, grpcTimeout, header, RpcError } from "../wire/mod.ts";
 
-/** The most one received message may take (grpc-js's default too). */
-export const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
+export {
+  frameMessage,
+  grpcTimeout,
+  header,
+  MAX_RECEIVE_MESSAGE_BYTES,
+  MessageReader,
+} from "../wire/mod.ts";
 
 /** The headers of a call to `path`; with a deadline, its grpc-timeout. */
 export function requestHeaders(
@@ -29,95 +34,6 @@ export function requestHeaders(
   return headers;
 }
 
-/** A grpc-timeout value: at most 8 digits and a unit, rounded up so it never comes early. */
-export function grpcTimeout(timeoutMs: number): string {
-  const ms = Math.max(0, Math.ceil(timeoutMs));
-  if (ms < 1e8) return `${ms}m`;
-  const seconds = Math.ceil(ms / 1000);
-  if (seconds < 1e8) return `${seconds}S`;
-  return `${Math.min(Math.ceil(seconds / 3600), 99_999_999)}H`;
-}
-
-/** A message with its 5-byte prefix (not compressed, big-endian length). */
-export function frameMessage(message: Uint8Array): Uint8Array {
-  const framed = new Uint8Array(5 + message.length);
-  new DataView(framed.buffer).setUint32(1, message.length);
-  framed.set(message, 5);
-  return framed;
-}
-
-/**
- * Reassembles length-prefixed messages from DATA as it arrives, copying each message's bytes
- * into one buffer made when its prefix is read: what it holds is bounded by the largest message
- * accepted, however finely a server cuts its DATA. A compressed message (none was asked for) or
- * one above the size limit fails with the status the call must end with.
- */
-export class MessageReader {
-  readonly #prefix = new Uint8Array(5);
-  #prefixFilled = 0;
-  /** The message being filled, once its prefix is read. */
-  #message: Uint8Array | undefined;
-  #messageFilled = 0;
-  readonly #maxBytes: number;
-
-  constructor(maxBytes = MAX_RECEIVE_MESSAGE_BYTES) {
-    this.#maxBytes = maxBytes;
-  }
-
-  /** Bytes received that do not yet make a whole message. */
-  get partial(): number {
-    return this.#prefixFilled + this.#messageFilled;
-  }
-
-  /** Adds `bytes` and returns the messages they complete (`size` counts the 5-byte prefix too). */
-  push(bytes: Uint8Array): { message: Uint8Array; size: number }[] {
-    const messages: { message: Uint8Array; size: number }[] = [];
-    let at = 0;
-    while (true) {
-      if (this.#message === undefined) {
-        const take = Math.min(5 - this.#prefixFilled, bytes.length - at);
-        this.#prefix.set(bytes.subarray(at, at + take), this.#prefixFilled);
-        this.#prefixFilled += take;
-        at += take;
-        if (this.#prefixFilled < 5) break;
-        this.#message = new Uint8Array(this.#readPrefix());
-      }
-      const message = this.#message;
-      const take = Math.min(message.length - this.#messageFilled, bytes.length - at);
-      message.set(bytes.subarray(at, at + take), this.#messageFilled);
-      this.#messageFilled += take;
-      at += take;
-      if (this.#messageFilled < message.length) break;
-      messages.push({ message, size: 5 + message.length });
-      this.#message = undefined;
-      this.#prefixFilled = this.#messageFilled = 0;
-      if (at === bytes.length) break;
-    }
-    return messages;
-  }
-
-  /** The length a complete prefix announces, after its checks. */
-  #readPrefix(): number {
-    const flags = this.#prefix[0];
-    if (flags !== 0) {
-      throw new RpcError(
-        Code.INTERNAL,
-        flags === 1
-          ? "the server sent a compressed message, and no compression was negotiated"
-          : `message flags ${flags} are not gRPC's`,
-      );
-    }
-    const length = new DataView(this.#prefix.buffer).getUint32(1);
-    if (length > this.#maxBytes) {
-      throw new RpcError(
-        Code.RESOURCE_EXHAUSTED,
-        `Received message larger than max (${length} vs. ${this.#maxBytes})`,
-      );
-    }
-    return length;
-  }
-}
-
 /** HTTP statuses a gRPC client maps to codes when no grpc-status came (the spec's table). */
 const HTTP_TO_CODE: Record<number, Code> = {
   400: Code.INTERNAL,
@@ -129,11 +45,6 @@ const HTTP_TO_CODE: Record<number, Code> = {
   503: Code.UNAVAILABLE,
   504: Code.UNAVAILABLE,
 };
-
-/** The first value of `name` in `fields`. */
-export function header(fields: readonly HeaderField[], name: string): string | undefined {
-  return fields.find(([field]) => field === name)?.[1];
-}
 
 /**
  * What is wrong with a response's first headers, as the status the call ends with; undefined

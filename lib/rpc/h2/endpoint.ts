@@ -324,8 +324,13 @@ export abstract class Endpoint<S extends StreamState> {
       if (error instanceof ConnectionError) this.fail(error);
       else if (error instanceof CompressionError) {
         this.fail(new ConnectionError(ErrorCode.COMPRESSION_ERROR, error.message));
-      } else throw error;
+      } else this.unexpected(error);
     }
+  }
+
+  /** An error of this side's own while handling a frame (a bug): thrown, unless a side says. */
+  protected unexpected(error: unknown): void {
+    throw error;
   }
 
   /** Checks the preface's bytes in `chunk`; returns where the frames after it start. */

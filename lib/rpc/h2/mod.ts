@@ -1,7 +1,8 @@
 /**
- * IJR's HTTP/2 client (RFC 9113): one connection's frames, flow control and streams
- * (connection.ts), over frames (frames.ts) and HPACK header compression (hpack.ts,
- * huffman.ts). What lib/rpc/client builds gRPC calls on.
+ * IJR's HTTP/2 (RFC 9113): the client side of a connection (connection.ts) and the server side
+ * (server_connection.ts), on what both do alike (endpoint.ts), over frames (frames.ts) and HPACK
+ * header compression (hpack.ts, huffman.ts). What lib/rpc/client and ijrd's server
+ * (lib/rpc/transport) build gRPC calls on.
  * @module
  */
 
@@ -13,5 +14,14 @@ export {
   type StreamAbort,
   type StreamEvents,
 } from "./connection.ts";
+export type { ByteSocket } from "./endpoint.ts";
 export { CLIENT_PREFACE, ErrorCode, FrameType } from "./frames.ts";
 export type { HeaderField } from "./hpack.ts";
+export {
+  type IncomingAbort,
+  type IncomingEvents,
+  ServerConnection,
+  type ServerConnectionOptions,
+  type ServerStream,
+} from "./server_connection.ts";
+export { encodeHeaderBlock } from "./hpack.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { status as Status } from "@grpc/grpc-js";
+import { Code as Status } from "../wire/mod.ts";
 import { type CallContext, type CallObserver, statusName } from "../transport/mod.ts";
 import { callerOf } from "./caller.ts";
 

@@ -1,16 +1,15 @@
 /**
- * ijrd's listener: TLS ended here, not in grpc-js, so that what a client sends reaches
- * grpc-js's HTTP/2 server through goaway_filter.ts. Each connection whose handshake passed (TLS
- * 1.3, the three suites, a client certificate from the CA, ALPN "h2": tls.ts) is injected into
- * the grpc-js server, which serves it like one of its own.
+ * ijrd's listener: TLS ends here, and each connection whose handshake passed (TLS 1.3, the three
+ * suites, a client certificate from the CA, ALPN "h2": tls.ts) is served by ijrd's gRPC server
+ * (server.ts).
  * @module
  */
 
-import * as grpc from "@grpc/grpc-js";
 import * as tls from "node:tls";
 import type { AddressInfo } from "node:net";
 import type { TlsMaterial } from "../wire/mod.ts";
-import { FilteredConnection } from "./goaway_filter.ts";
+import type { ConnectionInfo } from "./grpc_call.ts";
+import type { RpcServer } from "./server.ts";
 import { serverTlsOptions } from "./tls.ts";
 
 /**
@@ -20,17 +19,16 @@ import { serverTlsOptions } from "./tls.ts";
  */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/** A listening mutual-TLS endpoint in front of a grpc-js server. */
+/** A listening mutual-TLS endpoint in front of ijrd's gRPC server. */
 export interface MutualTlsListener {
   /** The port bound (the one asked for, or the one the kernel chose for 0). */
   readonly port: number;
-  /** Stops accepting connections; open ones stay with the grpc-js server (its shutdown). */
+  /** Stops accepting connections; open ones stay with the server (its drain and close). */
   close(): void;
   /**
    * Resolves once every connection this listener handed over has closed, or after `ms` (what is
-   * still open then stays open). grpc-js's own shutdown does not wait for the connections it
-   * was handed: ijrd's does, so that the last frames of each (a status, a GOAWAY, a reset) are
-   * sent before ijrd exits.
+   * still open then stays open): ijrd's shutdown waits, so that the last frames of each (a
+   * status, a GOAWAY, a reset) are sent before it exits.
    */
   closed(ms: number): Promise<void>;
 }
@@ -40,13 +38,11 @@ export interface MutualTlsListener {
  * handshake. Rejects with the listen error (EADDRINUSE, EACCES, ...) as Node gives it.
  */
 export function listenMutualTls(
-  server: grpc.Server,
+  server: RpcServer,
   address: { host: string; port: number },
   material: TlsMaterial,
   options: { handshakeTimeoutMs?: number } = {},
 ): Promise<MutualTlsListener> {
-  // grpc-js's own TLS is not used: the connections it is handed are plain HTTP/2.
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const open = new Set<tls.TLSSocket>();
   const waiting: (() => void)[] = [];
   const tlsOptions = {
@@ -65,7 +61,7 @@ export function listenMutualTls(
       open.delete(socket);
       if (open.size === 0) { for (const resolve of waiting.splice(0)) resolve(); }
     });
-    injector.injectConnection(new FilteredConnection(socket));
+    server.serve(socket, new TlsConnectionInfo(socket));
   });
   // A refused or unfinished handshake ends that connection, and only it (docs/security.md,
   // "Transport"). The socket must be closed here: Deno only reports the error, and a client
@@ -89,4 +85,26 @@ export function listenMutualTls(
       });
     });
   });
+}
+
+/** What calls know of their TLS connection: the client's certificate, read on first use. */
+class TlsConnectionInfo implements ConnectionInfo {
+  readonly #socket: tls.TLSSocket;
+  #peer: { certificate?: { raw: Uint8Array } } | undefined;
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+  }
+
+  /**
+   * Read once per connection (Deno builds a whole certificate object for it: 70 µs), and only
+   * from a handshake that verified it.
+   */
+  get peerCertificate(): { raw: Uint8Array } | undefined {
+    if (this.#peer === undefined) {
+      const raw = this.#socket.authorized ? this.#socket.getPeerCertificate()?.raw : undefined;
+      this.#peer = { certificate: raw ? { raw: new Uint8Array(raw) } : undefined };
+    }
+    return this.#peer.certificate;
+  }
 }

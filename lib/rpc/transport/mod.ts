@@ -1,9 +1,9 @@
 /**
- * ijrd's RPC transport: protobuf-es services over grpc-js's server (adapter.ts) with mutual
- * TLS 1.3 (tls.ts) ended by ijrd's own listener (listener.ts), in front of which a client's GOAWAY
- * frames are dropped (goaway_filter.ts), and what it shares with the client (lib/rpc/wire: status codes from IJR's
- * errors and back, the TLS policy). ijrctl does not load this folder: its client is
- * lib/rpc/client, without grpc-js (tests/unit/ctl_module_graph_test.ts checks).
+ * ijrd's RPC transport: a gRPC server of IJR's own (server.ts, grpc_call.ts) on IJR's HTTP/2
+ * (lib/rpc/h2), protobuf-es services on it (adapter.ts), mutual TLS 1.3 (tls.ts) ended by ijrd's
+ * listener (listener.ts), and what it shares with the client (lib/rpc/wire: status codes from
+ * IJR's errors and back, the TLS policy, gRPC's framing). Neither ijrd nor ijrctl loads grpc-js
+ * or node:http2 (tests/unit/ctl_module_graph_test.ts checks).
  * @module
  */
 
@@ -16,7 +16,6 @@ export {
   EncodedResponse,
   type MethodHandler,
   methodPath,
-  serviceDefinition,
   type ServiceHandlers,
 } from "./adapter.ts";
 export {
@@ -27,6 +26,12 @@ export {
   type TlsMaterial,
   toStatus,
 } from "../wire/mod.ts";
-export { clientCredentials, serverCredentials, serverTlsOptions } from "./tls.ts";
-export { FilteredConnection, GoawayDropper } from "./goaway_filter.ts";
+export { serverTlsOptions } from "./tls.ts";
+export { type ConnectionInfo, GrpcCall } from "./grpc_call.ts";
+export {
+  type CallHandler,
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+  RpcServer,
+  type RpcServerOptions,
+} from "./server.ts";
 export { HANDSHAKE_TIMEOUT_MS, listenMutualTls, type MutualTlsListener } from "./listener.ts";

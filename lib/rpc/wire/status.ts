@@ -23,7 +23,7 @@ const TO_GRPC: Record<ErrorCode, Code> = {
   INTERNAL: Code.INTERNAL,
 };
 
-/** A gRPC status as grpc-js expects it in callbacks and stream errors. */
+/** A gRPC status: its code and the message the caller is shown. */
 export interface StatusObject {
   /** The gRPC status code. */
   code: Code;
@@ -31,9 +31,13 @@ export interface StatusObject {
   details: string;
 }
 
-/** Maps any thrown value to the status sent to the caller. */
+/**
+ * Maps any thrown value to the status sent to the caller. An RpcError is a status already: on
+ * ijrd, the call layer's refusal of a request's framing (lib/rpc/transport/grpc_call.ts).
+ */
 export function toStatus(error: unknown): StatusObject {
   if (error instanceof IjrError) return { code: TO_GRPC[error.code], details: error.message };
+  if (error instanceof RpcError) return { code: error.code, details: error.message };
   return { code: Code.INTERNAL, details: "internal error (see the daemon's log)" };
 }
 

@@ -1,5 +1,5 @@
 /**
- * IJR's TLS policy, shared by ijrd's grpc-js server and ijrctl's client: TLS 1.3 only, with
+ * IJR's TLS policy, shared by ijrd's server and ijrctl's client: TLS 1.3 only, with
  * exactly three cipher suites (the AES-GCM and ChaCha20-Poly1305 suites docs/security.md lists),
  * and only the given CA bundle trusted. No grpc-js here: ijrctl's client loads this module.
  * @module
