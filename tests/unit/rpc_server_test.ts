@@ -251,3 +251,48 @@ Deno.test("rpc server: an upload the handler does not read stops being credited"
     client.close();
   });
 });
+
+Deno.test("rpc server: a stream's last message and its status leave in one write", async () => {
+  // As RunJob ends: the last message, then the status, from later steps of the handler's
+  // async iteration. Written apart they were two TLS records and two wake-ups of the client.
+  const server = new RpcServer();
+  server.addMethod("/test.Service/Echo", async (call) => {
+    await call.single();
+    await call.write(new Uint8Array([1]));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await call.write(new Uint8Array([2]));
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // the iteration's steps
+    call.finish({ code: Code.OK, details: "OK" });
+  });
+  const writes: number[][] = [];
+  const listener = net.createServer((socket) => {
+    const write = socket.write.bind(socket);
+    socket.write = ((chunk: Uint8Array) => {
+      const types: number[] = [];
+      for (let at = 0; at + 9 <= chunk.length;) {
+        types.push(chunk[at + 3]);
+        at += 9 + ((chunk[at] << 16) | (chunk[at + 1] << 8) | chunk[at + 2]);
+      }
+      writes.push(types);
+      return write(chunk);
+    }) as typeof socket.write;
+    server.serve(socket, { peerCertificate: undefined });
+  });
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  try {
+    const client = await RawH2Client.connect((listener.address() as net.AddressInfo).port);
+    await client.next((frame) => frame.type === FrameType.SETTINGS && frame.flags === Flag.ACK);
+    const before = writes.length;
+    request(client, 1, frameMessage(new Uint8Array([0])));
+    const { messages } = await answerOf(client, 1, new HpackDecoder());
+    assert.deepEqual(messages, [new Uint8Array([1]), new Uint8Array([2])]);
+    assert.deepEqual(writes.slice(before), [
+      [FrameType.HEADERS, FrameType.DATA],
+      [FrameType.DATA, FrameType.HEADERS],
+    ]);
+    client.close();
+  } finally {
+    server.close();
+    await new Promise((resolve) => listener.close(resolve));
+  }
+});

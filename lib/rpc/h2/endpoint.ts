@@ -189,8 +189,16 @@ export abstract class Endpoint<S extends StreamState> {
       this.#flushQueued = true;
       // Frames queued in the same turn (a request's HEADERS and DATA, an answer's message and
       // status, several answers) leave in one write and one TLS record.
-      queueMicrotask(() => this.flush());
+      this.scheduleFlush(() => this.flush());
     }
+  }
+
+  /**
+   * When queued frames are written: after the current microtasks by default. The server waits
+   * for the end of the turn instead (server_connection.ts says why).
+   */
+  protected scheduleFlush(flush: () => void): void {
+    queueMicrotask(flush);
   }
 
   #queueAck(frame: Uint8Array): void {

@@ -415,6 +415,16 @@ export class ServerConnection extends Endpoint<IncomingStream> {
   }
 
   /**
+   * Frames are written at the end of this turn of the event loop, not after the current
+   * microtasks: a stream's last message and its status come from different steps of the
+   * handler's async iteration (a RunJob's "ended", then OK), and written apart they were two TLS
+   * records, two write(2)s and two wake-ups of the client.
+   */
+  protected override scheduleFlush(flush: () => void): void {
+    setImmediate(flush);
+  }
+
+  /**
    * A bug of ijrd's while handling a frame (an owner's event threw) costs this connection, not
    * the process with every other user's calls: logged, and the client told INTERNAL_ERROR.
    */
