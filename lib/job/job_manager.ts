@@ -42,6 +42,7 @@ import {
 } from "../native/mod.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/mod.ts";
 import { BackgroundWork } from "./background_work.ts";
+import { FinalRecords } from "./final_records.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
 import { FinishedJobs, summarize } from "./finished_jobs.ts";
 import { type JobFolder, JobFolders } from "./job_folders.ts";
@@ -181,6 +182,7 @@ export class JobManager {
   readonly #exits = new ExitWatch();
   readonly #mountPoint: string;
   readonly #folders: JobFolders;
+  readonly #finalRecords: FinalRecords;
   /** Fresh network and IPC namespaces, made ahead of the jobs that enter them. */
   readonly #namespaces = new NamespacePool();
   /** Ended jobs' cgroups being removed. */
@@ -204,6 +206,7 @@ export class JobManager {
     this.#finished = new FinishedJobs(options.stateDir, options.retain);
     this.#admission = new Admission(options);
     this.#seccompFilter = options.seccomp === false ? undefined : defaultSeccompFilter();
+    this.#finalRecords = new FinalRecords(options.stateDir);
     this.#folders = new JobFolders(options.stateDir, {
       scratchFolders: this.#options.scratch.on === "disk",
     });
@@ -785,12 +788,12 @@ export class JobManager {
       pid: undefined,
       message,
     };
+    let firstRecord;
     try {
       await live.recorded.catch(() => {});
-      // On the blocking pool: a few file operations on the state disk (a millisecond or more
-      // each when it is busy) would otherwise hold this thread, and every response it has
-      // sent but not yet flushed, the StartJob of this very job among them.
-      await saveJobAsync(this.#options.stateDir, final, live.folder.paths.finalRecordTemp);
+      // On this thread while the state disk is quick, else on the blocking pool, where a busy
+      // disk holds up only the ends that wait for it (final_records.ts).
+      firstRecord = await this.#finalRecords.write(final, live.folder.paths.finalRecordTemp);
     } catch (error) {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
     }
@@ -798,6 +801,9 @@ export class JobManager {
     this.#finished.add(final);
     live.status = final;
     live.resolveEnded(final);
+    // The first record, replaced, is freed once the end is out, off the path of anyone
+    // waiting for it (bench/README.md).
+    if (firstRecord) this.#cgroupRemovals.track(firstRecord.release().catch(() => {}));
     // The overlay went with the job's mount namespace; its layer is deleted after the end is
     // recorded, off the path of anyone waiting for the job.
     this.#folders.removeScratch(live.folder.paths);

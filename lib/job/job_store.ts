@@ -6,7 +6,12 @@
 
 import { join } from "node:path";
 import { IjrError } from "../errors/mod.ts";
-import { abiConstant, writeFileAtomic } from "../native/mod.ts";
+import {
+  abiConstant,
+  type ReplacedFile,
+  writeFileAtomic,
+  writeFileAtomicNow,
+} from "../native/mod.ts";
 import { jobRecordProblem } from "./job_record.ts";
 import type { JobStatus } from "./types.ts";
 
@@ -110,6 +115,25 @@ export async function saveJobAsync(
   await writeFileAtomic(record, temp, bytes, {
     reserve: finalTemp ? { path: finalTemp, bytes: bytes.length + FINAL_RECORD_MARGIN } : undefined,
   });
+}
+
+/**
+ * A job's final record, written over its first as saveJobAsync writes, on this thread or (with
+ * `onPool`) on Deno's blocking pool; the first record stays open, for the caller to release
+ * once the end has been reported (freeing it would take most of the write's time).
+ */
+export async function saveFinalJob(
+  stateDir: string,
+  job: JobStatus,
+  temp: string,
+  onPool: boolean,
+): Promise<ReplacedFile | undefined> {
+  const { record, text } = recordOf(stateDir, job);
+  const bytes = new TextEncoder().encode(text);
+  const options = { holdReplaced: true };
+  return onPool
+    ? await writeFileAtomic(record, temp, bytes, options)
+    : writeFileAtomicNow(record, temp, bytes, options);
 }
 
 function recordOf(stateDir: string, job: JobStatus) {

@@ -39,4 +39,4 @@ export {
   syncFileSystem,
 } from "./confined_fs.ts";
 export { OneShotWatches } from "./inotify.ts";
-export { writeFileAtomic } from "./record_file.ts";
+export { ReplacedFile, writeFileAtomic, writeFileAtomicNow } from "./record_file.ts";

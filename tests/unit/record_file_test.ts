@@ -57,3 +57,42 @@ Deno.test("record file: failures name the path and the reason, and change nothin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("record file: the replaced file stays open until released, then is freed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ijr-record-" });
+  // What this process holds of `dir`, as /proc/self/fd shows it.
+  const held = () =>
+    [...Deno.readDirSync("/proc/self/fd")].flatMap((entry) => {
+      try {
+        const target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+        return target.startsWith(dir) ? [target] : [];
+      } catch {
+        return []; // the listing's own descriptor
+      }
+    });
+  try {
+    // Nothing to replace: nothing held.
+    assert.equal(
+      await writeFileAtomic(`${dir}/job.json`, `${dir}/t1`, bytes("first\n"), {
+        holdReplaced: true,
+      }),
+      undefined,
+    );
+    const firstInode = Deno.statSync(`${dir}/job.json`).ino;
+    const replaced = await writeFileAtomic(`${dir}/job.json`, `${dir}/t2`, bytes("final\n"), {
+      holdReplaced: true,
+    });
+    assert.ok(replaced);
+    assert.equal(Deno.readTextFileSync(`${dir}/job.json`), "final\n");
+    assert.notEqual(Deno.statSync(`${dir}/job.json`).ino, firstInode);
+    assert.deepEqual(held(), [`${dir}/job.json (deleted)`]);
+    await replaced.release();
+    await replaced.release(); // once only
+    assert.deepEqual(held(), []);
+    // Without holdReplaced, nothing is kept.
+    await writeFileAtomic(`${dir}/job.json`, `${dir}/t3`, bytes("again\n"));
+    assert.deepEqual(held(), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
