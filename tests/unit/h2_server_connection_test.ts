@@ -362,3 +362,88 @@ Deno.test("h2 server: a client that does not answer pings is dropped", async () 
     assert.equal(await client.closedWithin(1000), true);
   });
 });
+
+Deno.test("h2 server: trailers for a stream it answered early are ignored; the connection serves on", async () => {
+  const onStream = (stream: ServerStream) => {
+    if (stream.id === 1) {
+      // Answered while the request is still open: RST_STREAM NO_ERROR follows.
+      stream.respond([[":status", "200"], ["grpc-status", "0"]], true);
+      stream.release();
+      return { data() {}, aborted() {} };
+    }
+    return echo(stream);
+  };
+  await withServer({ maxConcurrentStreams: 8 }, onStream, async ({ port }) => {
+    const client = await RawH2Client.connect(port);
+    client.send(headers(1));
+    const early = await client.next(is(FrameType.RST_STREAM, 1));
+    assert.equal(errorCodeOf(early!), ErrorCode.NO_ERROR);
+    // The client's trailers were on their way.
+    client.send(headers(1, true, encodeHeaderBlock([["x-trailer", "late"]])));
+    client.send(headers(3), data(3, new Uint8Array([5]), true));
+    const body = await client.next(is(FrameType.DATA, 3));
+    assert.deepEqual([...body!.payload], [5]);
+    assert.equal(client.frames.some(is(FrameType.GOAWAY)), false);
+    client.close();
+  });
+});
+
+Deno.test("h2 server: an answered stream whose last frames wait for the window keeps its place", async () => {
+  // Released by its owner but not closed: a client that never credits a window must not
+  // open more streams by it.
+  const onStream = (stream: ServerStream): IncomingEvents => ({
+    data(_bytes, endStream) {
+      if (!endStream) return;
+      stream.respond([[":status", "200"]], false);
+      void stream.send(new Uint8Array(70_000)); // more than the default window
+      stream.trailers([["grpc-status", "0"]]);
+      stream.release();
+    },
+    aborted() {
+      stream.release();
+    },
+  });
+  await withServer({ maxConcurrentStreams: 2 }, onStream, async ({ port }) => {
+    const client = await RawH2Client.connect(port);
+    client.send(
+      headers(1),
+      data(1, new Uint8Array(0), true),
+      headers(3),
+      data(3, new Uint8Array(0), true),
+      headers(5),
+      data(5, new Uint8Array(0), true),
+    );
+    const refused = await client.next(is(FrameType.RST_STREAM, 5));
+    assert.equal(errorCodeOf(refused!), ErrorCode.REFUSED_STREAM);
+    client.close();
+  });
+});
+
+Deno.test("h2 server: a connection it ends is closed even when the client reads nothing", async () => {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    new ServerConnection(socket, { maxConcurrentStreams: 8, onStream: echo });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const client = await RawH2Client.connect((server.address() as net.AddressInfo).port);
+    client.socket.pause();
+    // PINGs whose answers the client does not read, then a protocol error: GOAWAY, the end.
+    const pings = Array.from(
+      { length: 1000 },
+      () => encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8)),
+    );
+    client.send(...pings);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    client.send(encodeFrame(FrameType.PRIORITY, 0, 0, new Uint8Array(5)));
+    const started = performance.now();
+    while (!sockets[0].destroyed && performance.now() - started < 5000) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(sockets[0].destroyed, true, "the server's socket was kept");
+    client.close();
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

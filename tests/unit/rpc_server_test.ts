@@ -139,12 +139,12 @@ Deno.test("rpc server: a request's framing is checked: one message, uncompressed
       [
         new Uint8Array(0),
         Code.INVALID_ARGUMENT,
-        "a request of this method is exactly one message, and this one had 0",
+        "a request of this method is exactly one message; this one had none",
       ],
       [
         two,
         Code.INVALID_ARGUMENT,
-        "a request of this method is exactly one message, and this one had 2",
+        "a request of this method is exactly one message; this one had more",
       ],
       [
         compressed,
@@ -290,6 +290,157 @@ Deno.test("rpc server: a stream's last message and its status leave in one write
       [FrameType.HEADERS, FrameType.DATA],
       [FrameType.DATA, FrameType.HEADERS],
     ]);
+    client.close();
+  } finally {
+    server.close();
+    await new Promise((resolve) => listener.close(resolve));
+  }
+});
+
+Deno.test("rpc server: an answer larger than a frame, and than the client's window, arrives whole before its status", async () => {
+  const answer = new Uint8Array(100_000).map((_, i) => i & 0xff);
+  const server = new RpcServer();
+  server.addMethod("/test.Service/Echo", async (call) => {
+    await call.single();
+    call.finish({ code: Code.OK, details: "OK" }, answer);
+  });
+  await withServer(server, async (port) => {
+    // The client's stream window: 30,000 bytes; it and the connection's credited by hand below.
+    const client = await RawH2Client.connect(port, false);
+    const settings = new Uint8Array([0, 4, 0, 0, 0x75, 0x30]);
+    client.send(
+      new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+      encodeFrame(FrameType.SETTINGS, 0, 0, settings),
+    );
+    request(client, 1, frameMessage(new Uint8Array([1])));
+    let received = 0;
+    const body: number[] = [];
+    while (true) {
+      const frame = await client.next((f) =>
+        f.streamId === 1 && (f.type === FrameType.DATA || f.type === FrameType.HEADERS)
+      );
+      if (frame!.type === FrameType.HEADERS && frame!.flags & Flag.END_STREAM) {
+        const fields = new HpackDecoder().decode(frame!.payload);
+        assert.deepEqual(fields, [["grpc-status", "0"]]);
+        break;
+      }
+      if (frame!.type !== FrameType.DATA) continue;
+      body.push(...frame!.payload);
+      received += frame!.payload.length;
+      const credit = new Uint8Array(4);
+      new DataView(credit.buffer).setUint32(0, frame!.payload.length);
+      client.send(
+        encodeFrame(FrameType.WINDOW_UPDATE, 0, 1, credit),
+        encodeFrame(FrameType.WINDOW_UPDATE, 0, 0, credit),
+      );
+    }
+    assert.equal(received, 5 + answer.length);
+    assert.deepEqual(new Uint8Array(body.slice(5)), answer);
+    client.close();
+  });
+});
+
+Deno.test("rpc server: empty messages cannot pile up: a second on a unary call, or thousands unread, end it", async () => {
+  const server = new RpcServer();
+  server.addMethod("/test.Service/Echo", async (call) => {
+    await call.single();
+    call.finish({ code: Code.OK, details: "OK" }, new Uint8Array([1]));
+  });
+  server.addMethod("/test.Service/Upload", async (call) => {
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // reads nothing yet
+    for await (const _ of call.messages()) { /* then everything */ }
+    call.finish({ code: Code.OK, details: "OK" });
+  });
+  await withServer(server, async (port) => {
+    const client = await RawH2Client.connect(port);
+    const decoder = new HpackDecoder();
+    const empties = new Uint8Array(5 * 5000); // 5,000 empty messages
+    client.send(
+      encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, 1, requestBlock()),
+      encodeFrame(FrameType.DATA, 0, 1, frameMessage(new Uint8Array(0))),
+      encodeFrame(FrameType.DATA, 0, 1, frameMessage(new Uint8Array(0))),
+    );
+    const unary = await answerOf(client, 1, decoder);
+    assert.deepEqual(unary.blocks.at(-1)?.slice(-2), [
+      ["grpc-status", String(Code.INVALID_ARGUMENT)],
+      ["grpc-message", "a request of this method is exactly one message; this one had more"],
+    ]);
+    client.send(
+      encodeFrame(
+        FrameType.HEADERS,
+        Flag.END_HEADERS,
+        3,
+        requestBlock({ ":path": "/test.Service/Upload" }),
+      ),
+      encodeFrame(FrameType.DATA, 0, 3, empties.subarray(0, 16_000)),
+      encodeFrame(FrameType.DATA, 0, 3, empties.subarray(16_000)),
+    );
+    const upload = await answerOf(client, 3, decoder);
+    assert.deepEqual(upload.blocks.at(-1)?.slice(-2), [
+      ["grpc-status", String(Code.RESOURCE_EXHAUSTED)],
+      ["grpc-message", "more than 4096 request messages waiting to be read"],
+    ]);
+    client.close();
+  });
+});
+
+Deno.test("rpc server: a deadline past what a timer holds (30 days) is kept, not taken as now", async () => {
+  const server = new RpcServer();
+  let aborted = false;
+  server.addMethod("/test.Service/Echo", async (call) => {
+    await call.single();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    aborted = call.signal.aborted;
+    call.finish({ code: Code.OK, details: "OK" }, new Uint8Array([1]));
+  });
+  await withServer(server, async (port) => {
+    const client = await RawH2Client.connect(port);
+    request(client, 1, frameMessage(new Uint8Array([1])), { "grpc-timeout": "2592000S" });
+    const { blocks, messages } = await answerOf(client, 1, new HpackDecoder());
+    assert.equal(aborted, false);
+    assert.deepEqual(messages, [new Uint8Array([1])]);
+    assert.deepEqual(blocks.at(-1), [["grpc-status", "0"]]);
+    client.close();
+  });
+});
+
+Deno.test("rpc server: a client that does not read its answers stops being read, not buffered for", async () => {
+  const server = new RpcServer();
+  const sockets: net.Socket[] = [];
+  const listener = net.createServer((socket) => {
+    sockets.push(socket);
+    server.serve(socket, { peerCertificate: undefined });
+  });
+  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+  try {
+    const client = await RawH2Client.connect((listener.address() as net.AddressInfo).port);
+    client.socket.pause(); // reads nothing from now on
+    // A long :path, indexed by HPACK once, then named by one byte per request: every request
+    // of a dozen bytes draws an UNIMPLEMENTED naming it.
+    const path = "/" + "x".repeat(3000);
+    const first = new Uint8Array([
+      ...requestBlock({ ":path": undefined }),
+      0x44, // literal with incremental indexing, name :path (static 4)
+      ...[0x7f, 0xba, 0x16], // 3001 bytes: 127 + 2874 (0xba = 58 | 0x80, 0x16 = 22 * 128)
+      ...new TextEncoder().encode(path),
+    ]);
+    const indexed = new Uint8Array([...requestBlock({ ":path": undefined }), 0xbe]);
+    client.send(encodeFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, 1, first));
+    for (let round = 0; round < 20; round++) {
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < 1000; i++) {
+        const id = 3 + 2 * (round * 1000 + i);
+        frames.push(
+          encodeFrame(FrameType.HEADERS, Flag.END_HEADERS | Flag.END_STREAM, id, indexed),
+        );
+      }
+      client.send(...frames);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // 20,000 requests would have drawn 60 MB of answers; the server stopped reading instead.
+    const buffered = sockets[0].writableLength;
+    assert.ok(buffered < 4 * 1024 * 1024, `the server buffered ${buffered} bytes`);
     client.close();
   } finally {
     server.close();

@@ -37,6 +37,8 @@ export interface ByteSocket {
   removeListener(event: "drain", listener: () => void): unknown;
   end(): unknown;
   destroy(): unknown;
+  pause(): unknown;
+  resume(): unknown;
 }
 
 /** Keepalive: a PING after `timeMs`; no answer in `timeoutMs` ends the connection. */
@@ -45,6 +47,8 @@ export interface Keepalive {
   readonly timeoutMs: number;
 }
 
+/** How long an ended socket has to say goodbye before it is destroyed. */
+const CLOSE_GRACE_MS = 2_000;
 /** The most CONTINUATION frames one header block may take (IJR's peers send none). */
 const MAX_CONTINUATIONS = 64;
 /** The most bytes one header block may take before it is decoded. */
@@ -66,8 +70,12 @@ export class StreamState {
   localEnded = false;
   remoteEnded = false;
   closed = false;
-  /** Resolves sends waiting for window, for the socket, or for the stream to be opened. */
-  wake: (() => void)[] = [];
+  /**
+   * Sends waiting for window, for the socket, or for the stream to be opened. Each removes
+   * itself from every set it is in once woken, so that waits that end another way (the
+   * socket drained) leave nothing behind.
+   */
+  readonly wake = new Set<() => void>();
 
   constructor(sendWindow: number, receiveWindow: number) {
     this.sendWindow = sendWindow;
@@ -75,9 +83,7 @@ export class StreamState {
   }
 
   wakeAll(): void {
-    const waiting = this.wake;
-    this.wake = [];
-    for (const resolve of waiting) resolve();
+    wakeAll(this.wake);
   }
 }
 
@@ -102,7 +108,7 @@ export abstract class Endpoint<S extends StreamState> {
   #connectionSendWindow = DEFAULT_WINDOW_SIZE;
   #connectionUncredited = 0;
   /** Sends waiting for the connection's window. */
-  #connectionWake: (() => void)[] = [];
+  readonly #connectionWake = new Set<() => void>();
   /** A header block being continued: its stream, flags and fragments so far. */
   #continuing:
     | {
@@ -228,11 +234,13 @@ export abstract class Endpoint<S extends StreamState> {
       }
     }
     if (!this.socket.write(chunk) && this.#drainWait === undefined) {
+      this.blocked();
       this.#drainWait = new Promise<void>((resolve) => {
         const done = () => {
           if (this.#drainDone !== done) return;
           this.#drainWait = this.#drainDone = undefined;
           this.#acksWhileBlocked = 0;
+          if (this.ended === undefined) this.unblocked();
           resolve();
         };
         this.#drainDone = done;
@@ -241,14 +249,17 @@ export abstract class Endpoint<S extends StreamState> {
     }
   }
 
+  /** The socket takes no more for now (its buffer is full): a side may stop reading. */
+  protected blocked(): void {}
+
+  /** The socket drained. */
+  protected unblocked(): void {}
+
   /** Waits for the socket to drain, or for `stream` to end meanwhile. */
   protected drainedOr(stream: S): Promise<void> {
     const drain = this.#drainWait;
     if (drain === undefined || stream.closed) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      stream.wake.push(resolve);
-      drain.then(resolve);
-    });
+    return waitIn([stream.wake], drain);
   }
 
   /**
@@ -268,11 +279,9 @@ export abstract class Endpoint<S extends StreamState> {
         Math.min(left, stream.sendWindow, this.#connectionSendWindow, this.peerMaxFrameSize),
       );
       if (size <= 0 && left > 0) {
-        // Wait for a WINDOW_UPDATE (of the stream or the connection) or the stream's end.
-        await new Promise<void>((resolve) => {
-          stream.wake.push(resolve);
-          this.#connectionWake.push(resolve);
-        });
+        // Wait for a WINDOW_UPDATE of the window that is short (the stream's first), or the
+        // stream's end (which wakes the stream's waiters too).
+        await waitIn(stream.sendWindow <= 0 ? [stream.wake] : [stream.wake, this.#connectionWake]);
         continue;
       }
       const last = at + size === bytes.length;
@@ -515,25 +524,19 @@ export abstract class Endpoint<S extends StreamState> {
     if (frame.payload.length % 6 !== 0) {
       throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS of the wrong size");
     }
+    // The streams' windows change once per frame, by the last initial window it sets: a frame
+    // of thousands of such entries must not cost a pass over every stream for each.
+    let initialWindow: number | undefined;
     for (let at = 0; at < frame.payload.length; at += 6) {
       const id = (frame.payload[at] << 8) | frame.payload[at + 1];
       const value = readUint32(frame.payload, at + 2);
       switch (id) {
-        case Setting.INITIAL_WINDOW_SIZE: {
+        case Setting.INITIAL_WINDOW_SIZE:
           if (value > MAX_WINDOW_SIZE) {
             throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "initial window too large");
           }
-          const delta = value - this.peerInitialWindow;
-          this.peerInitialWindow = value;
-          for (const stream of this.allStreams()) {
-            stream.sendWindow += delta;
-            if (stream.sendWindow > MAX_WINDOW_SIZE) {
-              throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow");
-            }
-            if (delta > 0) stream.wakeAll();
-          }
+          initialWindow = value;
           break;
-        }
         case Setting.MAX_FRAME_SIZE:
           if (value < DEFAULT_MAX_FRAME_SIZE || value > 2 ** 24 - 1) {
             throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `max frame size ${value}`);
@@ -543,6 +546,17 @@ export abstract class Endpoint<S extends StreamState> {
         default:
           this.otherSetting(id, value);
           break;
+      }
+    }
+    if (initialWindow !== undefined && initialWindow !== this.peerInitialWindow) {
+      const delta = initialWindow - this.peerInitialWindow;
+      this.peerInitialWindow = initialWindow;
+      for (const stream of this.allStreams()) {
+        stream.sendWindow += delta;
+        if (stream.sendWindow > MAX_WINDOW_SIZE) {
+          throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "stream window overflow");
+        }
+        if (delta > 0) stream.wakeAll();
       }
     }
     this.#queueAck(encodeFrame(FrameType.SETTINGS, Flag.ACK, 0));
@@ -588,9 +602,7 @@ export abstract class Endpoint<S extends StreamState> {
       if (this.#connectionSendWindow > MAX_WINDOW_SIZE) {
         throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window overflow");
       }
-      const waiting = this.#connectionWake;
-      this.#connectionWake = [];
-      for (const resolve of waiting) resolve();
+      wakeAll(this.#connectionWake);
       return;
     }
     const stream = this.streamOf(frame);
@@ -641,17 +653,44 @@ export abstract class Endpoint<S extends StreamState> {
     clearTimeout(this.#keepaliveTimer);
     clearTimeout(this.#pingDeadline);
     this.#keepaliveTimer = this.#pingDeadline = undefined;
-    if (closeSocket) this.socket.end();
+    if (closeSocket) {
+      this.socket.end();
+      // A peer that does not read would keep the socket, and what it holds, for good: the
+      // end (TLS close_notify, FIN) gets a moment to go out, then the socket is destroyed.
+      const timer = setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS);
+      Deno.unrefTimer(timer);
+      this.socket.on("close", () => clearTimeout(timer));
+    }
     for (const stream of this.allStreams()) {
       if (stream.closed) continue;
       this.retire(stream);
       this.streamLost(stream, message);
     }
-    for (const resolve of this.#connectionWake.splice(0)) resolve();
+    wakeAll(this.#connectionWake);
     this.#drainDone?.();
     for (const listener of this.#closeListeners.splice(0)) listener();
     if (!closeSocket) this.socket.destroy();
   }
+}
+
+/** Wakes every waiter in `waiters` (each removes itself from all its sets). */
+function wakeAll(waiters: Set<() => void>): void {
+  for (const wake of [...waiters]) wake();
+}
+
+/**
+ * Waits until any of the sets is woken, or `also` settles; the waiter leaves every set then,
+ * however it was woken.
+ */
+function waitIn(sets: Set<() => void>[], also?: Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const wake = () => {
+      for (const set of sets) set.delete(wake);
+      resolve();
+    };
+    for (const set of sets) set.add(wake);
+    also?.then(wake);
+  });
 }
 
 export function readUint32(bytes: Uint8Array, at: number): number {

@@ -109,6 +109,13 @@ class IncomingStream extends StreamState implements ServerStream {
   readonly headers: readonly HeaderField[];
   events: IncomingEvents | undefined;
   released = false;
+  /** The place it took among the concurrent streams is given back (released and closed). */
+  placeFreed = false;
+  /** The last send, which the next one waits for: one message's frames never interleave. */
+  #lastSend: Promise<void> | undefined;
+  #sending = 0;
+  /** The answer's end, waiting for the sends before it to have queued their frames. */
+  #endWhenSent: (() => void) | undefined;
 
   constructor(
     connection: ServerConnection,
@@ -128,15 +135,36 @@ class IncomingStream extends StreamState implements ServerStream {
   }
 
   respond(headers: readonly HeaderField[] | Uint8Array, endStream: boolean): void {
-    this.#connection.sendHeaders(this, headers, endStream);
+    if (endStream) this.#end(() => this.#connection.sendHeaders(this, headers, true));
+    else this.#connection.sendHeaders(this, headers, false);
   }
 
   send(bytes: Uint8Array): Promise<void> {
-    return this.#connection.sendData(this, bytes);
+    this.#sending++;
+    const send = () => this.#connection.sendData(this, bytes);
+    // The first send starts now, so that its frames join what this turn writes.
+    const sent = (this.#lastSend ? this.#lastSend.then(send) : send()).finally(() => {
+      if (--this.#sending > 0) return;
+      this.#lastSend = undefined;
+      const end = this.#endWhenSent;
+      this.#endWhenSent = undefined;
+      end?.();
+    });
+    this.#lastSend = sent.catch(() => {});
+    return sent;
   }
 
   trailers(headers: readonly HeaderField[] | Uint8Array): void {
-    this.#connection.sendHeaders(this, headers, true);
+    this.#end(() => this.#connection.sendHeaders(this, headers, true));
+  }
+
+  /**
+   * Ends the answer after the messages before it: a status queued while a message still waits
+   * for the client's window would cut it short, and call it OK.
+   */
+  #end(end: () => void): void {
+    if (this.#sending > 0) this.#endWhenSent = end;
+    else end();
   }
 
   consumed(count: number): void {
@@ -158,8 +186,12 @@ export class ServerConnection extends Endpoint<IncomingStream> {
   readonly #options: ServerConnectionOptions;
   /** The highest stream ID the client has opened. */
   #lastStreamId = 0;
-  /** Streams opened whose owners have not released them (open or not). */
-  #unreleased = 0;
+  /**
+   * Streams that hold a place among the concurrent ones: until their owner has released them
+   * and they are closed, whichever comes last (a reset stream whose handler still runs, an
+   * answered one whose last frames wait for the client's window).
+   */
+  #holding = 0;
   /** A GOAWAY was sent: no new streams, and the connection ends when the open ones have. */
   #draining = false;
   /** The header problem of the block being read, for the stream it opens. */
@@ -213,9 +245,15 @@ export class ServerConnection extends Endpoint<IncomingStream> {
     this.afterStreamClosed();
   }
 
-  /** Ends the connection now: open streams are reset (CANCEL), their owners told it was lost. */
+  /**
+   * Ends the connection now: GOAWAY, open streams reset (CANCEL), their owners told it was
+   * lost.
+   */
   close(message = "Connection closed by the server"): void {
     if (this.ended !== undefined) return;
+    const payload = new Uint8Array(8);
+    payload.set(uint31(this.#lastStreamId), 0);
+    this.queue(encodeFrame(FrameType.GOAWAY, 0, 0, payload));
     for (const stream of this.streams.values()) {
       this.queue(encodeFrame(FrameType.RST_STREAM, 0, stream.id, uint32(ErrorCode.CANCEL)));
     }
@@ -267,9 +305,14 @@ export class ServerConnection extends Endpoint<IncomingStream> {
   }
 
   release(stream: IncomingStream): void {
-    if (stream.released) return;
     stream.released = true;
-    this.#unreleased--;
+    this.#freePlace(stream);
+  }
+
+  #freePlace(stream: IncomingStream): void {
+    if (!stream.released || !stream.closed || stream.placeFreed) return;
+    stream.placeFreed = true;
+    this.#holding--;
   }
 
   /** The answer is complete: the stream closes, or if the body is still coming, is cut short. */
@@ -290,6 +333,7 @@ export class ServerConnection extends Endpoint<IncomingStream> {
     stream.closed = true;
     stream.wakeAll();
     this.streams.delete(stream.id);
+    this.#freePlace(stream);
   }
 
   protected streamDone(stream: IncomingStream): void {
@@ -349,11 +393,14 @@ export class ServerConnection extends Endpoint<IncomingStream> {
     }
     if (id <= this.#lastStreamId) {
       // Trailers of an open request: gRPC's clients send none, but HTTP/2 allows them.
+      // Trailers may still come for a stream this side has reset or answered early (RFC 9113
+      // 5.1: ignored; the block is still decoded, for the table). Anything else is an error.
       const stream = this.streams.get(id);
-      if (stream === undefined) {
+      this.#opening = undefined;
+      if (stream === undefined && !endStream) {
         throw new ConnectionError(ErrorCode.STREAM_CLOSED, `HEADERS on closed stream ${id}`);
       }
-      if (stream.remoteEnded || !endStream) {
+      if (stream !== undefined && (stream.remoteEnded || !endStream)) {
         throw new ConnectionError(ErrorCode.PROTOCOL_ERROR, `second HEADERS on stream ${id}`);
       }
       return;
@@ -361,7 +408,7 @@ export class ServerConnection extends Endpoint<IncomingStream> {
     this.#lastStreamId = id;
     // Past the limit, or after a GOAWAY: refused, the client may send it again elsewhere. The
     // block is still decoded when it is complete, to keep the table in step.
-    const refused = this.#draining || this.#unreleased >= this.#options.maxConcurrentStreams;
+    const refused = this.#draining || this.#holding >= this.#options.maxConcurrentStreams;
     this.#opening = { id, refused };
   }
 
@@ -397,7 +444,7 @@ export class ServerConnection extends Endpoint<IncomingStream> {
     );
     stream.remoteEnded = endStream;
     this.streams.set(streamId, stream);
-    this.#unreleased++;
+    this.#holding++;
     stream.events = this.#options.onStream(stream, problem);
   }
 
@@ -412,6 +459,15 @@ export class ServerConnection extends Endpoint<IncomingStream> {
     // The rest: HEADER_TABLE_SIZE sizes the client's decoder, which this side's encoder never
     // indexes into; MAX_CONCURRENT_STREAMS limits pushes, which this side never makes;
     // MAX_HEADER_LIST_SIZE is advisory; unknown settings are ignored.
+  }
+
+  /** While the client does not read what this side writes, its requests are not read either. */
+  protected override blocked(): void {
+    this.socket.pause();
+  }
+
+  protected override unblocked(): void {
+    this.socket.resume();
   }
 
   /**

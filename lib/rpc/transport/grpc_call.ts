@@ -44,8 +44,8 @@ export function statusBlock(status: StatusObject, trailersOnly: boolean): Uint8A
 }
 
 /**
- * grpc-message is percent-encoded UTF-8: printable ASCII but "%" stays as it is (the spec's
- * rule), so messages that name fields stay readable on the wire.
+ * grpc-message is percent-encoded UTF-8: printable ASCII other than "%" goes as it is (the
+ * spec's rule), so messages that name fields stay readable on the wire.
  */
 function percentEncode(text: string): string {
   if (/^[\x20-\x24\x26-\x7e]*$/.test(text)) return text;
@@ -69,8 +69,17 @@ const DEADLINE: StatusObject = { code: Code.DEADLINE_EXCEEDED, details: "Deadlin
 /**
  * Request bytes that may wait, read but not yet taken by the handler, before the client is
  * no longer credited for more: with the stream's window, what one upload can make ijrd hold.
+ * Each message counts MESSAGE_OVERHEAD more than its bytes: empty ones are not free to keep.
  */
 const QUEUE_BYTES = 256 * 1024;
+const MESSAGE_OVERHEAD = 64;
+/**
+ * The most messages that may wait: past it the client sends faster than the handler reads
+ * whatever the credit (tiny messages in the window it has), and the call ends.
+ */
+const MAX_QUEUED_MESSAGES = 4096;
+/** The longest timer the runtime keeps (2^31-1 ms, 24.8 days); longer deadlines are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** One call on the server. */
 export class GrpcCall implements IncomingEvents {
@@ -86,6 +95,8 @@ export class GrpcCall implements IncomingEvents {
   #queuedBytes = 0;
   #withheld = 0;
   #requestEnded = false;
+  /** A unary or server-streaming request: a second message fails the call at once. */
+  #expectsOne = false;
   #wake: (() => void) | undefined;
   #headersSent = false;
   #received: StatusObject | undefined;
@@ -102,9 +113,14 @@ export class GrpcCall implements IncomingEvents {
     this.connection = connection;
     this.signal = this.#controller.signal;
     this.#requestEnded = stream.requestEnded;
-    if (timeoutMs !== undefined) {
-      this.#timer = setTimeout(() => this.#endWith(DEADLINE, true), timeoutMs);
-    }
+    if (timeoutMs !== undefined) this.#armDeadline(performance.now() + timeoutMs);
+  }
+
+  #armDeadline(due: number): void {
+    const left = due - performance.now();
+    this.#timer = left > MAX_TIMER_MS
+      ? setTimeout(() => this.#armDeadline(due), MAX_TIMER_MS)
+      : setTimeout(() => this.#endWith(DEADLINE, true), left);
   }
 
   /** What the client was told, once the call is over. */
@@ -126,15 +142,18 @@ export class GrpcCall implements IncomingEvents {
     }
     for (const { message } of messages) {
       this.#queue.push(message);
-      this.#queuedBytes += message.length;
+      this.#queuedBytes += message.length + MESSAGE_OVERHEAD;
     }
-    // Bytes of a message not yet complete are credited at once (a message may be larger than
-    // the window; the reader bounds it); whole messages are once the handler takes them.
+    const refusal = this.#tooMany();
+    if (refusal !== undefined) {
+      this.#endWith(refusal, true);
+      return;
+    }
+    // What arrives is credited at once while few messages wait; past that, once the handler
+    // has taken enough of them (messages(), below). The window then bounds what is held.
     if (!endStream) {
-      const held = messages.reduce((sum, { size }) => sum + size, 0);
-      this.#stream.consumed(bytes.length - held);
-      if (this.#queuedBytes < QUEUE_BYTES) this.#stream.consumed(held);
-      else this.#withheld += held;
+      if (this.#queuedBytes < QUEUE_BYTES) this.#stream.consumed(bytes.length);
+      else this.#withheld += bytes.length;
     }
     if (endStream) {
       this.#requestEnded = true;
@@ -146,6 +165,23 @@ export class GrpcCall implements IncomingEvents {
       }
     }
     this.#notify();
+  }
+
+  /** What ends the call when more messages wait than it may have. */
+  #tooMany(): StatusObject | undefined {
+    if (this.#expectsOne && this.#queue.length > 1) {
+      return {
+        code: Code.INVALID_ARGUMENT,
+        details: "a request of this method is exactly one message; this one had more",
+      };
+    }
+    if (this.#queue.length > MAX_QUEUED_MESSAGES) {
+      return {
+        code: Code.RESOURCE_EXHAUSTED,
+        details: `more than ${MAX_QUEUED_MESSAGES} request messages waiting to be read`,
+      };
+    }
+    return undefined;
   }
 
   /** Reset by the client, or the connection is gone: nothing can be sent any more. */
@@ -164,14 +200,17 @@ export class GrpcCall implements IncomingEvents {
    * request of no message, or of more than one, is INVALID_ARGUMENT.
    */
   async single(): Promise<Uint8Array> {
+    this.#expectsOne = true;
+    const refusal = this.#tooMany();
+    if (refusal !== undefined) this.#endWith(refusal, true);
     while (!this.#requestEnded && this.#received === undefined) {
       await new Promise<void>((resolve) => this.#wake = resolve);
     }
     if (this.#received !== undefined) throw CALL_OVER;
-    if (this.#queue.length !== 1) {
+    if (this.#queue.length === 0) {
       throw new RpcError(
         Code.INVALID_ARGUMENT,
-        `a request of this method is exactly one message, and this one had ${this.#queue.length}`,
+        "a request of this method is exactly one message; this one had none",
       );
     }
     return this.#queue[0];
@@ -184,7 +223,7 @@ export class GrpcCall implements IncomingEvents {
         throw CALL_OVER; // a cancelled upload stops here, whatever it had sent ahead
       } else if (this.#queue.length > 0) {
         const message = this.#queue.shift()!;
-        this.#queuedBytes -= message.length;
+        this.#queuedBytes -= message.length + MESSAGE_OVERHEAD;
         if (this.#withheld > 0 && this.#queuedBytes < QUEUE_BYTES) {
           this.#stream.consumed(this.#withheld);
           this.#withheld = 0;

@@ -71,6 +71,9 @@ export function listenMutualTls(
     listener.once("error", reject);
     listener.listen(address.port, address.host, () => {
       listener.removeListener("error", reject);
+      // Once listening, an error (accept failing: out of descriptors) is logged; the listener
+      // goes on with the next connection.
+      listener.on("error", (error) => console.error(`ijr: listener: ${error.message}`));
       resolve({
         port: (listener.address() as AddressInfo).port,
         close: () => listener.close(),

@@ -41,6 +41,14 @@ const DEFAULT_KEEPALIVE: Keepalive = { timeMs: 60_000, timeoutMs: 20_000 };
  */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
 
+/**
+ * A client's value as a refusal repeats it: at most 128 characters, so that a request of a few
+ * bytes (its headers indexed by HPACK) cannot draw kilobytes of answer.
+ */
+function shown(value: string): string {
+  return value.length <= 128 ? value : `${value.slice(0, 128)}...`;
+}
+
 /** Events for a stream answered at once: nothing it sends matters. */
 const IGNORED: IncomingEvents = { data() {}, aborted() {} };
 
@@ -131,13 +139,13 @@ export class RpcServer {
     if (handler === undefined) {
       return this.#refuse(stream, {
         code: Code.UNIMPLEMENTED,
-        details: `The server does not implement the method ${path ?? "(no :path)"}`,
+        details: `The server does not implement the method ${shown(path ?? "(no :path)")}`,
       });
     }
     if (encoding !== undefined && encoding !== "identity") {
       return this.#refuse(stream, {
         code: Code.UNIMPLEMENTED,
-        details: `grpc-encoding "${encoding}" is not supported; send messages uncompressed`,
+        details: `grpc-encoding "${shown(encoding)}" is not supported; send messages uncompressed`,
       });
     }
     let timeoutMs: number | undefined;
@@ -146,7 +154,9 @@ export class RpcServer {
       if (timeoutMs === undefined) {
         return this.#refuse(stream, {
           code: Code.INVALID_ARGUMENT,
-          details: `grpc-timeout "${timeout}" is not 1 to 8 digits and a unit (H, M, S, m, u, n)`,
+          details: `grpc-timeout "${
+            shown(timeout)
+          }" is not 1 to 8 digits and a unit (H, M, S, m, u, n)`,
         });
       }
     }

@@ -54,17 +54,23 @@ export function frameMessage(message: Uint8Array): Uint8Array {
 }
 
 /**
- * Reassembles length-prefixed messages from DATA as it arrives, copying each message's bytes
- * into one buffer made when its prefix is read: what it holds is bounded by the largest message
- * accepted, however finely the peer cuts its DATA. A compressed message (none was negotiated) or
+ * Reassembles length-prefixed messages from DATA as it arrives: what it holds is what has come
+ * of the current message, bounded by the largest message accepted. A compressed message (none was negotiated) or
  * one above the size limit fails with the status the call must end with: `refusals` says which
  * (a server's faults are INTERNAL to its client; a client's are INVALID_ARGUMENT to ijrd).
  */
 export class MessageReader {
   readonly #prefix = new Uint8Array(5);
   #prefixFilled = 0;
-  /** The message being filled, once its prefix is read. */
-  #message: Uint8Array | undefined;
+  /** The length the current message's prefix announced, once it is read. */
+  #length: number | undefined;
+  /**
+   * The current message's bytes so far, in a buffer that grows (doubling, up to the announced
+   * length) as they come: a prefix that announces 4 MiB costs nothing until the bytes are sent
+   * (a peer could open many streams with such prefixes), and however finely the peer cuts its
+   * DATA, the buffer is at most twice what came.
+   */
+  #buffer: Uint8Array | undefined;
   #messageFilled = 0;
   readonly #maxBytes: number;
   readonly #peer: PeerRole;
@@ -79,31 +85,47 @@ export class MessageReader {
     return this.#prefixFilled + this.#messageFilled;
   }
 
-  /** Adds `bytes` and returns the messages they complete (`size` counts the 5-byte prefix too). */
+  /**
+   * Adds `bytes` (a view the caller may reuse after this call: what is kept is copied) and
+   * returns the messages they complete (`size` counts the 5-byte prefix too).
+   */
   push(bytes: Uint8Array): { message: Uint8Array; size: number }[] {
     const messages: { message: Uint8Array; size: number }[] = [];
     let at = 0;
     while (true) {
-      if (this.#message === undefined) {
+      if (this.#length === undefined) {
         const take = Math.min(5 - this.#prefixFilled, bytes.length - at);
         this.#prefix.set(bytes.subarray(at, at + take), this.#prefixFilled);
         this.#prefixFilled += take;
         at += take;
         if (this.#prefixFilled < 5) break;
-        this.#message = new Uint8Array(this.#readPrefix());
+        this.#length = this.#readPrefix();
       }
-      const message = this.#message;
-      const take = Math.min(message.length - this.#messageFilled, bytes.length - at);
-      message.set(bytes.subarray(at, at + take), this.#messageFilled);
+      const length = this.#length;
+      const take = Math.min(length - this.#messageFilled, bytes.length - at);
+      const buffer = this.#room(length, this.#messageFilled + take);
+      buffer.set(bytes.subarray(at, at + take), this.#messageFilled);
       this.#messageFilled += take;
       at += take;
-      if (this.#messageFilled < message.length) break;
-      messages.push({ message, size: 5 + message.length });
-      this.#message = undefined;
+      if (this.#messageFilled < length) break;
+      messages.push({ message: buffer, size: 5 + length });
+      this.#buffer = undefined;
+      this.#length = undefined;
       this.#prefixFilled = this.#messageFilled = 0;
       if (at === bytes.length) break;
     }
     return messages;
+  }
+
+  /** The current message's buffer with room for `needed` bytes, at most `length`. */
+  #room(length: number, needed: number): Uint8Array {
+    const buffer = this.#buffer;
+    if (buffer !== undefined && buffer.length >= needed) return buffer;
+    const size = Math.min(length, Math.max(needed, 2 * (buffer?.length ?? 0), 64 * 1024));
+    const grown = new Uint8Array(size);
+    if (buffer !== undefined) grown.set(buffer.subarray(0, this.#messageFilled));
+    this.#buffer = grown;
+    return grown;
   }
 
   /** The length a complete prefix announces, after its checks. */
