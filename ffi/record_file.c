@@ -100,8 +100,14 @@ int32_t ijr_write_file_atomic(const char *temp, const char *path, const uint8_t 
     (void)unlink(temp);
     return -err;
   }
+  int rc2 = reserve_path ? reserve(reserve_path, reserve_len, mode) : 0;
+  if (rc2 != 0 && held >= 0) {
+    /* The call fails: nothing is handed back to release. */
+    (void)close(held);
+    held = -1;
+  }
   if (replaced_fd) *replaced_fd = held;
-  return reserve_path ? reserve(reserve_path, reserve_len, mode) : 0;
+  return rc2;
 }
 
 int32_t ijr_release_replaced(int32_t fd) {

@@ -797,13 +797,16 @@ export class JobManager {
     } catch (error) {
       console.error(`ijr: cannot record the end of job ${id}: ${(error as Error).message}`);
     }
-    this.#live.delete(id);
-    this.#finished.add(final);
-    live.status = final;
-    live.resolveEnded(final);
-    // The first record, replaced, is freed once the end is out, off the path of anyone
-    // waiting for it (bench/README.md).
-    if (firstRecord) this.#cgroupRemovals.track(firstRecord.release().catch(() => {}));
+    try {
+      this.#live.delete(id);
+      this.#finished.add(final);
+      live.status = final;
+      live.resolveEnded(final);
+    } finally {
+      // The first record, replaced, is freed once the end is out, off the path of anyone
+      // waiting for it (bench/README.md).
+      if (firstRecord) this.#cgroupRemovals.track(firstRecord.release().catch(() => {}));
+    }
     // The overlay went with the job's mount namespace; its layer is deleted after the end is
     // recorded, off the path of anyone waiting for the job.
     this.#folders.removeScratch(live.folder.paths);

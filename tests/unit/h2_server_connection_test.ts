@@ -447,3 +447,46 @@ Deno.test("h2 server: a connection it ends is closed even when the client reads 
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+Deno.test("h2 server: a client that floods PINGs and SETTINGS, reading the answers, is cut off", async () => {
+  await withServer({ maxConcurrentStreams: 8 }, echo, async ({ port }) => {
+    const client = await RawH2Client.connect(port);
+    const ping = encodeFrame(FrameType.PING, 0, 0, new Uint8Array(8));
+    const settings = encodeFrame(FrameType.SETTINGS, 0, 0, new Uint8Array([0, 4, 0, 1, 0, 0]));
+    client.send(...Array.from({ length: 600 }, (_, i) => i % 2 ? ping : settings));
+    client.send(...Array.from({ length: 600 }, () => ping));
+    const goaway = await client.next(is(FrameType.GOAWAY));
+    assert.equal(errorCodeOf(goaway!), ErrorCode.ENHANCE_YOUR_CALM);
+    assert.equal(await client.closedWithin(), true);
+  });
+});
+
+Deno.test("h2 server: an ended answer the client's window never lets out is reset in time", async () => {
+  const streams: ServerStream[] = [];
+  const onStream = (stream: ServerStream): IncomingEvents => ({
+    data(_bytes, endStream) {
+      if (!endStream) return;
+      streams.push(stream);
+      stream.respond([[":status", "200"]], false);
+      void stream.send(new Uint8Array(100_000)); // beyond the default window, never credited
+      stream.trailers([["grpc-status", "0"]]);
+      stream.release();
+    },
+    aborted() {},
+  });
+  await withServer({ maxConcurrentStreams: 8, endWaitMs: 300 }, onStream, async ({ port }) => {
+    const client = await RawH2Client.connect(port);
+    client.send(headers(1), data(1, new Uint8Array(0), true));
+    const reset = await client.next(is(FrameType.RST_STREAM, 1), 3000);
+    assert.equal(errorCodeOf(reset!), ErrorCode.CANCEL);
+    assert.equal(streams[0].closed, true);
+    // No trailers came: what went out was cut short, and says so.
+    assert.equal(
+      client.frames.some((frame) =>
+        frame.type === FrameType.HEADERS && frame.flags & Flag.END_STREAM
+      ),
+      false,
+    );
+    client.close();
+  });
+});

@@ -447,3 +447,56 @@ Deno.test("rpc server: a client that does not read its answers stops being read,
     await new Promise((resolve) => listener.close(resolve));
   }
 });
+
+Deno.test("rpc server: a deadline while the answer waits for the client's window resets the stream", async () => {
+  const server = new RpcServer();
+  let handlerReturned = false;
+  server.addMethod("/test.Service/Echo", async (call) => {
+    await call.single();
+    await call.write(new Uint8Array(200_000)); // the client credits nothing
+    handlerReturned = true;
+    call.finish({ code: Code.OK, details: "OK" });
+  });
+  await withServer(server, async (port) => {
+    const client = await RawH2Client.connect(port);
+    request(client, 1, frameMessage(new Uint8Array([1])), { "grpc-timeout": "200m" });
+    const reset = await client.next((f) => f.type === FrameType.RST_STREAM && f.streamId === 1);
+    assert.equal(new DataView(reset!.payload.buffer).getUint32(0), 8); // CANCEL
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(handlerReturned, true, "the handler's write returned when the call ended");
+    client.close();
+  });
+});
+
+Deno.test("rpc server: unfinished large messages on many streams hold no more than the connection's budget", async () => {
+  const server = new RpcServer({ requestBudgetBytes: 1024 * 1024 });
+  server.addMethod("/test.Service/Echo", async (call) => {
+    await new Promise((resolve) => call.signal.addEventListener("abort", resolve));
+  });
+  await withServer(server, async (port) => {
+    const client = await RawH2Client.connect(port);
+    // Eight streams, each announcing a 4 MiB message and sending 600 KiB of it: without a
+    // budget every byte is credited (4.8 MB held), with it the credit stops at about 1 MiB.
+    const chunk = new Uint8Array(16_000);
+    for (let i = 0; i < 8; i++) {
+      const id = 1 + 2 * i;
+      const frames = [
+        encodeFrame(FrameType.HEADERS, Flag.END_HEADERS, id, requestBlock()),
+        encodeFrame(FrameType.DATA, 0, id, new Uint8Array([0, 0, 0x40, 0, 0])),
+      ];
+      for (let sent = 0; sent < 600_000; sent += chunk.length) {
+        frames.push(encodeFrame(FrameType.DATA, 0, id, chunk));
+      }
+      client.send(...frames);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const credited = client.frames.filter((f) =>
+      f.type === FrameType.WINDOW_UPDATE && f.streamId !== 0
+    )
+      .reduce((sum, f) => sum + new DataView(f.payload.buffer).getUint32(0), 0);
+    // Credit goes in quarter windows (256 KiB): at most one more than the budget's worth each.
+    assert.ok(credited <= 1024 * 1024 + 8 * 256 * 1024, `${credited} credited`);
+    assert.ok(credited >= 512 * 1024, `only ${credited} credited`);
+    client.close();
+  });
+});

@@ -59,6 +59,13 @@ const MAX_HEADER_BLOCK = 256 * 1024;
  * process's memory.
  */
 const MAX_QUEUED_ACKS = 1024;
+/**
+ * PING and SETTINGS frames a peer may send: a bucket of CONTROL_BURST, refilled at
+ * CONTROL_PER_SECOND. Each costs this side an answer and, for SETTINGS, a pass over its streams:
+ * a peer sending them as fast as the line goes would keep the one JavaScript thread busy.
+ */
+const CONTROL_BURST = 1000;
+const CONTROL_PER_SECOND = 50;
 
 /** What flow control and the end of a stream need to know, on either side. */
 export class StreamState {
@@ -130,6 +137,8 @@ export abstract class Endpoint<S extends StreamState> {
   #drainDone: (() => void) | undefined;
   /** Acks queued while the socket was not draining (reset when it drains). */
   #acksWhileBlocked = 0;
+  #controlTokens = CONTROL_BURST;
+  #controlCheckedAt = performance.now();
 
   constructor(
     socket: ByteSocket,
@@ -207,6 +216,22 @@ export abstract class Endpoint<S extends StreamState> {
     queueMicrotask(flush);
   }
 
+  /** Takes one PING or SETTINGS frame from the peer's allowance, or ends the connection. */
+  #controlFrame(): void {
+    const now = performance.now();
+    this.#controlTokens = Math.min(
+      CONTROL_BURST,
+      this.#controlTokens + (now - this.#controlCheckedAt) * CONTROL_PER_SECOND / 1000,
+    );
+    this.#controlCheckedAt = now;
+    if (--this.#controlTokens < 0) {
+      throw new ConnectionError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `more than ${CONTROL_BURST} PING and SETTINGS frames, beyond ${CONTROL_PER_SECOND} a second`,
+      );
+    }
+  }
+
   #queueAck(frame: Uint8Array): void {
     if (this.#drainWait !== undefined && ++this.#acksWhileBlocked > MAX_QUEUED_ACKS) {
       throw new ConnectionError(
@@ -267,6 +292,15 @@ export abstract class Endpoint<S extends StreamState> {
    * socket has taken it (or the stream or connection ended meanwhile).
    */
   protected async sendDataOf(stream: S, bytes: Uint8Array, endStream: boolean): Promise<void> {
+    try {
+      await this.#sendData(stream, bytes, endStream);
+    } finally {
+      // Window this send did not use goes to the next send waiting for it.
+      this.#passOnConnectionWindow();
+    }
+  }
+
+  async #sendData(stream: S, bytes: Uint8Array, endStream: boolean): Promise<void> {
     let at = 0;
     while (true) {
       if (stream.closed || this.ended !== undefined) return;
@@ -281,7 +315,12 @@ export abstract class Endpoint<S extends StreamState> {
       if (size <= 0 && left > 0) {
         // Wait for a WINDOW_UPDATE of the window that is short (the stream's first), or the
         // stream's end (which wakes the stream's waiters too).
-        await waitIn(stream.sendWindow <= 0 ? [stream.wake] : [stream.wake, this.#connectionWake]);
+        if (stream.sendWindow <= 0) {
+          this.#passOnConnectionWindow();
+          await waitIn([stream.wake]);
+        } else {
+          await waitIn([stream.wake, this.#connectionWake]);
+        }
         continue;
       }
       const last = at + size === bytes.length;
@@ -302,6 +341,15 @@ export abstract class Endpoint<S extends StreamState> {
       this.closeIfDone(stream);
     }
     await this.drainedOr(stream);
+  }
+
+  /** Wakes the first send waiting for the connection's window, while there is some. */
+  #passOnConnectionWindow(): void {
+    if (this.#connectionSendWindow <= 0) return;
+    for (const wake of this.#connectionWake) {
+      wake();
+      return;
+    }
   }
 
   /** Credits `count` consumed bytes of `stream`, in updates of at least a quarter window. */
@@ -524,6 +572,7 @@ export abstract class Endpoint<S extends StreamState> {
     if (frame.payload.length % 6 !== 0) {
       throw new ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS of the wrong size");
     }
+    this.#controlFrame();
     // The streams' windows change once per frame, by the last initial window it sets: a frame
     // of thousands of such entries must not cost a pass over every stream for each.
     let initialWindow: number | undefined;
@@ -576,6 +625,7 @@ export abstract class Endpoint<S extends StreamState> {
       this.startKeepalive();
       return;
     }
+    this.#controlFrame();
     this.#queueAck(encodeFrame(FrameType.PING, Flag.ACK, 0, frame.payload.slice()));
   }
 
@@ -602,7 +652,13 @@ export abstract class Endpoint<S extends StreamState> {
       if (this.#connectionSendWindow > MAX_WINDOW_SIZE) {
         throw new ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "connection window overflow");
       }
-      wakeAll(this.#connectionWake);
+      // Only as many waiting sends as the window can serve a frame each: a peer crediting a
+      // byte at a time must not wake every stream for each.
+      let wakes = Math.ceil(this.#connectionSendWindow / this.peerMaxFrameSize);
+      for (const wake of [...this.#connectionWake]) {
+        if (wakes-- <= 0) break;
+        wake();
+      }
       return;
     }
     const stream = this.streamOf(frame);

@@ -64,6 +64,8 @@ export interface ServerStream {
   readonly requestEnded: boolean;
   /** Whether the stream is over: answered in full, reset, or its connection gone. */
   readonly closed: boolean;
+  /** Whether a message of the answer is still being sent (waiting for window or the socket). */
+  readonly sending: boolean;
   /**
    * Sends the answer's headers, as fields or as a block already encoded (encodeHeaderBlock:
    * it indexes nothing, so a block can be made once and sent on any connection). With
@@ -92,6 +94,8 @@ export interface ServerConnectionOptions {
   readonly maxHeaderListSize?: number;
   /** A PING after `timeMs` of quiet; no answer in `timeoutMs` ends the connection. */
   readonly keepalive?: Keepalive;
+  /** How long an ended answer may wait for the client's window (default 10 s). */
+  readonly endWaitMs?: number;
   /**
    * A new stream: the owner answers it and says who hears its body and its end. `headerProblem`
    * says why its headers were not kept (too large); the stream must then be answered at once.
@@ -100,12 +104,15 @@ export interface ServerConnectionOptions {
 }
 
 const DEFAULT_STREAM_WINDOW = 1 << 20;
+/** How long an ended answer may wait for the client's window before its stream is reset. */
+const END_WAIT_MS = 10_000;
 /** The connection's receive window: large, since each stream's own window bounds its memory. */
 const CONNECTION_WINDOW = MAX_WINDOW_SIZE;
 const DEFAULT_MAX_HEADER_LIST = 16 * 1024;
 
 class IncomingStream extends StreamState implements ServerStream {
   readonly #connection: ServerConnection;
+  readonly #endWaitMs: number;
   readonly headers: readonly HeaderField[];
   events: IncomingEvents | undefined;
   released = false;
@@ -123,9 +130,11 @@ class IncomingStream extends StreamState implements ServerStream {
     headers: readonly HeaderField[],
     sendWindow: number,
     receiveWindow: number,
+    endWaitMs: number,
   ) {
     super(sendWindow, receiveWindow);
     this.#connection = connection;
+    this.#endWaitMs = endWaitMs;
     this.id = id;
     this.headers = headers;
   }
@@ -158,13 +167,25 @@ class IncomingStream extends StreamState implements ServerStream {
     this.#end(() => this.#connection.sendHeaders(this, headers, true));
   }
 
+  /** Whether a message of the answer is still being sent (waiting for window or the socket). */
+  get sending(): boolean {
+    return this.#sending > 0;
+  }
+
   /**
    * Ends the answer after the messages before it: a status queued while a message still waits
-   * for the client's window would cut it short, and call it OK.
+   * for the client's window would cut it short, and call it OK. A client that never credits
+   * the window cannot keep the answer, and what it holds, for more than END_WAIT_MS: the stream
+   * is then reset.
    */
   #end(end: () => void): void {
-    if (this.#sending > 0) this.#endWhenSent = end;
-    else end();
+    if (this.#sending === 0) return end();
+    const timer = setTimeout(() => this.reset(ErrorCode.CANCEL), this.#endWaitMs);
+    Deno.unrefTimer(timer);
+    this.#endWhenSent = () => {
+      clearTimeout(timer);
+      end();
+    };
   }
 
   consumed(count: number): void {
@@ -441,6 +462,7 @@ export class ServerConnection extends Endpoint<IncomingStream> {
       fields,
       this.peerInitialWindow,
       this.streamWindow,
+      this.#options.endWaitMs ?? END_WAIT_MS,
     );
     stream.remoteEnded = endStream;
     this.streams.set(streamId, stream);

@@ -9,6 +9,7 @@
  */
 
 import { encodeHeaderBlock, ErrorCode, type IncomingEvents, type ServerStream } from "../h2/mod.ts";
+import { RequestBudget } from "./request_budget.ts";
 import {
   Code,
   frameMessage,
@@ -89,6 +90,8 @@ export class GrpcCall implements IncomingEvents {
   /** Aborted once the call is over, whichever way (CALL_OVER). */
   readonly signal: AbortSignal;
   readonly #controller = new AbortController();
+  /** Resolves when the call is over. */
+  readonly #ended: Promise<void>;
   readonly #stream: ServerStream;
   readonly #reader = new MessageReader("client");
   readonly #queue: Uint8Array[] = [];
@@ -101,17 +104,26 @@ export class GrpcCall implements IncomingEvents {
   #headersSent = false;
   #received: StatusObject | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The connection's budget of request bytes held, and this call's share of it. */
+  readonly #budget: RequestBudget;
+  #held = 0;
+  readonly #onRoom = () => this.#creditWithheld();
 
   constructor(
     stream: ServerStream,
     path: string,
     connection: ConnectionInfo,
     timeoutMs: number | undefined,
+    budget: RequestBudget = new RequestBudget(),
   ) {
+    this.#budget = budget;
     this.#stream = stream;
     this.path = path;
     this.connection = connection;
     this.signal = this.#controller.signal;
+    this.#ended = new Promise((resolve) =>
+      this.signal.addEventListener("abort", () => resolve(), { once: true })
+    );
     this.#requestEnded = stream.requestEnded;
     if (timeoutMs !== undefined) this.#armDeadline(performance.now() + timeoutMs);
   }
@@ -149,11 +161,13 @@ export class GrpcCall implements IncomingEvents {
       this.#endWith(refusal, true);
       return;
     }
-    // What arrives is credited at once while few messages wait; past that, once the handler
-    // has taken enough of them (messages(), below). The window then bounds what is held.
+    this.#account();
+    // What arrives is credited at once while few messages wait and the connection's calls hold
+    // less than their budget; past that, once handlers have taken enough (messages(), below).
+    // The window then bounds what is held.
     if (!endStream) {
-      if (this.#queuedBytes < QUEUE_BYTES) this.#stream.consumed(bytes.length);
-      else this.#withheld += bytes.length;
+      this.#withheld += bytes.length;
+      this.#creditWithheld();
     }
     if (endStream) {
       this.#requestEnded = true;
@@ -165,6 +179,25 @@ export class GrpcCall implements IncomingEvents {
       }
     }
     this.#notify();
+  }
+
+  /** Tells the connection's budget what this call holds now. */
+  #account(): void {
+    const held = this.#received === undefined ? this.#queuedBytes + this.#reader.partial : 0;
+    this.#budget.add(held - this.#held);
+    this.#held = held;
+  }
+
+  /** Credits what was withheld, when this call and its connection have room for it. */
+  #creditWithheld(): void {
+    if (this.#withheld === 0 || this.#received !== undefined) return;
+    if (this.#budget.full) {
+      this.#budget.whenRoom(this.#onRoom);
+      return;
+    }
+    if (this.#queuedBytes >= QUEUE_BYTES) return; // credited as the handler takes messages
+    this.#stream.consumed(this.#withheld);
+    this.#withheld = 0;
   }
 
   /** What ends the call when more messages wait than it may have. */
@@ -224,10 +257,8 @@ export class GrpcCall implements IncomingEvents {
       } else if (this.#queue.length > 0) {
         const message = this.#queue.shift()!;
         this.#queuedBytes -= message.length + MESSAGE_OVERHEAD;
-        if (this.#withheld > 0 && this.#queuedBytes < QUEUE_BYTES) {
-          this.#stream.consumed(this.#withheld);
-          this.#withheld = 0;
-        }
+        this.#account();
+        this.#creditWithheld();
         yield message;
       } else if (this.#requestEnded) {
         return;
@@ -243,7 +274,9 @@ export class GrpcCall implements IncomingEvents {
   write(message: Uint8Array): Promise<void> {
     if (this.#received !== undefined) return Promise.resolve();
     this.#sendHeaders();
-    return this.#stream.send(frameMessage(message));
+    const sent = this.#stream.send(frameMessage(message));
+    // A call that ends meanwhile (its deadline, the client gone) does not wait for the window.
+    return Promise.race([sent, this.#ended]);
   }
 
   /**
@@ -272,12 +305,17 @@ export class GrpcCall implements IncomingEvents {
     if (this.#received !== undefined) return;
     this.#received = status;
     clearTimeout(this.#timer);
-    if (send && !this.#stream.closed) {
+    // A status other than OK while a message still waits for the client's window (a deadline,
+    // a refusal) does not wait behind it: the stream is reset, and the message dropped.
+    const stalled = status.code !== Code.OK && this.#stream.sending;
+    if (send && !stalled && !this.#stream.closed) {
       this.#stream.trailers(statusBlock(status, !this.#headersSent));
     } else if (!this.#stream.closed) {
       this.#stream.reset(ErrorCode.CANCEL);
     }
     this.#withheld = 0;
+    this.#budget.forget(this.#onRoom);
+    this.#account(); // gives back what it held
     this.#controller.abort(CALL_OVER);
     this.#notify();
   }

@@ -18,6 +18,7 @@ import {
 } from "../h2/mod.ts";
 import { Code, parseGrpcTimeout, RpcError, type StatusObject, toStatus } from "../wire/mod.ts";
 import { type ConnectionInfo, GrpcCall, statusBlock } from "./grpc_call.ts";
+import { RequestBudget } from "./request_budget.ts";
 
 /** Runs one call to its end; the promise settles when the handler is done with it. */
 export type CallHandler = (call: GrpcCall) => Promise<void>;
@@ -28,6 +29,10 @@ export interface RpcServerOptions {
   readonly keepalive?: Keepalive;
   /** The most calls one connection may have running at once (their handlers not returned). */
   readonly maxConcurrentStreams?: number;
+  /** What one connection's calls may hold of requests not yet read (request_budget.ts). */
+  readonly requestBudgetBytes?: number;
+  /** How long an ended answer may wait for the client's window. */
+  readonly endWaitMs?: number;
 }
 
 /**
@@ -39,7 +44,7 @@ const DEFAULT_KEEPALIVE: Keepalive = { timeMs: 60_000, timeoutMs: 20_000 };
  * Calls one connection may run at once. A user's output watches have their own cap
  * (lib/rpc/services/watch_limit.ts); this bounds what any one connection makes ijrd hold.
  */
-export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
 
 /**
  * A client's value as a refusal repeats it: at most 128 characters, so that a request of a few
@@ -58,11 +63,13 @@ export class RpcServer {
   readonly #connections = new Set<ServerConnection>();
   readonly #keepalive: Keepalive;
   readonly #maxConcurrentStreams: number;
+  readonly #options: RpcServerOptions;
   #draining = false;
 
   constructor(options: RpcServerOptions = {}) {
     this.#keepalive = options.keepalive ?? DEFAULT_KEEPALIVE;
     this.#maxConcurrentStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS;
+    this.#options = options;
   }
 
   /** Serves `handler` at `path` ("/package.Service/Method"). */
@@ -81,10 +88,12 @@ export class RpcServer {
    * know of it.
    */
   serve(socket: ByteSocket, info: ConnectionInfo): void {
+    const budget = new RequestBudget(this.#options.requestBudgetBytes);
     const connection = new ServerConnection(socket, {
       maxConcurrentStreams: this.#maxConcurrentStreams,
       keepalive: this.#keepalive,
-      onStream: (stream, problem) => this.#route(stream, problem, info),
+      endWaitMs: this.#options.endWaitMs,
+      onStream: (stream, problem) => this.#route(stream, problem, info, budget),
     });
     this.#connections.add(connection);
     connection.onClose(() => this.#connections.delete(connection));
@@ -106,7 +115,12 @@ export class RpcServer {
     for (const connection of [...this.#connections]) connection.close();
   }
 
-  #route(stream: ServerStream, problem: string | undefined, info: ConnectionInfo): IncomingEvents {
+  #route(
+    stream: ServerStream,
+    problem: string | undefined,
+    info: ConnectionInfo,
+    budget: RequestBudget,
+  ): IncomingEvents {
     if (problem !== undefined) {
       return this.#refuse(stream, { code: Code.RESOURCE_EXHAUSTED, details: problem });
     }
@@ -160,7 +174,7 @@ export class RpcServer {
         });
       }
     }
-    const call = new GrpcCall(stream, path!, info, timeoutMs);
+    const call = new GrpcCall(stream, path!, info, timeoutMs, budget);
     handler(call).catch((error) => {
       // The adapter ends every call itself; what else escapes is the call layer's refusal (an
       // RpcError) or a bug, logged, of which the client is told INTERNAL only.

@@ -65,8 +65,8 @@ export class MessageReader {
   /** The length the current message's prefix announced, once it is read. */
   #length: number | undefined;
   /**
-   * The current message's bytes so far, in a buffer that grows (doubling, up to the announced
-   * length) as they come: a prefix that announces 4 MiB costs nothing until the bytes are sent
+   * The current message's bytes so far, in a buffer that grows (to what came, at least doubling,
+   * up to the announced length) as they come: a prefix that announces 4 MiB costs nothing until the bytes are sent
    * (a peer could open many streams with such prefixes), and however finely the peer cuts its
    * DATA, the buffer is at most twice what came.
    */
@@ -121,7 +121,7 @@ export class MessageReader {
   #room(length: number, needed: number): Uint8Array {
     const buffer = this.#buffer;
     if (buffer !== undefined && buffer.length >= needed) return buffer;
-    const size = Math.min(length, Math.max(needed, 2 * (buffer?.length ?? 0), 64 * 1024));
+    const size = Math.min(length, Math.max(needed, 2 * (buffer?.length ?? 0)));
     const grown = new Uint8Array(size);
     if (buffer !== undefined) grown.set(buffer.subarray(0, this.#messageFilled));
     this.#buffer = grown;
