@@ -72,17 +72,10 @@ export class RawH2Client {
   private constructor(socket: net.Socket) {
     this.socket = socket;
     socket.on("data", (chunk: Uint8Array) => {
-      let at = 0;
-      while (at < chunk.length) {
-        const space = this.#reader.space();
-        const count = Math.min(space.length, chunk.length - at);
-        space.set(chunk.subarray(at, at + count));
-        this.#reader.filled(count);
-        at += count;
-        for (let frame = this.#reader.next(); frame; frame = this.#reader.next()) {
-          this.frames.push({ ...frame, payload: frame.payload.slice() });
-        }
-      }
+      this.#reader.feed(chunk, (frame) => {
+        this.frames.push({ ...frame, payload: frame.payload.slice() });
+        return true;
+      });
       this.#notify();
     });
     socket.on("error", () => {});

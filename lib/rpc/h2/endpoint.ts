@@ -372,19 +372,11 @@ export abstract class Endpoint<S extends StreamState> {
   #receive(chunk: Uint8Array): void {
     if (this.ended !== undefined) return;
     try {
-      let at = 0;
-      if (this.expectedPreface !== undefined) at = this.#checkPreface(chunk);
-      while (at < chunk.length) {
-        const space = this.#reader.space();
-        const count = Math.min(space.length, chunk.length - at);
-        space.set(chunk.subarray(at, at + count));
-        this.#reader.filled(count);
-        at += count;
-        for (let frame = this.#reader.next(); frame; frame = this.#reader.next()) {
-          this.#handle(frame);
-          if (this.ended !== undefined) return;
-        }
-      }
+      const at = this.expectedPreface === undefined ? 0 : this.#checkPreface(chunk);
+      this.#reader.feed(chunk.subarray(at), (frame) => {
+        this.#handle(frame);
+        return this.ended === undefined;
+      });
     } catch (error) {
       if (error instanceof ConnectionError) this.fail(error);
       else if (error instanceof CompressionError) {

@@ -160,6 +160,24 @@ export class FrameReader {
     this.#end += count;
   }
 
+  /**
+   * Cuts `chunk` into frames, handing each to `handle` (its payload a view valid during the
+   * call); stops early when `handle` returns false.
+   */
+  feed(chunk: Uint8Array, handle: (frame: Frame) => boolean): void {
+    let at = 0;
+    while (at < chunk.length) {
+      const space = this.space();
+      const count = Math.min(space.length, chunk.length - at);
+      space.set(chunk.subarray(at, at + count));
+      this.filled(count);
+      at += count;
+      for (let frame = this.next(); frame; frame = this.next()) {
+        if (!handle(frame)) return;
+      }
+    }
+  }
+
   /** The next whole frame, or undefined until more bytes arrive. */
   next(): Frame | undefined {
     if (this.#end - this.#start < HEADER_LENGTH) return undefined;
