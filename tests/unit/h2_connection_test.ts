@@ -277,18 +277,11 @@ async function withRawServer(
 
 /** The frames a client sent, after its 24-byte preface (`from` for bytes without it). */
 function sentFrames(sent: Uint8Array, from = 24): Frame[] {
-  const reader = new FrameReader();
   const frames: Frame[] = [];
-  for (let at = from; at < sent.length;) {
-    const space = reader.space();
-    const count = Math.min(space.length, sent.length - at);
-    space.set(sent.subarray(at, at + count));
-    reader.filled(count);
-    at += count;
-    for (let frame = reader.next(); frame; frame = reader.next()) {
-      frames.push({ ...frame, payload: frame.payload.slice() });
-    }
-  }
+  new FrameReader().feed(sent.subarray(from), (frame) => {
+    frames.push({ ...frame, payload: frame.payload.slice() });
+    return true;
+  });
   return frames;
 }
 

@@ -12,7 +12,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { GetJobResponseSchema, JobSchema, JobService } from "../../lib/gen/ijr/v1/job_pb.ts";
 import { RootfsService } from "../../lib/gen/ijr/v1/rootfs_pb.ts";
 import { createClient } from "../../lib/rpc/client/mod.ts";
-import { frameMessage, grpcTimeout, MessageReader } from "../../lib/rpc/client/grpc_wire.ts";
+import { frameMessage, grpcTimeout, MessageReader } from "../../lib/rpc/wire/mod.ts";
 import { createCertificateAuthority } from "../../lib/pki/mod.ts";
 import { testPki } from "../helpers/pki.ts";
 import { tlsOf } from "../helpers/grpc_server.ts";

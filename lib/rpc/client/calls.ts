@@ -29,15 +29,18 @@ import {
   type StreamAbort,
   type StreamEvents,
 } from "../h2/mod.ts";
-import { Code, decodeMessage, type In, type MethodShape, type Out, RpcError } from "../wire/mod.ts";
-import { Channel, type ChannelOptions, type ClientTls } from "./channel.ts";
 import {
-  checkResponseHeaders,
+  Code,
+  decodeMessage,
   frameMessage,
+  type In,
   MessageReader,
-  requestHeaders,
-  statusOf,
-} from "./grpc_wire.ts";
+  type MethodShape,
+  type Out,
+  RpcError,
+} from "../wire/mod.ts";
+import { Channel, type ChannelOptions, type ClientTls } from "./channel.ts";
+import { checkResponseHeaders, requestHeaders, statusOf } from "./grpc_wire.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyMessage = any;

@@ -8,14 +8,6 @@
 import type { HeaderField } from "../h2/mod.ts";
 import { Code, grpcTimeout, header, RpcError } from "../wire/mod.ts";
 
-export {
-  frameMessage,
-  grpcTimeout,
-  header,
-  MAX_RECEIVE_MESSAGE_BYTES,
-  MessageReader,
-} from "../wire/mod.ts";
-
 /** The headers of a call to `path`; with a deadline, its grpc-timeout. */
 export function requestHeaders(
   path: string,

@@ -35,7 +35,7 @@ import {
   type StatusObject,
   toStatus,
 } from "../wire/mod.ts";
-import type { GrpcCall } from "./grpc_call.ts";
+import type { ConnectionInfo, GrpcCall } from "./grpc_call.ts";
 import type { RpcServer } from "./server.ts";
 
 /** What a handler knows about its call. */
@@ -174,14 +174,16 @@ class ServerCallContext implements CallContext {
   readonly connection: object;
   readonly signal: AbortSignal;
 
+  readonly #info: ConnectionInfo;
+
   constructor(call: GrpcCall) {
     this.method = call.path;
-    this.connection = call.connection;
+    this.connection = this.#info = call.connection;
     this.signal = call.signal;
   }
 
   get peerCertificate(): { raw: Uint8Array } | undefined {
-    return (this.connection as GrpcCall["connection"]).peerCertificate;
+    return this.#info.peerCertificate;
   }
 }
 

@@ -149,7 +149,7 @@ export class GrpcCall implements IncomingEvents {
       messages = this.#reader.push(bytes);
     } catch (error) {
       // Compressed, or above the size limit: the status says which.
-      this.#endWith(toStatusOfRpc(error), true);
+      this.#endWith(toStatus(error), true);
       return;
     }
     for (const { message } of messages) {
@@ -319,9 +319,4 @@ export class GrpcCall implements IncomingEvents {
     this.#controller.abort(CALL_OVER);
     this.#notify();
   }
-}
-
-/** The status of an RpcError the framing threw. */
-function toStatusOfRpc(error: unknown): StatusObject {
-  return error instanceof RpcError ? { code: error.code, details: error.message } : toStatus(error);
 }
