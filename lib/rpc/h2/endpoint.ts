@@ -407,12 +407,17 @@ export abstract class Endpoint<S extends StreamState> {
 
   /** Ends the connection for a protocol violation by the peer, telling it why with GOAWAY. */
   protected fail(error: ConnectionError): void {
-    const payload = new Uint8Array(8);
-    payload.set(uint31(this.lastProcessed()), 0);
-    payload.set(uint32(error.code), 4);
-    this.queue(encodeFrame(FrameType.GOAWAY, 0, 0, payload));
+    this.queue(this.goawayFrame(error.code));
     this.flush();
     this.end(`HTTP/2 protocol error from the ${this.peerName}: ${error.message}`, true);
+  }
+
+  /** A GOAWAY with `code`, naming the last stream this side processed. */
+  protected goawayFrame(code: number): Uint8Array {
+    const payload = new Uint8Array(8);
+    payload.set(uint31(this.lastProcessed()), 0);
+    payload.set(uint32(code), 4);
+    return encodeFrame(FrameType.GOAWAY, 0, 0, payload);
   }
 
   /** "server" or "client": who is at the other end, for messages. */

@@ -260,9 +260,7 @@ export class ServerConnection extends Endpoint<IncomingStream> {
   drain(): void {
     if (this.ended !== undefined || this.#draining) return;
     this.#draining = true;
-    const payload = new Uint8Array(8);
-    payload.set(uint31(this.#lastStreamId), 0);
-    this.queue(encodeFrame(FrameType.GOAWAY, 0, 0, payload));
+    this.queue(this.goawayFrame(ErrorCode.NO_ERROR));
     this.afterStreamClosed();
   }
 
@@ -272,9 +270,7 @@ export class ServerConnection extends Endpoint<IncomingStream> {
    */
   close(message = "Connection closed by the server"): void {
     if (this.ended !== undefined) return;
-    const payload = new Uint8Array(8);
-    payload.set(uint31(this.#lastStreamId), 0);
-    this.queue(encodeFrame(FrameType.GOAWAY, 0, 0, payload));
+    this.queue(this.goawayFrame(ErrorCode.NO_ERROR));
     for (const stream of this.streams.values()) {
       this.queue(encodeFrame(FrameType.RST_STREAM, 0, stream.id, uint32(ErrorCode.CANCEL)));
     }

@@ -90,8 +90,8 @@ export class GrpcCall implements IncomingEvents {
   /** Aborted once the call is over, whichever way (CALL_OVER). */
   readonly signal: AbortSignal;
   readonly #controller = new AbortController();
-  /** Resolves when the call is over. */
-  readonly #ended: Promise<void>;
+  /** Resolves when the call is over; made by the first write that may wait for it. */
+  #ended: Promise<void> | undefined;
   readonly #stream: ServerStream;
   readonly #reader = new MessageReader("client");
   readonly #queue: Uint8Array[] = [];
@@ -121,9 +121,6 @@ export class GrpcCall implements IncomingEvents {
     this.path = path;
     this.connection = connection;
     this.signal = this.#controller.signal;
-    this.#ended = new Promise((resolve) =>
-      this.signal.addEventListener("abort", () => resolve(), { once: true })
-    );
     this.#requestEnded = stream.requestEnded;
     if (timeoutMs !== undefined) this.#armDeadline(performance.now() + timeoutMs);
   }
@@ -276,6 +273,9 @@ export class GrpcCall implements IncomingEvents {
     this.#sendHeaders();
     const sent = this.#stream.send(frameMessage(message));
     // A call that ends meanwhile (its deadline, the client gone) does not wait for the window.
+    this.#ended ??= new Promise((resolve) =>
+      this.signal.addEventListener("abort", () => resolve(), { once: true })
+    );
     return Promise.race([sent, this.#ended]);
   }
 
