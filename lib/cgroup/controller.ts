@@ -32,7 +32,13 @@ import { JobCgroupHandle } from "./job_cgroup.ts";
 import type { BackendOptions } from "./options.ts";
 import { cgroupDir, JOB_ID_PATTERN, validateJobId } from "./paths.ts";
 import { removeCgroupTree, removeEmptyBelow } from "./remove.ts";
-import type { AllJobsCaps, CgroupController, JobLimits, MemoryAvailable } from "./types.ts";
+import type {
+  AllJobsCaps,
+  CgroupController,
+  CreateJobCgroupOptions,
+  JobLimits,
+  MemoryAvailable,
+} from "./types.ts";
 import { V1Backend } from "./v1.ts";
 import { V2Backend } from "./v2.ts";
 
@@ -69,7 +75,12 @@ export class BackendController implements CgroupController {
     await this.#available();
   }
 
-  async create(jobId: string, limits: JobLimits, group?: string): Promise<JobCgroupHandle> {
+  async create(
+    jobId: string,
+    limits: JobLimits,
+    group?: string,
+    options: CreateJobCgroupOptions = {},
+  ): Promise<JobCgroupHandle> {
     validateJobId(jobId);
     if (group !== undefined) validateGroupName(group);
     const available = await this.#available();
@@ -80,6 +91,7 @@ export class BackendController implements CgroupController {
       available,
       jobId,
       (inPlace) => this.#createJob(jobId, limits, available, group, inPlace),
+      options.refillAfter,
     );
   }
 

@@ -100,13 +100,14 @@ export class UserGroups {
    * told its cgroup is in place, and writes only the limits), or else the group is made with
    * its caps when missing and `section` makes the job's directories. When `section` fails, a
    * group it leaves without jobs is released again. A new spare is made afterwards, off the
-   * caller's path.
+   * caller's path: once `refillAfter` settles (default: the next turn).
    */
   within<T>(
     group: string,
     available: ReadonlySet<string>,
     jobId: string,
     section: (inPlace: boolean) => Promise<T>,
+    refillAfter?: Promise<unknown>,
   ): Promise<T> {
     return this.#lock.run(group, async () => {
       this.#stopLingering(group);
@@ -119,7 +120,7 @@ export class UserGroups {
         await this.#releaseLocked(group).catch(() => {});
         throw error;
       } finally {
-        this.#refillSoon(group);
+        this.#refillSoon(group, refillAfter);
       }
     });
   }
@@ -307,14 +308,15 @@ export class UserGroups {
   }
 
   /**
-   * Makes a spare for `group`'s next job, after the current turn and under the group's lock.
-   * Each call queues a check after the one pending, so a spare claimed while a check waited
-   * is still made again; a check that finds a spare does nothing.
+   * Makes a spare for `group`'s next job, once `after` settles (default: after the current
+   * turn) and under the group's lock. Each call queues a check after the one pending, so a
+   * spare claimed while a check waited is still made again; a check that finds a spare does
+   * nothing.
    */
-  #refillSoon(group: string): void {
+  #refillSoon(group: string, after?: Promise<unknown>): void {
     if (!this.#makesSpares) return;
     const refill = (this.#refills.get(group) ?? Promise.resolve())
-      .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
+      .then(() => after?.catch(() => {}) ?? new Promise((resolve) => setTimeout(resolve, 0)))
       .then(() =>
         this.#lock.run(group, async () => {
           // Not in a group removed meanwhile, and one spare is enough for the next job.

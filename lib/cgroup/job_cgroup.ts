@@ -53,6 +53,11 @@ export class JobCgroupHandle implements JobCgroup {
     return this.#backend.readUsage(this.#dirs);
   }
 
+  async finalUsage(): Promise<CgroupUsage> {
+    this.#final ??= await this.#backend.readUsage(this.#dirs);
+    return this.#final;
+  }
+
   killAll(): Promise<void> {
     return this.#backend.killAll(this.#dirs);
   }
@@ -67,7 +72,7 @@ export class JobCgroupHandle implements JobCgroup {
 
   async remove(): Promise<void> {
     // The counters vanish with the directories: keep their last values for status reports.
-    if (!this.#final) this.#final = await this.usage();
+    await this.finalUsage();
     for (const dir of this.directories) {
       await removeCgroupTree(this.#backend.fs, dir, this.#options.remove);
     }

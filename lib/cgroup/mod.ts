@@ -13,6 +13,7 @@ export type {
   AllJobsCaps,
   CgroupController,
   CgroupUsage,
+  CreateJobCgroupOptions,
   DeviceIops,
   JobCgroup,
   JobLimits,

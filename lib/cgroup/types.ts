@@ -57,6 +57,11 @@ export interface JobCgroup {
   readonly cloneIntoDir?: string;
   /** Reads usage counters; safe to call while running and after the tasks are gone. */
   usage(): Promise<CgroupUsage>;
+  /**
+   * The counters once the job has ended (nothing of it runs in the cgroup any more): read
+   * once and kept, so that remove() does not read them again.
+   */
+  finalUsage(): Promise<CgroupUsage>;
   /** Kills every task in the cgroup (v2 cgroup.kill; v1 freeze, SIGKILL each, thaw). */
   killAll(): Promise<void>;
   /**
@@ -92,6 +97,15 @@ export interface MemoryAvailable {
   readonly source: string;
 }
 
+/** Options of {@link CgroupController.create}. */
+export interface CreateJobCgroupOptions {
+  /**
+   * When the group's next spare may be made (where spares are made): once this settles, e.g.
+   * when the job's start is done. Default: the next turn of the event loop.
+   */
+  readonly refillAfter?: Promise<unknown>;
+}
+
 /**
  * Resource control as the daemon and the job engine see it, the same on cgroup v1 and v2:
  * job cgroups under the daemon's own cgroup (or `--cgroup-parent`), in their owner's group
@@ -118,7 +132,12 @@ export interface CgroupController {
    * FAILED_PRECONDITION for a limit the controllers cannot keep, ALREADY_EXISTS when the
    * job's cgroup is there.
    */
-  create(jobId: string, limits: JobLimits, group?: string): Promise<JobCgroup>;
+  create(
+    jobId: string,
+    limits: JobLimits,
+    group?: string,
+    options?: CreateJobCgroupOptions,
+  ): Promise<JobCgroup>;
   /**
    * Opens the cgroup of a job left by a previous daemon run, if it still exists: in `group`
    * (as create), or directly under the parent without one. Its removal removes an emptied

@@ -5,6 +5,34 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
+
+/**
+ * How long the work a job's start or end leaves behind (the next job's folder, spare cgroup
+ * and namespaces made ahead; the ended job's cgroups and scratch removed) waits once that
+ * start has returned or that end was reported. The answer leaves, and the client's next
+ * request (a wait for the job it just started, a start after an end) comes within a round
+ * trip, a millisecond or two; done at once, this work ran among those steps, on this thread or
+ * on the VM's other vCPU, and held them back (bench/README.md). Later, it runs between steps.
+ */
+export const BACKGROUND_DELAY_MS = 10;
+
+/** A promise that resolves `ms` after `after` settles. */
+export function settledThenDelay(after: Promise<unknown>, ms: number): Promise<void> {
+  const wait = () => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  return after.then(wait, wait);
+}
+
+/**
+ * A promise that resolves in a later turn of the event loop once `after` settles: after the
+ * microtasks that follow it, and so after what they do (a start's caller gets its answer, and
+ * writes it) before anything waiting on this.
+ */
+export function nextTurnAfter(after: Promise<unknown>): Promise<void> {
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  return after.then(nextTurn, nextTurn);
+}
+
 /** A set of promises in flight; each leaves the set when it settles. */
 export class BackgroundWork {
   readonly #inFlight = new Set<Promise<unknown>>();
@@ -15,6 +43,17 @@ export class BackgroundWork {
     const forget = () => this.#inFlight.delete(work);
     work.then(forget, forget);
     return work;
+  }
+
+  /** Tracks `work` from now; it starts once `moment` settles. */
+  trackAfter<T>(moment: Promise<unknown>, work: () => Promise<T>): Promise<T> {
+    const start = () => work();
+    return this.track(moment.then(start, start));
+  }
+
+  /** Tracks `work`, started {@link BACKGROUND_DELAY_MS} from now. */
+  trackLater<T>(work: () => Promise<T>): Promise<T> {
+    return this.trackAfter(settledThenDelay(Promise.resolve(), BACKGROUND_DELAY_MS), work);
   }
 
   /** Resolves once nothing is in flight, including work tracked while it waits. */

@@ -17,7 +17,7 @@
  */
 
 import { structLayout } from "../native/mod.ts";
-import { BackgroundWork } from "./background_work.ts";
+import { BACKGROUND_DELAY_MS, BackgroundWork } from "./background_work.ts";
 import { newJobId } from "./job_id.ts";
 import { MadeAhead } from "./made_ahead.ts";
 
@@ -49,13 +49,13 @@ export class JobFolders {
   constructor(stateDir: string, options: { scratchFolders: boolean; reserve?: number }) {
     this.#stateDir = stateDir;
     this.#scratchFolders = options.scratchFolders;
-    // The next job's folder is made after this turn of the event loop, while this job's spawn
-    // runs on the pool (bench/README.md: a refill started during the start held this thread
-    // 0.3-0.4 ms after a rest). A full or failing disk stops the refill: the next start makes
-    // its folder itself and reports it.
+    // The next job's folder is made once the start that took one is done (make()'s
+    // `refillAfter`; else a moment later): made during the spawn, its files took the VM's
+    // other vCPU from the pool thread waiting for the spawn's report (bench/README.md). A full
+    // or failing disk stops the refill: the next start makes its folder itself and reports it.
     this.#ahead = new MadeAhead({
       reserve: options.reserve ?? 1,
-      refillAfterMs: 0,
+      refillAfterMs: BACKGROUND_DELAY_MS,
       make: () => this.#makeAhead(),
       release: (folder) => this.discard(folder),
       background: this.#background,
@@ -66,9 +66,10 @@ export class JobFolders {
    * A new job's ID, its folder (with scratch folders for a disk scratch), all 0700, and its
    * empty output file (0640): made ahead, or made now (synchronously: a few small steps cost
    * less than round trips through the blocking pool), leaving nothing behind if that fails.
+   * The next one is made ahead once `refillAfter` settles.
    */
-  make(): JobFolder {
-    const ready = this.#ahead.take();
+  make(refillAfter?: Promise<unknown>): JobFolder {
+    const ready = this.#ahead.take(refillAfter);
     if (ready) return ready;
     const id = newJobId();
     const paths = jobPaths(this.#stateDir, id);
@@ -93,7 +94,11 @@ export class JobFolders {
   /** Removes a finished job's scratch folder, if it has one, in the background. */
   removeScratch(paths: JobPaths): void {
     if (!this.#scratchFolders) return;
-    this.#background.track(Deno.remove(paths.scratch, { recursive: true }).catch(() => {}));
+    // Later: dispatching to the blocking pool holds this thread 70-100 µs, which came before
+    // the answer that reports the job's end.
+    this.#background.trackLater(() =>
+      Deno.remove(paths.scratch, { recursive: true }).catch(() => {})
+    );
   }
 
   /** Resolves once no background work is in flight. */

@@ -41,7 +41,12 @@ import {
   type WaitResult,
 } from "../native/mod.ts";
 import type { RootfsLease, RootfsProvider } from "../rootfs/mod.ts";
-import { BackgroundWork } from "./background_work.ts";
+import {
+  BACKGROUND_DELAY_MS,
+  BackgroundWork,
+  nextTurnAfter,
+  settledThenDelay,
+} from "./background_work.ts";
 import { FinalRecords } from "./final_records.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
 import { FinishedJobs, summarize } from "./finished_jobs.ts";
@@ -187,6 +192,8 @@ export class JobManager {
   readonly #namespaces = new NamespacePool();
   /** Ended jobs' cgroups being removed. */
   readonly #cgroupRemovals = new BackgroundWork();
+  /** Ends of reaped jobs being recorded. */
+  readonly #ends = new BackgroundWork();
   /** Starts in flight. */
   readonly #starting = new BackgroundWork();
   /** The seccomp filter every job gets, compiled once; undefined when off. */
@@ -418,10 +425,27 @@ export class JobManager {
     resolved: Pick<JobStatus, "limits" | "env" | "workdir" | "maxOutputBytes">,
     ticket: AdmissionTicket,
   ): Promise<JobStatus> {
+    // What this start takes from the reserves made ahead (folder, spare cgroup, namespaces)
+    // is made again once it is done, and a moment more (background_work.ts says why).
+    const done = Promise.withResolvers<void>();
+    const refillAfter = settledThenDelay(done.promise, BACKGROUND_DELAY_MS);
+    try {
+      return await this.#startWith(request, resolved, ticket, refillAfter);
+    } finally {
+      done.resolve();
+    }
+  }
+
+  async #startWith(
+    request: StartJobRequest,
+    resolved: Pick<JobStatus, "limits" | "env" | "workdir" | "maxOutputBytes">,
+    ticket: AdmissionTicket,
+    refillAfter: Promise<void>,
+  ): Promise<JobStatus> {
     const { limits, env, workdir, maxOutputBytes } = resolved;
     let folder: JobFolder;
     try {
-      folder = this.#folders.make();
+      folder = this.#folders.make(refillAfter);
     } catch (error) {
       throw stateDiskError(error, "cannot make the job's folder", this.#options.stateDir);
     }
@@ -481,11 +505,13 @@ export class JobManager {
     let spawned: SpawnedJob;
     try {
       // In the owner's group: one user's jobs together stay under the per-user caps.
-      cgroup = await this.#options.cgroups?.create(id, limits, userGroupName(request.owner));
+      cgroup = await this.#options.cgroups?.create(id, limits, userGroupName(request.owner), {
+        refillAfter,
+      });
       // A job that outlives ijrd is spawned on the blocking pool, so that this thread answers
       // other calls meanwhile; without live restore, on this thread (spawn.ts says why).
       const spawn = this.#options.liveRestore ? spawnJobOnPool : spawnJob;
-      namespaces = this.#namespaces.take();
+      namespaces = this.#namespaces.take(refillAfter);
       spawned = await spawn({
         mountPoint: this.#mountPoint,
         lowerDir: lease.path,
@@ -531,7 +557,12 @@ export class JobManager {
     this.#watchOutput(live);
     this.#reaper.watch(pid, (result) => {
       init.reaped = true;
-      void this.#finish(live, result);
+      live.reaped = true;
+      // Once the start has returned, in a later turn: a short command often ends before the
+      // pool thread that spawned it is back, and its end, read and recorded at once, held back
+      // the answer to its start by 0.2-0.5 ms (bench/README.md). The start returns once its
+      // first record is written, and a failed one stops the job (which waits for this).
+      this.#ends.trackAfter(nextTurnAfter(recorded), () => this.#finish(live, result));
     });
     try {
       await recorded;
@@ -670,6 +701,7 @@ export class JobManager {
    * ahead, ended jobs' cgroups and scratch folders removed, retired jobs' folders removed.
    */
   async settled(): Promise<void> {
+    await this.#ends.settled();
     await this.#cgroupRemovals.settled();
     await this.#folders.settled();
     await this.#namespaces.settled();
@@ -694,6 +726,8 @@ export class JobManager {
         ),
       );
     }
+    // Ends already reaped are recorded before anything they use is closed.
+    await this.#ends.settled();
     await this.#exits.close();
     await this.#cgroupRemovals.settled();
     this.#finished.close();
@@ -728,14 +762,10 @@ export class JobManager {
     let usage;
     let message: string | undefined;
     try {
-      usage = await live.cgroup?.usage();
+      usage = await live.cgroup?.finalUsage();
     } catch (error) {
       message = `cannot read the job's cgroup counters: ${(error as Error).message}`;
     }
-    // The cgroups go after the end is reported, off the path of anyone waiting for it: the
-    // init's death took every process of the job with its PID namespace, so nothing of the
-    // job runs in them any more, and nothing else depends on their removal.
-    this.#removeCgroup(live);
     live.lease.release();
     live.ticket.release();
     // Every process of the job is gone with its PID namespace: the range is free again.
@@ -744,6 +774,7 @@ export class JobManager {
       this.#live.delete(id);
       await this.#folders.discard(live.folder);
       live.resolveEnded({ ...live.status, state: "failed", endedAt: new Date(), pid: undefined });
+      this.#removeCgroup(live);
       return;
     }
     // A stop the init began (timeout, output limit) is a stop like one asked for.
@@ -803,9 +834,14 @@ export class JobManager {
       live.status = final;
       live.resolveEnded(final);
     } finally {
+      // The cgroups go after the end is reported, off the path of anyone waiting for it: the
+      // init's death took every process of the job with its PID namespace, so nothing of the
+      // job runs in them any more, and nothing else depends on their removal.
+      this.#removeCgroup(live);
       // The first record, replaced, is freed once the end is out, off the path of anyone
       // waiting for it (bench/README.md).
-      if (firstRecord) this.#cgroupRemovals.track(firstRecord.release().catch(() => {}));
+      const replaced = firstRecord;
+      if (replaced) this.#cgroupRemovals.trackLater(() => replaced.release().catch(() => {}));
     }
     // The overlay went with the job's mount namespace; its layer is deleted after the end is
     // recorded, off the path of anyone waiting for the job.
@@ -820,7 +856,9 @@ export class JobManager {
   #removeCgroup(live: LiveJob): void {
     const cgroup = live.cgroup;
     if (!cgroup) return;
-    this.#cgroupRemovals.track(
+    // Later: its rmdirs and its group's release (on this thread) came before the answer that
+    // reports the end, and before the client's next request was read, when they ran at once.
+    this.#cgroupRemovals.trackLater(() =>
       cgroup.remove().catch(async () => {
         await cgroup.killAll();
         await cgroup.remove();
@@ -828,7 +866,7 @@ export class JobManager {
         console.error(
           `ijrd: cannot remove the cgroups of job ${live.status.id}: ${(error as Error).message}`,
         );
-      }),
+      })
     );
   }
 }

@@ -1,19 +1,23 @@
 /**
  * A small reserve of things made ahead of the start that takes one (a job's folders, its
- * namespaces): taken at once when one is ready, made again in the background a moment after each
- * take, never during it (dispatching to Deno's blocking pool right then holds the JavaScript
- * thread in the middle of a start while a parked pool thread wakes). The refill is tracked, so
+ * namespaces): taken at once when one is ready, made again in the background once the start
+ * that took one is done and a moment more, never during it (dispatching to Deno's blocking pool
+ * right then holds the JavaScript thread in the middle of a start while a parked pool thread
+ * wakes, and the making competes with the start for the VM's vCPUs). The refill is tracked, so
  * `settled()` and `close()` wait for it; one that comes during `close()` makes nothing.
  * @module
  */
 
-import { BackgroundWork } from "./background_work.ts";
+import { BackgroundWork, settledThenDelay } from "./background_work.ts";
 
 /** How a reserve is kept. */
 export interface MadeAheadOptions<T> {
   /** How many to keep ready (0: none; every taker makes its own). */
   readonly reserve: number;
-  /** How long after a take the refill starts (0: the next turn of the event loop). */
+  /**
+   * How long after a take the refill starts when the taker gives no moment of its own (0: the
+   * next turn of the event loop).
+   */
   readonly refillAfterMs: number;
   /** Makes one; a failure stops this refill (the next take tries again), leaving nothing. */
   readonly make: () => Promise<T>;
@@ -42,9 +46,12 @@ export class MadeAhead<T> {
     return this.#ready.length;
   }
 
-  /** One made ahead, or undefined when none is ready; the reserve is refilled later. */
-  take(): T | undefined {
-    this.#refillSoon();
+  /**
+   * One made ahead, or undefined when none is ready. The reserve is refilled once
+   * `refillAfter` settles (the taker's own work done), or else `refillAfterMs` from now.
+   */
+  take(refillAfter?: Promise<unknown>): T | undefined {
+    this.#refillSoon(refillAfter);
     return this.#ready.shift();
   }
 
@@ -64,17 +71,15 @@ export class MadeAhead<T> {
     }
   }
 
-  #refillSoon(): void {
+  #refillSoon(refillAfter: Promise<unknown> | undefined): void {
     if (this.#refillQueued || this.#options.reserve === 0) return;
     this.#refillQueued = true;
+    const due = refillAfter ?? settledThenDelay(Promise.resolve(), this.#options.refillAfterMs);
     this.#background.track(
-      new Promise<void>((done) =>
-        setTimeout(() => {
-          this.#refillQueued = false;
-          this.#refill();
-          done();
-        }, this.#options.refillAfterMs)
-      ),
+      due.catch(() => {}).then(() => {
+        this.#refillQueued = false;
+        this.#refill();
+      }),
     );
   }
 

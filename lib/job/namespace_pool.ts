@@ -48,8 +48,8 @@ export class NamespacePool {
    * A fresh pair for one job, or undefined when none is ready. The caller closes it with
    * closeJobNamespaces once the job's spawn has returned, whether or not it succeeded.
    */
-  take(): JobNamespaces | undefined {
-    return this.#pairs.take();
+  take(refillAfter?: Promise<unknown>): JobNamespaces | undefined {
+    return this.#pairs.take(refillAfter);
   }
 
   /** Resolves once no pair is being made. */

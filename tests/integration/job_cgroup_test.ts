@@ -39,7 +39,11 @@ rootTest(
         const final = await manager.stop(job.id, { graceMs: 1000 });
         assert.equal(final.state, "stopped");
         assert.ok(final.cpuNanos !== undefined && final.cpuNanos > 0n);
-        // Removed after the end is reported, in the background.
+        // Removed after the end is reported (its rmdirs held the answer back), in the
+        // background.
+        for (const dir of parentDirsOf(cgroups)) {
+          assert.equal(Deno.statSync(`${dir}/${GROUP}/${job.id}`).isDirectory, true);
+        }
         await manager.settled();
         for (const dir of parentDirsOf(cgroups)) {
           // The job's cgroup, and with it its group (the owner's last job).

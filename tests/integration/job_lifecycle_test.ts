@@ -26,6 +26,30 @@ rootTest("lifecycle: exit 3 is exited(3); kill -9 $$ is killed(SIGKILL)", async 
 });
 
 rootTest(
+  "lifecycle: a job that ends before its start returns is recorded after the start returned",
+  async () => {
+    // A command as short as `true` often ends before the thread that spawned it is back; its
+    // end, recorded at once, held back the answer to its start (bench/README.md). Recorded in a
+    // later turn, the start's caller sees the job running, and then its end.
+    for (const liveRestore of [false, true]) {
+      await withManager(async (manager, { stateDir }) => {
+        for (let round = 0; round < 10; round++) {
+          const started = await startBusybox(manager, ["true"]);
+          assert.equal(started.state, "running");
+          const record = JSON.parse(
+            Deno.readTextFileSync(`${stateDir}/jobs/${started.id}/job.json`),
+          );
+          assert.equal(record.state, "running", `round ${round}`);
+          const final = await manager.wait(started.id);
+          assert.deepEqual([final.state, final.exitCode], ["exited", 0]);
+          assert.equal(manager.get(started.id)?.state, "exited");
+        }
+      }, { liveRestore });
+    }
+  },
+);
+
+rootTest(
   "lifecycle: stop sends SIGTERM; a job that ignores it is killed after the grace period",
   async () => {
     await withManager(async (manager) => {

@@ -1,7 +1,7 @@
 /**
  * Job cgroups made ahead on cgroup v1 (lib/cgroup/spares.ts), against the v1 test double, whose
  * rename follows the kernel's (within a parent, never onto a name in use): after a user's job
- * starts, a spare appears in that user's group in every hierarchy; the next job's cgroup is
+ * starts (once the start says it is done, when it does), a spare appears in that user's group in every hierarchy; the next job's cgroup is
  * that spare renamed, with the job's own limits and no caps written again; a group without jobs
  * stays for the linger with its spare, then goes; shutdown takes lingering groups and spares at
  * once (a job that outlives ijrd keeps its group); a claim onto a job ID in use is refused and
@@ -123,6 +123,23 @@ Deno.test("cgroup v1 spares: the next job's cgroup is the spare renamed, with it
     await controller.removeEmptyParents();
     assert.deepEqual(await childrenIn(fake, GROUP), everywhere(["job-4"]));
     await outliving.remove();
+    await controller.removeEmptyParents();
+    assert.deepEqual(await childrenIn(fake, OWN), everywhere([]));
+  });
+});
+
+Deno.test("cgroup v1 spares: the next spare is made once the start says it is done", async () => {
+  // Made during the start, the spare's mkdirs competed with the spawn for the thread, the
+  // vCPUs and the kernel's cgroup lock.
+  await withTree(async (fake) => {
+    const controller = controllerFor(fake);
+    const startDone = Promise.withResolvers<void>();
+    const job = await controller.create("job-1", PLAIN, ALICE, { refillAfter: startDone.promise });
+    await sleep(30);
+    assert.deepEqual(await childrenIn(fake, GROUP), everywhere(["job-1"]));
+    startDone.resolve();
+    await spareBeside(fake, ["job-1"]);
+    await job.remove();
     await controller.removeEmptyParents();
     assert.deepEqual(await childrenIn(fake, OWN), everywhere([]));
   });

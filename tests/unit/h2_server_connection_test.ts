@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import net from "node:net";
+import { setImmediate } from "node:timers";
 import {
   type IncomingEvents,
   ServerConnection,
@@ -132,6 +133,50 @@ Deno.test("h2 server: an answer's headers, body and trailers leave in one write"
       FrameType.DATA,
       FrameType.HEADERS,
     ]]);
+    client.close();
+  });
+});
+
+Deno.test("h2 server: a finished answer leaves before the work its turn left for later", async () => {
+  // ijrd's start of a short job: the job's end is recorded in a later turn (setImmediate), and
+  // the start's answer must not wait behind it (it did while answers waited for the turn's end).
+  let writesWhenLaterWorkRan: number | undefined;
+  let harnessWrites: number[][] = [];
+  const answerThenWork = (stream: ServerStream): IncomingEvents => ({
+    data(bytes, endStream) {
+      stream.consumed(bytes.length);
+      if (!endStream) return;
+      setImmediate(() => writesWhenLaterWorkRan = harnessWrites.length);
+      stream.respond([[":status", "200"]], false);
+      const sent = stream.send(new Uint8Array([7]));
+      // The status comes a few microtasks after the message, as a handler's iteration gives it.
+      void sent.then(() => Promise.resolve()).then(() => {
+        stream.trailers([["grpc-status", "0"]]);
+        stream.release();
+      });
+    },
+    aborted() {
+      stream.release();
+    },
+  });
+  await withServer({ maxConcurrentStreams: 8 }, answerThenWork, async ({ port, connections }) => {
+    const client = await RawH2Client.connect(port);
+    await client.next((frame) => frame.type === FrameType.SETTINGS && frame.flags === Flag.ACK);
+    harnessWrites = connections[0].writes;
+    const writesBefore = harnessWrites.length;
+    client.send(headers(1), data(1, new Uint8Array([1]), true));
+    const trailers = await client.next((frame) =>
+      frame.type === FrameType.HEADERS && frame.streamId === 1 &&
+      (frame.flags & Flag.END_STREAM) !== 0
+    );
+    assert.deepEqual(decodeFields(trailers!), [["grpc-status", "0"]]);
+    // One write with the whole answer, made before the later work ran.
+    assert.deepEqual(harnessWrites.slice(writesBefore), [[
+      FrameType.HEADERS,
+      FrameType.DATA,
+      FrameType.HEADERS,
+    ]]);
+    assert.equal(writesWhenLaterWorkRan, writesBefore + 1);
     client.close();
   });
 });

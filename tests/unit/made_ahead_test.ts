@@ -1,6 +1,6 @@
 /**
  * The reserve behind the job folders and the namespaces made ahead (lib/job/made_ahead.ts):
- * refilled after a take and never during it, closed with whatever a make in flight still
+ * refilled after a take (once its taker is done, when it says so) and never during it, closed with whatever a make in flight still
  * produces, usable again after close, stopped by a failing make until the next take.
  */
 import assert from "node:assert/strict";
@@ -74,4 +74,18 @@ Deno.test("made ahead: a reserve of 0 makes nothing", async () => {
   assert.equal(ahead.take(), undefined);
   await ahead.settled();
   assert.deepEqual(made, []);
+});
+
+Deno.test("made ahead: a take's refill waits until the moment its taker gives", async () => {
+  // A start gives the moment it is done: the refill must not compete with its spawn.
+  const { ahead, made } = counter({ reserve: 1 });
+  const startDone = Promise.withResolvers<void>();
+  assert.equal(ahead.take(startDone.promise), undefined);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(made, []);
+  assert.equal(ahead.ready, 0);
+  startDone.resolve();
+  await ahead.settled();
+  assert.deepEqual(made, [0]);
+  assert.equal(ahead.ready, 1);
 });

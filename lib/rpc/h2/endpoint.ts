@@ -128,6 +128,7 @@ export abstract class Endpoint<S extends StreamState> {
     | undefined;
   #pending: Uint8Array[] = [];
   #flushQueued = false;
+  #flushAfterMicrotasksQueued = false;
   #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
   #pingDeadline: ReturnType<typeof setTimeout> | undefined;
   readonly #closeListeners: (() => void)[] = [];
@@ -214,6 +215,19 @@ export abstract class Endpoint<S extends StreamState> {
    */
   protected scheduleFlush(flush: () => void): void {
     queueMicrotask(flush);
+  }
+
+  /**
+   * Writes what is queued once the current microtasks have run, ahead of the flush the turn
+   * scheduled (the server's: an answer that is complete need not wait for the turn's end).
+   */
+  protected flushAfterMicrotasks(): void {
+    if (this.#flushAfterMicrotasksQueued) return;
+    this.#flushAfterMicrotasksQueued = true;
+    queueMicrotask(() => {
+      this.#flushAfterMicrotasksQueued = false;
+      this.flush();
+    });
   }
 
   /** Takes one PING or SETTINGS frame from the peer's allowance, or ends the connection. */

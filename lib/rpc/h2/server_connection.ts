@@ -303,7 +303,13 @@ export class ServerConnection extends Endpoint<IncomingStream> {
         ));
       }
     }
-    if (endStream) this.#localEnd(stream);
+    if (endStream) {
+      this.#localEnd(stream);
+      // The answer is complete: it leaves once this turn's microtasks have run (with whatever
+      // else they queue), not at the turn's end, when other work of the turn (a job's end
+      // processed right after its start) would have held it back (bench/README.md).
+      this.flushAfterMicrotasks();
+    }
   }
 
   async sendData(stream: IncomingStream, bytes: Uint8Array): Promise<void> {
@@ -492,7 +498,8 @@ export class ServerConnection extends Endpoint<IncomingStream> {
    * Frames are written at the end of this turn of the event loop, not after the current
    * microtasks: a stream's last message and its status come from different steps of the
    * handler's async iteration (a RunJob's "ended", then OK), and written apart they were two TLS
-   * records, two write(2)s and two wake-ups of the client.
+   * records, two write(2)s and two wake-ups of the client. A stream's end is written sooner
+   * (sendHeaders): after the microtasks that made it, which include its last message.
    */
   protected override scheduleFlush(flush: () => void): void {
     setImmediate(flush);
