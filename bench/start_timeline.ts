@@ -52,20 +52,45 @@ class TracingState {
     Deno.writeTextFileSync(`${TRACING}/${file}`, value);
   }
 
+  /** Clears the trace buffer (nothing to put back: it is only ever emptied). */
+  clearTrace(): void {
+    Deno.writeTextFileSync(`${TRACING}/trace`, "");
+  }
+
+  /**
+   * Puts every setting back, tracing_on last (so that nothing of this bench's events and
+   * filter records into someone else's trace), each on its own: one that cannot be written
+   * back is reported and the rest still are.
+   */
   restore(): void {
-    for (const [file, value] of this.#saved) {
-      // set_event lists one event a line; writing the list back re-enables them.
-      const lines = value.split("\n").filter((line) => line !== "");
-      if (file === "set_event" || file === "set_event_pid") {
-        Deno.writeTextFileSync(`${TRACING}/${file}`, "");
-        for (const line of lines) {
-          Deno.writeTextFileSync(`${TRACING}/${file}`, `${line}\n`, { append: true });
-        }
-      } else if (file === "buffer_size_kb") {
-        Deno.writeTextFileSync(`${TRACING}/${file}`, value.replace(/\s*\(.*\)\s*$/, "").trim());
-      } else {
-        Deno.writeTextFileSync(`${TRACING}/${file}`, value.trim());
+    const files = [...this.#saved.keys()].sort((a, b) =>
+      Number(a === "tracing_on") - Number(b === "tracing_on")
+    );
+    for (const file of files) {
+      try {
+        this.#restoreOne(file, this.#saved.get(file)!);
+      } catch (error) {
+        console.error(`cannot put ${TRACING}/${file} back: ${(error as Error).message}`);
       }
+    }
+  }
+
+  #restoreOne(file: string, value: string): void {
+    const path = `${TRACING}/${file}`;
+    if (file === "set_event" || file === "set_event_pid") {
+      // One event or pid a line; writing each back re-enables it.
+      Deno.writeTextFileSync(path, "");
+      for (const line of value.split("\n").filter((line) => line !== "")) {
+        Deno.writeTextFileSync(path, `${line}\n`, { append: true });
+      }
+    } else if (file === "buffer_size_kb") {
+      // "7 (expanded: 1408)" before any use since boot: the size is the expanded one. "X":
+      // CPUs of different sizes, which one write cannot give back.
+      const size = value.match(/expanded: (\d+)/)?.[1] ?? value.trim();
+      if (size === "X") throw new Error("per-CPU buffer sizes differ; left as they are");
+      Deno.writeTextFileSync(path, size);
+    } else {
+      Deno.writeTextFileSync(path, value.trim());
     }
   }
 }
@@ -145,10 +170,17 @@ const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 const tracing = new TracingState();
-const daemon = await startDaemon([], undefined, { liveRestore: true });
+// Checked before ijrd starts: without tracefs there is nothing to measure.
 const marker = Deno.openSync(`${TRACING}/trace_marker`, { write: true });
 const encoder = new TextEncoder();
 const mark = (text: string) => void marker.writeSync(encoder.encode(text));
+const daemon = await startDaemon([], undefined, { liveRestore: true });
+// Interrupted, the settings go back and ijrd goes too.
+const onInterrupt = () => {
+  tracing.restore();
+  cleanupDaemon(daemon).finally(() => Deno.exit(130));
+};
+Deno.addSignalListener("SIGINT", onInterrupt);
 try {
   await uploadBusybox(daemon);
   const alice = connect({ config: daemon.configs.alice });
@@ -189,7 +221,7 @@ try {
   for (const event of EVENTS) {
     Deno.writeTextFileSync(`${TRACING}/set_event`, `${event}\n`, { append: true });
   }
-  tracing.write("trace", "");
+  tracing.clearTrace();
   const wall: number[] = [];
   Deno.writeTextFileSync(`${TRACING}/tracing_on`, "1");
   for (let i = 0; i < rounds; i++) {
@@ -233,7 +265,11 @@ try {
     before = name;
   }
 } finally {
+  Deno.removeSignalListener("SIGINT", onInterrupt);
   marker.close();
-  tracing.restore();
-  await cleanupDaemon(daemon);
+  try {
+    tracing.restore();
+  } finally {
+    await cleanupDaemon(daemon);
+  }
 }

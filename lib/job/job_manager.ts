@@ -5,9 +5,10 @@
  *
  * Life of a job: validate -> resolve limits -> job folder -> lease the rootfs -> cgroup ->
  * ijr_spawn (returns once the command is exec'd) -> running -> the init records the
- * command's end in the job's end file and exits -> the end file read -> cgroup usage, kill,
- * remove -> lease released -> record final -> (disk scratch) scratch folder removed in the
- * background. A start that fails at any step undoes the steps before it, so it leaves no
+ * command's end in the job's end file and exits -> (in a later turn, once the first record is
+ * written) the end file read -> cgroup usage -> lease released -> record final -> the end
+ * reported -> 10 ms later, in the background: the cgroup removed, (disk scratch) the scratch
+ * folder removed. A start that fails at any step undoes the steps before it, so it leaves no
  * job, folder, cgroup or lease.
  *
  * Live restore (`liveRestore`): jobs outlive the manager. Its shutdown leaves them running,
@@ -354,7 +355,7 @@ export class JobManager {
       // same process); otherwise its parent reaps it, and its end file says how it ended.
       const result = reapPidfd(init.pidfd);
       init.close();
-      void this.#finish(live, typeof result === "object" ? result : undefined);
+      this.#recordEnd(live, typeof result === "object" ? result : undefined, Promise.resolve());
     });
   }
 
@@ -557,12 +558,11 @@ export class JobManager {
     this.#watchOutput(live);
     this.#reaper.watch(pid, (result) => {
       init.reaped = true;
-      live.reaped = true;
       // Once the start has returned, in a later turn: a short command often ends before the
       // pool thread that spawned it is back, and its end, read and recorded at once, held back
       // the answer to its start by 0.2-0.5 ms (bench/README.md). The start returns once its
       // first record is written, and a failed one stops the job (which waits for this).
-      this.#ends.trackAfter(nextTurnAfter(recorded), () => this.#finish(live, result));
+      this.#recordEnd(live, result, recorded);
     });
     try {
       await recorded;
@@ -747,6 +747,33 @@ export class JobManager {
       if (live.init instanceof AdoptedInit) live.init.close();
     }
     this.#live.clear();
+  }
+
+  /**
+   * Records the end of a job whose init has ended, in a later turn once `after` settles, kept
+   * track of (settled() and shutdown wait for it). From now on nothing of the job may be
+   * signalled, and its output no longer counts against its limit (the job wrote it all). A
+   * bug of ijrd's while recording still ends the job, as failed, for everyone waiting on it.
+   */
+  #recordEnd(live: LiveJob, initResult: WaitResult | undefined, after: Promise<unknown>): void {
+    live.reaped = true;
+    live.outputWatch?.close();
+    this.#ends.trackAfter(
+      nextTurnAfter(after),
+      () =>
+        this.#finish(live, initResult).catch((error) => {
+          const id = live.status.id;
+          console.error(`ijrd: cannot record the end of job ${id}: ${(error as Error)?.stack}`);
+          this.#live.delete(id);
+          live.resolveEnded({
+            ...live.status,
+            state: "failed",
+            endedAt: new Date(),
+            pid: undefined,
+            message: `ijrd could not record its end: ${(error as Error)?.message}`,
+          });
+        }),
+    );
   }
 
   /**

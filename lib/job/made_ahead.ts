@@ -10,6 +10,9 @@
 
 import { BackgroundWork, settledThenDelay } from "./background_work.ts";
 
+/** The longest a refill waits for its taker's moment. */
+export const MAX_REFILL_WAIT_MS = 100;
+
 /** How a reserve is kept. */
 export interface MadeAheadOptions<T> {
   /** How many to keep ready (0: none; every taker makes its own). */
@@ -34,6 +37,8 @@ export class MadeAhead<T> {
   readonly #background: BackgroundWork;
   #refilling = false;
   #refillQueued = false;
+  /** When the queued refill may start: the latest taker's moment. */
+  #due: Promise<unknown> | undefined;
   #closed = false;
 
   constructor(options: MadeAheadOptions<T>) {
@@ -48,7 +53,9 @@ export class MadeAhead<T> {
 
   /**
    * One made ahead, or undefined when none is ready. The reserve is refilled once
-   * `refillAfter` settles (the taker's own work done), or else `refillAfterMs` from now.
+   * `refillAfter` settles (the taker's own work done), or else `refillAfterMs` from now; a
+   * take while a refill waits moves it to this take's moment, and no refill waits longer than
+   * {@link MAX_REFILL_WAIT_MS}.
    */
   take(refillAfter?: Promise<unknown>): T | undefined {
     this.#refillSoon(refillAfter);
@@ -72,15 +79,37 @@ export class MadeAhead<T> {
   }
 
   #refillSoon(refillAfter: Promise<unknown> | undefined): void {
-    if (this.#refillQueued || this.#options.reserve === 0) return;
+    if (this.#options.reserve === 0) return;
+    // The latest taker's moment: a refill queued by an earlier start must not run during a
+    // later one's spawn.
+    this.#due = refillAfter ?? settledThenDelay(Promise.resolve(), this.#options.refillAfterMs);
+    if (this.#refillQueued) return;
     this.#refillQueued = true;
-    const due = refillAfter ?? settledThenDelay(Promise.resolve(), this.#options.refillAfterMs);
     this.#background.track(
-      due.catch(() => {}).then(() => {
+      this.#untilDue().then(() => {
         this.#refillQueued = false;
         this.#refill();
       }),
     );
+  }
+
+  /**
+   * Waits for the latest moment given, or {@link MAX_REFILL_WAIT_MS} at most: a start that
+   * hangs (a state disk that stalls its first record) must not keep the reserve empty for
+   * every other start.
+   */
+  async #untilDue(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const capped = new Promise<void>((resolve) => timer = setTimeout(resolve, MAX_REFILL_WAIT_MS));
+    try {
+      for (;;) {
+        const due = this.#due;
+        const outcome = await Promise.race([due?.then(() => "due", () => "due"), capped]);
+        if (outcome !== "due" || due === this.#due) return;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #refill(): void {

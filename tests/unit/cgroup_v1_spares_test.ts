@@ -1,8 +1,9 @@
 /**
  * Job cgroups made ahead on cgroup v1 (lib/cgroup/spares.ts), against the v1 test double, whose
  * rename follows the kernel's (within a parent, never onto a name in use): after a user's job
- * starts (once the start says it is done, when it does), a spare appears in that user's group in every hierarchy; the next job's cgroup is
- * that spare renamed, with the job's own limits and no caps written again; a group without jobs
+ * starts (once the start says it is done, when it does), a spare appears in that user's group in
+ * every hierarchy; the next job's cgroup is that spare renamed, with the job's own limits and no
+ * caps written again; a group without jobs
  * stays for the linger with its spare, then goes; shutdown takes lingering groups and spares at
  * once (a job that outlives ijrd keeps its group); a claim onto a job ID in use is refused and
  * keeps the spare whole; a spare or group removed behind IJR's back costs only the fallback; a

@@ -42,7 +42,7 @@ Deno.test("job folders: the next job's folder is made ahead and used by the next
 Deno.test("job folders: a close right after a make leaves no folder made ahead, then or later", async () => {
   await withStateDir(async (stateDir) => {
     const folders = new JobFolders(stateDir, { scratchFolders: false });
-    // make() leaves the refill to the next turn of the event loop; close() comes first.
+    // make() leaves the refill for later (BACKGROUND_DELAY_MS); close() comes first.
     const job = folders.make();
     await folders.close();
     assert.deepEqual(entries(`${stateDir}/jobs`), [job.id]);

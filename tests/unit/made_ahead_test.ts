@@ -1,10 +1,11 @@
 /**
  * The reserve behind the job folders and the namespaces made ahead (lib/job/made_ahead.ts):
- * refilled after a take (once its taker is done, when it says so) and never during it, closed with whatever a make in flight still
- * produces, usable again after close, stopped by a failing make until the next take.
+ * refilled after a take (once its latest taker is done, when it says so, for a while at most)
+ * and never during it, closed with whatever a make in flight still produces, usable again after
+ * close, stopped by a failing make until the next take.
  */
 import assert from "node:assert/strict";
-import { MadeAhead } from "../../lib/job/made_ahead.ts";
+import { MadeAhead, MAX_REFILL_WAIT_MS } from "../../lib/job/made_ahead.ts";
 
 /** A maker whose items are numbers, with a log of what was made and released. */
 function counter(options: { reserve: number; failAt?: number; slowMs?: number }) {
@@ -88,4 +89,28 @@ Deno.test("made ahead: a take's refill waits until the moment its taker gives", 
   await ahead.settled();
   assert.deepEqual(made, [0]);
   assert.equal(ahead.ready, 1);
+});
+
+Deno.test("made ahead: a take while a refill waits moves it to the later taker's moment", async () => {
+  const { ahead, made } = counter({ reserve: 2 });
+  const first = Promise.withResolvers<void>();
+  const second = Promise.withResolvers<void>();
+  ahead.take(first.promise);
+  ahead.take(second.promise); // a second start, in its spawn while the first is done
+  first.resolve();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(made, []);
+  second.resolve();
+  await ahead.settled();
+  assert.deepEqual(made, [0, 1]);
+});
+
+Deno.test("made ahead: a taker that never says it is done holds the refill back a while only", async () => {
+  const { ahead, made } = counter({ reserve: 1 });
+  const started = performance.now();
+  ahead.take(new Promise(() => {}));
+  await ahead.settled();
+  assert.deepEqual(made, [0]);
+  const waited = performance.now() - started;
+  assert.ok(waited >= MAX_REFILL_WAIT_MS - 1, `refilled after ${waited} ms`);
 });
