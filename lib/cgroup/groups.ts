@@ -27,21 +27,7 @@ import { removeCgroupDir, type RemoveOptions } from "./remove.ts";
 import { GroupSpares, isSpareName } from "./spares.ts";
 import type { AllJobsCaps } from "./types.ts";
 
-/**
- * The longest a spare's making waits for the moment its start gives: a start that hangs must
- * not keep its owner's next start without a spare.
- */
-const MAX_SPARE_WAIT_MS = 100;
-
 const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
-/** Resolves when `moment` settles, or after `ms`, whichever comes first. */
-function settledWithin(moment: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const capped = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
-  const settled = moment.then(() => {}, () => {});
-  return Promise.race([settled, capped]).finally(() => clearTimeout(timer));
-}
 
 /** What the caps of a group cap, for messages. */
 export function groupCapsScope(group: string): string {
@@ -324,15 +310,15 @@ export class UserGroups {
   }
 
   /**
-   * Makes a spare for `group`'s next job, once `after` settles (at most MAX_SPARE_WAIT_MS;
-   * default: after the current turn) and under the group's lock. Each call queues a check after the one pending, so a
+   * Makes a spare for `group`'s next job, once `after` settles (default: after the current
+   * turn) and under the group's lock. Each call queues a check after the one pending, so a
    * spare claimed while a check waited is still made again; a check that finds a spare does
    * nothing.
    */
   #refillSoon(group: string, after?: Promise<unknown>): void {
     if (!this.#makesSpares) return;
     const refill = (this.#refills.get(group) ?? Promise.resolve())
-      .then(() => after ? settledWithin(after, MAX_SPARE_WAIT_MS) : nextTurn())
+      .then(() => after?.catch(() => {}) ?? nextTurn())
       .then(() =>
         this.#lock.run(group, async () => {
           // Not in a group removed meanwhile, and one spare is enough for the next job.

@@ -17,6 +17,20 @@ import { setImmediate } from "node:timers";
  */
 export const BACKGROUND_DELAY_MS = 10;
 
+/**
+ * The longest the work a start leaves behind waits for that start: a start that hangs (a state
+ * disk that stalls its first record) must not keep the reserves empty for every other start.
+ */
+export const MAX_REFILL_WAIT_MS = 100;
+
+/** Resolves when `moment` settles, or after `ms`, whichever comes first. */
+export function settledWithin(moment: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const capped = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  const settled = moment.then(() => {}, () => {});
+  return Promise.race([settled, capped]).finally(() => clearTimeout(timer));
+}
+
 /** A promise that resolves `ms` after `after` settles. */
 export function settledThenDelay(after: Promise<unknown>, ms: number): Promise<void> {
   const wait = () => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -45,8 +45,10 @@ import type { RootfsLease, RootfsProvider } from "../rootfs/mod.ts";
 import {
   BACKGROUND_DELAY_MS,
   BackgroundWork,
+  MAX_REFILL_WAIT_MS,
   nextTurnAfter,
   settledThenDelay,
+  settledWithin,
 } from "./background_work.ts";
 import { FinalRecords } from "./final_records.ts";
 import { Admission, type AdmissionTicket } from "./admission.ts";
@@ -427,9 +429,13 @@ export class JobManager {
     ticket: AdmissionTicket,
   ): Promise<JobStatus> {
     // What this start takes from the reserves made ahead (folder, spare cgroup, namespaces)
-    // is made again once it is done, and a moment more (background_work.ts says why).
+    // is made again once it is done (or has hung a while), and a moment more
+    // (background_work.ts says why).
     const done = Promise.withResolvers<void>();
-    const refillAfter = settledThenDelay(done.promise, BACKGROUND_DELAY_MS);
+    const refillAfter = settledThenDelay(
+      settledWithin(done.promise, MAX_REFILL_WAIT_MS),
+      BACKGROUND_DELAY_MS,
+    );
     try {
       return await this.#startWith(request, resolved, ticket, refillAfter);
     } finally {
@@ -782,8 +788,6 @@ export class JobManager {
    * while no manager watched it).
    */
   async #finish(live: LiveJob, initResult: WaitResult | undefined): Promise<void> {
-    live.reaped = true;
-    live.outputWatch?.close();
     const id = live.status.id;
     const command = commandEnd(readCommandStatus(live.folder.paths.end), initResult);
     let usage;

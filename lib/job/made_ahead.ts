@@ -8,10 +8,12 @@
  * @module
  */
 
-import { BackgroundWork, settledThenDelay } from "./background_work.ts";
-
-/** The longest a refill waits for its taker's moment. */
-export const MAX_REFILL_WAIT_MS = 100;
+import {
+  BackgroundWork,
+  MAX_REFILL_WAIT_MS,
+  settledThenDelay,
+  settledWithin,
+} from "./background_work.ts";
 
 /** How a reserve is kept. */
 export interface MadeAheadOptions<T> {
@@ -94,21 +96,15 @@ export class MadeAhead<T> {
   }
 
   /**
-   * Waits for the latest moment given, or {@link MAX_REFILL_WAIT_MS} at most: a start that
-   * hangs (a state disk that stalls its first record) must not keep the reserve empty for
-   * every other start.
+   * Waits for the latest moment given, {@link MAX_REFILL_WAIT_MS} at most: starts that keep
+   * coming must not keep the reserve empty.
    */
   async #untilDue(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const capped = new Promise<void>((resolve) => timer = setTimeout(resolve, MAX_REFILL_WAIT_MS));
-    try {
-      for (;;) {
-        const due = this.#due;
-        const outcome = await Promise.race([due?.then(() => "due", () => "due"), capped]);
-        if (outcome !== "due" || due === this.#due) return;
-      }
-    } finally {
-      clearTimeout(timer);
+    const deadline = performance.now() + MAX_REFILL_WAIT_MS;
+    for (;;) {
+      const due = this.#due!;
+      await settledWithin(due, deadline - performance.now());
+      if (due === this.#due || performance.now() >= deadline) return;
     }
   }
 

@@ -13,11 +13,11 @@ import { MadeAhead } from "./made_ahead.ts";
 
 /**
  * How long after a take the pool is refilled when the taker gives no moment of its own
- * (JobManager gives one: 10 ms after its start returned, background_work.ts). Making a pair costs a vCPU 0.3-0.5 ms, and done
- * at once it ran beside the start that took one, and beside that job's end when the job was
- * short: in alternating runs of 80 library starts 50 ms apart (bench/README.md) the library's
- * start-to-exit was 1.35x bwrap's with the refill 15 ms later, 1.41x with it at once. The pool's
- * reserve covers the starts in between.
+ * (JobManager gives one: 10 ms after its start returned, background_work.ts). Making a pair
+ * costs a vCPU 0.3-0.5 ms, and done at once it ran beside the start that took one, and beside
+ * that job's end when the job was short: in alternating runs of 80 library starts 50 ms apart
+ * (bench/README.md) the library's start-to-exit was 1.35x bwrap's with the refill 15 ms later,
+ * 1.41x with it at once. The pool's reserve covers the starts in between.
  */
 const REFILL_AFTER_MS = 10;
 

@@ -5,7 +5,8 @@
  * close, stopped by a failing make until the next take.
  */
 import assert from "node:assert/strict";
-import { MadeAhead, MAX_REFILL_WAIT_MS } from "../../lib/job/made_ahead.ts";
+import { MAX_REFILL_WAIT_MS } from "../../lib/job/background_work.ts";
+import { MadeAhead } from "../../lib/job/made_ahead.ts";
 
 /** A maker whose items are numbers, with a log of what was made and released. */
 function counter(options: { reserve: number; failAt?: number; slowMs?: number }) {
